@@ -1,0 +1,88 @@
+// chronicle — the single writer of a queue.
+//
+// Exactly one Writer per queue directory at a time, across all processes: open() takes an
+// open-file-description lock on <queue>/writer.lock without blocking and fails with
+// errc::busy, naming the holder's pid, when another writer has it. The kernel drops the
+// lock when the holder dies; the next open() then recovers the queue (clears a torn tail,
+// finishes a half-made roll) before appending.
+//
+// Thread safety: a Writer is used by one thread at a time. Records become visible to
+// readers in other threads and processes at commit (see docs/DESIGN.md, "Commit").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "chronicle/export.h"
+#include "chronicle/status.h"
+
+namespace chronicle {
+
+struct WriterOptions {
+    // Create the queue directory (and its first segment) if it does not exist. An existing
+    // directory that holds anything other than a queue is refused.
+    bool create = true;
+    // Size of every segment file, fixed when the queue is created (ignored afterwards:
+    // an existing queue keeps its own). A multiple of 4096, 16 KiB .. 1 GiB.
+    uint64_t segment_size = 64ull << 20;
+    // Fault in pages ahead of the append offset from a background thread, so that appends
+    // do not pay for page faults. Off for tiny tests only.
+    bool pretouch = true;
+};
+
+class CHRONICLE_API Writer {
+public:
+    static Result<std::unique_ptr<Writer>> open(std::string_view dir,
+                                                const WriterOptions& options = {});
+    ~Writer();
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+
+    // Appends one record and commits it (or, inside a batch, adds it to the batch).
+    // Returns its sequence number. errc::too_large past max_payload(); errc::no_space when
+    // a new segment cannot be allocated — nothing committed is lost either way.
+    Result<uint64_t> append(std::span<const std::byte> payload);
+    Result<uint64_t> append(std::string_view payload) {
+        return append(std::as_bytes(std::span(payload.data(), payload.size())));
+    }
+
+    // Zero-copy: reserves room for up to `max_len` bytes and returns it. Fill it, then call
+    // commit(len) with the bytes used (len <= max_len), or abort(). One claim at a time; the
+    // span is valid until commit() or abort().
+    Result<std::span<std::byte>> claim(size_t max_len);
+    Result<uint64_t> commit(size_t len);
+    void abort() noexcept;
+
+    // Batches: records appended between begin_batch() and commit_batch() become visible to
+    // readers together, with one store, and readers are woken once. abort_batch() discards
+    // them (and any segment the batch created). A batch may span segment rolls.
+    Status begin_batch();
+    Status commit_batch();
+    void abort_batch() noexcept;
+    [[nodiscard]] bool in_batch() const noexcept;
+
+    // Sequence number the next record will get (= committed head outside a batch).
+    [[nodiscard]] uint64_t next_seq() const noexcept;
+    [[nodiscard]] uint64_t max_payload() const noexcept;
+    [[nodiscard]] uint64_t segment_size() const noexcept;
+    [[nodiscard]] const std::string& dir() const noexcept;
+
+    // Inside a batch, every record gets the timestamp of the batch's first record unless
+    // set_batch_time() is called; chronicle-append stamps each input read this way.
+    void set_batch_time(uint64_t realtime_ns) noexcept;
+
+    // msync the written part of the current segment (durability against power loss).
+    Status sync();
+
+    class Impl;
+
+private:
+    explicit Writer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chronicle

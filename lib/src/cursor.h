@@ -1,0 +1,70 @@
+// chronicle — the durable cursor of a named reader: readers/<name>.cursor.
+//
+// One page, mmap'd read-write by the process that holds the name (an OFD lock on the
+// cursor file itself: exclusive per name, dropped by the kernel when the holder dies,
+// queryable without taking it). The position is a single 64-bit word, so a crash never
+// tears it. Layout: format::CursorHeader; the wake area that follows belongs to the
+// notifier.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chronicle/status.h"
+#include "format.h"
+#include "fs.h"
+
+namespace chronicle {
+
+inline constexpr std::string_view kReadersDir = "readers";
+inline constexpr std::string_view kCursorSuffix = ".cursor";
+
+class CursorStore {
+public:
+    CursorStore() = default;
+    CursorStore(CursorStore&&) noexcept = default;
+    CursorStore& operator=(CursorStore&&) noexcept = default;
+
+    // Opens readers/<name>.cursor and takes its lock (errc::busy naming the holder's pid if
+    // another process has it). A missing cursor is created at `initial_seq` when `create`
+    // is set (errc::not_found otherwise); `created` tells which happened.
+    static Result<CursorStore> open(int readers_fd, std::string_view readers_path,
+                                    std::string_view name, bool create, uint64_t initial_seq,
+                                    bool& created);
+
+    [[nodiscard]] bool valid() const noexcept { return map_.valid(); }
+    [[nodiscard]] uint64_t load() const noexcept {
+        // Relaxed: only this process writes it while it holds the lock.
+        return header()->next_seq.load(std::memory_order_relaxed);
+    }
+    void store(uint64_t seq) noexcept;
+    [[nodiscard]] format::CursorHeader* header() const noexcept {
+        return reinterpret_cast<format::CursorHeader*>(map_.data());
+    }
+    [[nodiscard]] std::byte* page() const noexcept { return map_.data(); }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+private:
+    fs::Fd fd_;
+    fs::Mapping map_;
+    std::string path_;
+};
+
+// What chronicle-readers shows of a cursor, read without taking its lock.
+struct CursorInfo {
+    std::string name;
+    uint64_t next_seq = 0;
+    uint64_t created_ns = 0;
+    uint64_t commit_ns = 0;
+    uint64_t owner_pid = 0;
+    bool locked = false;  // a live process holds the name
+};
+Result<CursorInfo> inspect_cursor(int readers_fd, std::string_view readers_path,
+                                  std::string_view name);
+
+// Names of the readers that have a cursor file, sorted.
+Result<std::vector<std::string>> list_reader_names(std::string_view readers_path);
+
+}  // namespace chronicle

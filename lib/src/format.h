@@ -1,0 +1,123 @@
+// chronicle — on-disk format: constants and header structs only.
+// The bytes are described in prose in docs/DESIGN.md ("On-disk format"); keep both in step.
+//
+// Concurrency (segment data area)
+//   Writer: the one process holding writer.lock. It writes a record's length, timestamp and
+//   payload with plain stores, then publishes the record with ONE release store of
+//   RecordHeader::state (kStateData or kStateSeal). Readers acquire-load `state`; only after
+//   they see a non-zero value do they read the other fields, which the release made visible.
+//   Invariant: every byte of a segment at or past the writer's append offset is zero, so
+//   the first unpublished record always reads as state == kStateEmpty. The writer keeps it
+//   by zeroing aborted claims, and recovery restores it after a crash.
+//
+//   Batch commit: records after the first of a batch get their state stored relaxed; the
+//   batch becomes visible with the release store of the FIRST record's state. A reader
+//   walks records in order and therefore cannot reach a later record of the batch before
+//   the first. Segments created inside a batch start in kSegmentPreparing and are set
+//   kSegmentLive (release) after that first store, so a reader that seeks by sequence never
+//   lands in an uncommitted batch either.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace chronicle::format {
+
+inline constexpr uint64_t kSegmentMagic = 0x3147455331524843ull;  // "CHR1SEG1" little-endian
+inline constexpr uint64_t kCursorMagic = 0x3152554331524843ull;   // "CHR1CUR1"
+inline constexpr uint32_t kSegmentVersion = 1;
+inline constexpr uint32_t kCursorVersion = 1;
+
+inline constexpr uint64_t kPageSize = 4096;
+inline constexpr uint64_t kMinSegmentSize = 16 * 1024;
+inline constexpr uint64_t kMaxSegmentSize = 1ull << 30;  // index offsets are 32-bit
+inline constexpr uint64_t kDefaultSegmentSize = 64ull << 20;
+inline constexpr uint32_t kMaxIndexSlots = 1024;
+inline constexpr uint64_t kRecordAlign = 8;
+
+// Record states. Distinct non-trivial values so that stray bytes are recognisable as damage.
+inline constexpr uint32_t kStateEmpty = 0;
+inline constexpr uint32_t kStateData = 0x41544144;  // "DATA"
+inline constexpr uint32_t kStateSeal = 0x4C414553;  // "SEAL": segment ends, next one exists
+
+inline constexpr uint32_t kSegmentPreparing = 0;
+inline constexpr uint32_t kSegmentLive = 1;
+
+// 16 bytes before every payload; payload starts 8-byte aligned.
+struct RecordHeader {
+    std::atomic<uint32_t> state;  // published last (release); readers acquire
+    uint32_t length;              // payload bytes (0 for a seal)
+    uint64_t timestamp_ns;        // CLOCK_REALTIME at write, non-decreasing per queue
+};
+static_assert(sizeof(RecordHeader) == 16);
+static_assert(offsetof(RecordHeader, length) == 4);
+static_assert(offsetof(RecordHeader, timestamp_ns) == 8);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+inline constexpr uint64_t kRecordHeaderSize = sizeof(RecordHeader);
+
+// Bytes a record with `payload` bytes occupies, header included.
+constexpr uint64_t record_span(uint64_t payload) {
+    return kRecordHeaderSize + ((payload + kRecordAlign - 1) & ~(kRecordAlign - 1));
+}
+
+// First bytes of every segment file; the sparse index follows at kIndexOffset and the first
+// record starts at header_size (a multiple of the page size).
+struct SegmentHeader {
+    uint64_t magic;         // kSegmentMagic
+    uint32_t version;       // kSegmentVersion
+    uint32_t header_size;   // offset of the first record
+    uint64_t segment_size;  // file size, fixed at creation
+    uint64_t base_seq;      // sequence of the first record; also the file name
+    uint64_t created_ns;    // CLOCK_REALTIME at creation
+    uint32_t index_stride_log2;  // one index slot per 2^n data bytes
+    uint32_t index_slots;
+    std::atomic<uint32_t> seg_state;  // kSegmentPreparing / kSegmentLive (release)
+    uint32_t reserved0;
+    // Every byte at or past this offset is still zero. The writer raises it (relaxed: only
+    // the next writer's recovery reads it, after this one is gone) BEFORE it writes past
+    // it, so recovery knows how far a torn tail can reach without reading the whole file.
+    std::atomic<uint64_t> written_hw;
+};
+static_assert(sizeof(SegmentHeader) == 64);
+static_assert(offsetof(SegmentHeader, base_seq) == 24);
+static_assert(offsetof(SegmentHeader, seg_state) == 48);
+static_assert(offsetof(SegmentHeader, written_hw) == 56);
+inline constexpr uint64_t kIndexOffset = 64;
+
+// Index slot i names the first record that starts at or after header_size + i * stride:
+// (seq - base_seq) << 32 | offset. 0 = not written yet (offset is never 0).
+// Stored with release after the record it names is committed; readers acquire.
+using IndexSlot = std::atomic<uint64_t>;
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+constexpr uint64_t pack_index(uint64_t seq_delta, uint64_t offset) {
+    return (seq_delta << 32) | offset;
+}
+constexpr uint64_t index_seq_delta(uint64_t v) { return v >> 32; }
+constexpr uint64_t index_offset(uint64_t v) { return v & 0xffffffffull; }
+
+// Durable cursor of a named reader: readers/<name>.cursor, one page, mmap'd.
+// Concurrency: only the process holding the name's lock writes `next_seq` and `commit_ns`
+// (relaxed stores of whole 64-bit words: a crash never tears them). Other processes read
+// them relaxed; they are informational snapshots for lag reports. The wake area (from 64
+// on) belongs to the wake protocol and is documented in notifier.h.
+struct CursorHeader {
+    uint64_t magic;     // kCursorMagic
+    uint32_t version;   // kCursorVersion
+    uint32_t size;      // file size (one page)
+    uint64_t created_ns;
+    std::atomic<uint64_t> next_seq;   // the next record to hand over
+    std::atomic<uint64_t> commit_ns;  // CLOCK_REALTIME of the last position store
+    // Pid and /proc start time of the process that last took the name's lock. Meaningful
+    // only while the lock is held (chronicle-readers checks the lock, not the pid).
+    std::atomic<uint64_t> owner_pid;
+    std::atomic<uint64_t> owner_start;
+    uint64_t reserved;
+};
+static_assert(sizeof(CursorHeader) == 64);
+static_assert(offsetof(CursorHeader, next_seq) == 24);
+inline constexpr uint64_t kCursorFileSize = kPageSize;
+
+}  // namespace chronicle::format

@@ -1,0 +1,157 @@
+// chronicle — pretoucher (see pretouch.h).
+#include "pretouch.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace chronicle {
+
+namespace {
+constexpr uint64_t kMinWindow = 256 * 1024;
+constexpr uint64_t kMaxWindow = 8ull << 20;
+}  // namespace
+
+Pretoucher::~Pretoucher() {
+    if (thread_.joinable()) {
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            stop_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+    if (fd_ >= 0) ::close(fd_);
+    if (prepared_.valid()) {
+        prepared_ = Segment();
+        ::unlinkat(dirfd_, std::string(kPreparedSegmentTmp).c_str(), 0);
+    }
+}
+
+void Pretoucher::configure(int dirfd, std::string dir, const SegmentGeometry& geo) {
+    dirfd_ = dirfd;
+    dir_ = std::move(dir);
+    geo_ = geo;
+}
+
+void Pretoucher::switch_to(const Segment& seg, uint64_t off) {
+    if (!enabled_) return;
+    seg_size_ = seg.size();
+    seg_begin_ = seg.data_begin();
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = ::fcntl(seg.fd(), F_DUPFD_CLOEXEC, 0);
+        fd_size_ = seg.size();
+        ++generation_;
+        target_ = 0;
+    }
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    next_kick_ = 0;
+    kick(off);
+}
+
+void Pretoucher::kick(uint64_t off) {
+    // The window grows with what was written to this segment, so a queue that receives a
+    // line now and then does not get megabytes of zero pages dirtied ahead of it.
+    const uint64_t written = off > seg_begin_ ? off - seg_begin_ : 0;
+    const uint64_t window = std::clamp<uint64_t>(written, kMinWindow, kMaxWindow);
+    const uint64_t target = std::min(seg_size_, off + window);
+    const bool half = off >= seg_begin_ + (seg_size_ - seg_begin_) / 2;
+    next_kick_ = target >= seg_size_ ? UINT64_MAX : off + window / 2;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        target_ = std::max(target_, target);
+        if (half && !prepared_.valid() && !preparing_) want_next_ = true;
+    }
+    cv_.notify_one();
+}
+
+Segment Pretoucher::take_prepared(uint64_t base, uint32_t seg_state) {
+    if (!enabled_) return {};
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !preparing_; });
+    want_next_ = false;
+    if (!prepared_.valid()) return {};
+    Segment s = std::move(prepared_);
+    lk.unlock();
+    // Not yet visible to anyone (temporary name): relaxed stores suffice.
+    s.header()->base_seq = base;
+    s.header()->seg_state.store(seg_state, std::memory_order_relaxed);
+    // Hand over under the writer's temporary name, which roll() publishes.
+    const std::string from(kPreparedSegmentTmp);
+    const std::string to(kNextSegmentTmp);
+    if (::renameat(dirfd_, from.c_str(), dirfd_, to.c_str()) != 0) return {};
+    return s;
+}
+
+void Pretoucher::prepare_next() {
+    // Called by the helper thread with mu_ released and preparing_ set.
+    auto made = Segment::create(dirfd_, dir_, kPreparedSegmentTmp, geo_, 0,
+                                format::kSegmentPreparing);
+    if (!made) return;  // the writer will create the segment itself and report the error
+    const uint64_t first = std::min<uint64_t>(made->size(), made->data_begin() + kMaxWindow);
+    ::madvise(made->bytes(), first, MADV_POPULATE_WRITE);
+    std::lock_guard<std::mutex> g(mu_);
+    prepared_ = std::move(made.value());
+}
+
+void Pretoucher::run() {
+    std::unique_lock<std::mutex> lk(mu_);
+    uint64_t done = 0;  // populated up to here in generation `gen`
+    uint64_t gen = 0;
+    void* map = nullptr;
+    uint64_t map_size = 0;
+    auto unmap = [&] {
+        if (map != nullptr) ::munmap(map, map_size);
+        map = nullptr;
+    };
+    for (;;) {
+        cv_.wait(lk, [&] {
+            return stop_ || want_next_ || (gen == generation_ && done < target_) ||
+                   gen != generation_;
+        });
+        if (stop_) break;
+        if (gen != generation_) {
+            unmap();
+            gen = generation_;
+            done = 0;
+            map_size = fd_size_;
+            if (fd_ >= 0 && map_size > 0) {
+                void* p = ::mmap(nullptr, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+                map = p == MAP_FAILED ? nullptr : p;
+            }
+            continue;
+        }
+        if (want_next_) {
+            want_next_ = false;
+            preparing_ = true;
+            lk.unlock();
+            prepare_next();
+            lk.lock();
+            preparing_ = false;
+            cv_.notify_all();
+            continue;
+        }
+        if (map == nullptr) {
+            done = target_;
+            continue;
+        }
+        // Populate in slices so that a switch or a stop is noticed quickly.
+        const uint64_t from = done & ~uint64_t{4095};
+        const uint64_t to = std::min<uint64_t>(target_, from + (1ull << 20));
+        lk.unlock();
+        ::madvise(static_cast<char*>(map) + from, to - from, MADV_POPULATE_WRITE);
+        lk.lock();
+        if (gen == generation_) done = to;
+    }
+    unmap();
+}
+
+}  // namespace chronicle

@@ -1,0 +1,269 @@
+// chronicle — readers (see reader.h; docs/DESIGN.md "Reading").
+#include "chronicle/reader.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+
+#include "cursor.h"
+#include "format.h"
+#include "fs.h"
+#include "segment.h"
+
+namespace chronicle {
+
+using namespace format;
+
+class Reader::Impl {
+public:
+    std::string dir_;
+    std::string name_;
+    fs::Fd dirfd_;
+    Segment seg_;          // current segment (read-only); invalid before the first exists
+    uint64_t off_ = 0;     // offset of the next record in seg_
+    uint64_t seq_ = 0;     // its sequence
+    uint64_t target_ = 0;  // records below this are skipped (seek lands on an index floor)
+    CursorStore cursor_;
+    bool auto_commit_ = true;
+    bool handed_ = false;  // a record was handed over since the last position store
+
+    Status open(std::string_view dir, const ReaderOptions& o);
+    Status locate(uint64_t target);
+    Status seek(const Position& where);
+    Result<std::optional<Record>> next();
+    Result<uint64_t> head();
+    Result<uint64_t> first();
+    Result<uint64_t> seq_at_time(uint64_t ts);
+    [[nodiscard]] uint64_t position() const noexcept { return std::max(seq_, target_); }
+};
+
+Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
+    dir_ = std::string(dir);
+    name_ = o.name;
+    auto_commit_ = o.auto_commit;
+    if (!name_.empty()) {
+        if (Status st = validate_reader_name(name_); !st) return st;
+    }
+    auto dfd = fs::open_dir(dir_);
+    if (!dfd) {
+        if (dfd.status().code() == errc::not_found) {
+            return Status(errc::not_found, "queue " + dir_ + " does not exist");
+        }
+        return dfd.status();
+    }
+    dirfd_ = std::move(dfd.value());
+    auto bases = list_segments(dir_);
+    if (!bases) return bases.status();
+    if (bases->empty()) {
+        // A queue whose writer has just started has a lock file but no segment yet.
+        if (::faccessat(dirfd_.get(), "writer.lock", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+            return Status(errc::not_found, dir_ + " is not a chronicle queue (no segments)");
+        }
+    }
+    if (Status st = seek(o.start); !st) return st;
+    if (name_.empty()) return {};
+
+    const std::string readers_path = fs::join(dir_, kReadersDir);
+    auto rfd = fs::open_at(dirfd_.get(), dir_, kReadersDir, O_RDONLY | O_DIRECTORY);
+    if (!rfd) return rfd.status();
+    bool created = false;
+    auto c = CursorStore::open(rfd->get(), readers_path, name_, o.create, position(), created);
+    if (!c) return c.status();
+    cursor_ = std::move(c.value());
+    if (created || o.reposition) {
+        cursor_.store(position());
+        return {};
+    }
+    return locate(cursor_.load());
+}
+
+Status Reader::Impl::locate(uint64_t target) {
+    auto bases = list_segments(dir_);
+    if (!bases) return bases.status();
+    seg_ = Segment();
+    target_ = target;
+    if (bases->empty()) {
+        seq_ = 0;
+        return {};
+    }
+    if (target < bases->front()) {
+        return Status(errc::expired, "sequence " + std::to_string(target) +
+                                         " is no longer in " + dir_ + " (the first is " +
+                                         std::to_string(bases->front()) + ")");
+    }
+    auto it = std::upper_bound(bases->begin(), bases->end(), target);
+    size_t i = static_cast<size_t>(it - bases->begin()) - 1;
+    for (;;) {
+        auto s = Segment::open(dirfd_.get(), dir_, (*bases)[i], false);
+        if (!s) return s.status();
+        // A segment of an uncommitted batch holds nothing yet: start before it.
+        if (s->live() || i == 0) {
+            seg_ = std::move(s.value());
+            break;
+        }
+        --i;
+    }
+    auto [off, seq] = seg_.index_floor(target);
+    off_ = off;
+    seq_ = seq;
+    return {};
+}
+
+Result<uint64_t> Reader::Impl::head() {
+    auto bases = list_segments(dir_);
+    if (!bases) return bases.status();
+    for (size_t i = bases->size(); i > 0; --i) {
+        auto s = Segment::open(dirfd_.get(), dir_, (*bases)[i - 1], false);
+        if (!s) return s.status();
+        if (!s->live()) continue;
+        Segment seg = std::move(s.value());
+        auto [off, seq] = seg.index_last();
+        for (;;) {
+            const auto e = seg.scan(off, seq, UINT64_MAX);
+            if (e.stopped_at == RecKind::corrupt) return seg.corrupt_at(e.off, "damaged record");
+            if (e.stopped_at != RecKind::seal) return e.seq;
+            // Sealed after we listed: the next segment is there; follow it if it is live.
+            auto nx = Segment::open(dirfd_.get(), dir_, e.seq, false);
+            if (!nx || !nx->live()) return e.seq;
+            seg = std::move(nx.value());
+            off = seg.data_begin();
+            seq = seg.base();
+        }
+    }
+    return uint64_t{0};
+}
+
+Result<uint64_t> Reader::Impl::first() {
+    auto bases = list_segments(dir_);
+    if (!bases) return bases.status();
+    return bases->empty() ? uint64_t{0} : bases->front();
+}
+
+Result<uint64_t> Reader::Impl::seq_at_time(uint64_t ts) {
+    auto bases = list_segments(dir_);
+    if (!bases) return bases.status();
+    if (bases->empty()) return uint64_t{0};
+    // The last segment whose first record is older than ts: O(log segments) opens.
+    size_t lo = 0, hi = bases->size();
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        auto s = Segment::open(dirfd_.get(), dir_, (*bases)[mid], false);
+        if (!s) return s.status();
+        const RecView r = s->read(s->data_begin());
+        if (s->live() && r.kind == RecKind::data && r.timestamp_ns < ts) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    auto s = Segment::open(dirfd_.get(), dir_, (*bases)[lo == 0 ? 0 : lo - 1], false);
+    if (!s) return s.status();
+    auto [off, seq] = s->index_floor_time(ts);
+    for (;;) {
+        const RecView r = s->read(off);
+        if (r.kind != RecKind::data || r.timestamp_ns >= ts) return seq;
+        off = r.next_off;
+        ++seq;
+    }
+}
+
+Status Reader::Impl::seek(const Position& where) {
+    switch (where.kind) {
+        case Position::Kind::start: {
+            auto f = first();
+            if (!f) return f.status();
+            return locate(f.value());
+        }
+        case Position::Kind::seq: return locate(where.value);
+        case Position::Kind::end: {
+            auto h = head();
+            if (!h) return h.status();
+            return locate(h.value());
+        }
+        case Position::Kind::last: {
+            auto h = head();
+            if (!h) return h.status();
+            auto f = first();
+            if (!f) return f.status();
+            return locate(h.value() - std::min(where.value, h.value() - f.value()));
+        }
+        case Position::Kind::time: {
+            auto s = seq_at_time(where.value);
+            if (!s) return s.status();
+            return locate(s.value());
+        }
+    }
+    return Status(errc::invalid_argument, "unknown position");
+}
+
+Result<std::optional<Record>> Reader::Impl::next() {
+    if (handed_ && auto_commit_ && cursor_.valid()) cursor_.store(position());
+    handed_ = false;
+    for (;;) {
+        if (!seg_.valid()) {
+            if (Status st = locate(target_); !st) return st;
+            if (!seg_.valid()) return std::optional<Record>{};
+        }
+        if (!seg_.live()) return std::optional<Record>{};
+        const RecView r = seg_.read(off_);
+        switch (r.kind) {
+            case RecKind::empty: return std::optional<Record>{};
+            case RecKind::corrupt: return seg_.corrupt_at(off_, "damaged record");
+            case RecKind::seal: {
+                auto nx = Segment::open(dirfd_.get(), dir_, seq_, false);
+                if (!nx) {
+                    if (nx.status().code() == errc::not_found) {
+                        return seg_.corrupt_at(off_, "sealed, but the next segment " +
+                                                         segment_name(seq_) + " is missing");
+                    }
+                    return nx.status();
+                }
+                seg_ = std::move(nx.value());
+                off_ = seg_.data_begin();
+                continue;
+            }
+            case RecKind::data: {
+                const uint64_t s = seq_;
+                off_ = r.next_off;
+                ++seq_;
+                if (s < target_) continue;
+                handed_ = true;
+                return std::optional<Record>(Record{s, r.timestamp_ns, {r.payload, r.length}});
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Reader::~Reader() = default;
+
+Result<std::unique_ptr<Reader>> Reader::open(std::string_view dir, const ReaderOptions& options) {
+    auto impl = std::make_unique<Impl>();
+    if (Status st = impl->open(dir, options); !st) return st;
+    return std::unique_ptr<Reader>(new Reader(std::move(impl)));
+}
+
+Result<std::optional<Record>> Reader::next() { return impl_->next(); }
+Status Reader::seek(const Position& where) { return impl_->seek(where); }
+uint64_t Reader::position() const noexcept { return impl_->position(); }
+Result<uint64_t> Reader::head() { return impl_->head(); }
+Result<uint64_t> Reader::first() { return impl_->first(); }
+const std::string& Reader::name() const noexcept { return impl_->name_; }
+const std::string& Reader::dir() const noexcept { return impl_->dir_; }
+
+Status Reader::commit() { return commit(impl_->position()); }
+
+Status Reader::commit(uint64_t next_seq) {
+    if (next_seq > impl_->position()) {
+        return Status(errc::invalid_argument, "commit(" + std::to_string(next_seq) +
+                                                  ") is past the reader's position " +
+                                                  std::to_string(impl_->position()));
+    }
+    if (impl_->cursor_.valid()) impl_->cursor_.store(next_seq);
+    impl_->handed_ = false;
+    return {};
+}
+
+}  // namespace chronicle

@@ -1,0 +1,216 @@
+// chronicle — writer start-up recovery (see recovery.h).
+//
+// Crash reasoning. A writer killed at any instant leaves, in the order it writes:
+//   * a torn record: its state word is still 0 (published last), so readers already stop
+//     there; the bytes after it, up to SegmentHeader::written_hw, may hold a partial
+//     payload, a partial header, or records of an uncommitted batch whose states were
+//     stored relaxed. All of it is zeroed so that the next writer's records are not
+//     followed by stale "committed" words.
+//   * a half-made roll: `.next.seg.tmp` (removed), or a renamed next segment without the
+//     seal in the previous one (the seal is written here: the previous segment holds only
+//     committed records at that point, because a roll happens between records).
+//   * a committed batch whose segments were not yet marked live (its first state was
+//     published, so the batch is committed: the segments are marked live here), or an
+//     uncommitted batch (its first state is 0: the preparing segments are deleted and the
+//     tail is zeroed from that first record on).
+//   * index slots not yet published for committed records: rebuilt by the scan.
+#include "recovery.h"
+
+#include "pretouch.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace chronicle {
+
+using namespace format;
+
+namespace {
+
+// Publishes index slots for a record at `off` with sequence `seq` (same rule as the writer).
+void fill_slots(Segment& seg, uint32_t& next_slot, uint64_t off, uint64_t seq) {
+    while (next_slot < seg.slots() && seg.slot_start(next_slot) <= off) {
+        // Release: pairs with Segment::filled_slots' acquire; the record is committed.
+        seg.slot(next_slot).store(pack_index(seq - seg.base(), off), std::memory_order_release);
+        ++next_slot;
+    }
+}
+
+// Zeroes [from, to) page by page, writing only pages that hold a non-zero byte, so that
+// recovering a large, mostly empty segment does not dirty it.
+void zero_range(Segment& seg, uint64_t from, uint64_t to) {
+    std::byte* base = seg.bytes();
+    while (from < to) {
+        const uint64_t chunk_end = std::min(to, (from / kPageSize + 1) * kPageSize);
+        const std::byte* p = base + from;
+        bool dirty = false;
+        for (uint64_t i = 0; i < chunk_end - from; ++i) {
+            if (p[i] != std::byte{0}) {
+                dirty = true;
+                break;
+            }
+        }
+        if (dirty) std::memset(base + from, 0, chunk_end - from);
+        from = chunk_end;
+    }
+}
+
+Status remove_segment(int dirfd, std::string_view dir, uint64_t base) {
+    const std::string name = segment_name(base);
+    if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
+        return Status::from_errno(errno, "cannot remove uncommitted segment", fs::join(dir, name));
+    }
+    return {};
+}
+
+Result<Segment> create_live(int dirfd, std::string_view dir, const SegmentGeometry& geo,
+                            uint64_t base) {
+    auto seg = Segment::create(dirfd, dir, kNextSegmentTmp, geo, base, kSegmentLive);
+    if (!seg) return seg.status();
+    if (Status st = seg->publish_as(dirfd, dir, kNextSegmentTmp, base); !st) return st;
+    return std::move(seg.value());
+}
+
+}  // namespace
+
+Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo_for_new) {
+    // A temporary segment is never visible to readers: drop it.
+    for (std::string_view name : {kNextSegmentTmp, kPreparedSegmentTmp}) {
+        ::unlinkat(dirfd, std::string(name).c_str(), 0);
+    }
+
+    auto bases_r = list_segments(dir);
+    if (!bases_r) return bases_r.status();
+    std::vector<uint64_t> bases = std::move(bases_r.value());
+
+    Tail t;
+    if (bases.empty()) {
+        auto seg = create_live(dirfd, dir, geo_for_new, 0);
+        if (!seg) return seg.status();
+        t.seg = std::move(seg.value());
+        t.off = t.seg.data_begin();
+        return t;
+    }
+
+    // The last live segment: every segment before it is live too (batches mark theirs
+    // live in order), those after it were created by a batch whose fate the scan decides.
+    size_t li = bases.size();
+    Segment seg;
+    while (li > 0) {
+        auto s = Segment::open(dirfd, dir, bases[li - 1], true);
+        if (!s) return s.status();
+        if (s->live()) {
+            seg = std::move(s.value());
+            break;
+        }
+        --li;
+    }
+    if (!seg.valid()) {
+        // Only preparing segments: the first batch of the queue never committed.
+        for (uint64_t b : bases) {
+            if (Status st = remove_segment(dirfd, dir, b); !st) return st;
+        }
+        return recover(dirfd, dir, geo_for_new);
+    }
+    size_t cur = li - 1;
+
+    auto [off, seq] = seg.index_last();
+    uint32_t next_slot = 0;
+    while (next_slot < seg.slots() && seg.slot(next_slot).load(std::memory_order_acquire) != 0) {
+        ++next_slot;
+    }
+    uint64_t last_ts = 0;
+    for (;;) {
+        const RecView r = seg.read(off);
+        if (r.kind == RecKind::data) {
+            fill_slots(seg, next_slot, off, seq);
+            last_ts = r.timestamp_ns;
+            off = r.next_off;
+            ++seq;
+            continue;
+        }
+        if (r.kind == RecKind::corrupt) {
+            return seg.corrupt_at(off, "damaged record (the writer will not write over it)");
+        }
+        if (r.kind == RecKind::seal) {
+            last_ts = std::max(last_ts, r.timestamp_ns);
+            // The seal names the next segment: base == seq. A committed batch may have left
+            // it preparing; make it live. If it vanished, recreate it empty.
+            Segment next;
+            if (cur + 1 < bases.size() && bases[cur + 1] == seq) {
+                auto s = Segment::open(dirfd, dir, seq, true);
+                if (!s) return s.status();
+                next = std::move(s.value());
+                ++cur;
+            } else if (std::find(bases.begin(), bases.end(), seq) == bases.end()) {
+                auto s = create_live(dirfd, dir, geo_for_new, seq);
+                if (!s) return s.status();
+                next = std::move(s.value());
+                bases.insert(bases.begin() + static_cast<long>(cur) + 1, seq);
+                ++cur;
+            } else {
+                return seg.corrupt_at(off, "seal names segment " + segment_name(seq) +
+                                               " which is not the next one on disk");
+            }
+            // Release: pairs with Segment::live()'s acquire in readers.
+            next.header()->seg_state.store(kSegmentLive, std::memory_order_release);
+            seg = std::move(next);
+            off = seg.data_begin();
+            next_slot = 0;
+            while (next_slot < seg.slots() &&
+                   seg.slot(next_slot).load(std::memory_order_acquire) != 0) {
+                ++next_slot;
+            }
+            continue;
+        }
+        break;  // empty: the end of the committed log
+    }
+
+    // A roll cut short between renaming the next segment into place and sealing this one:
+    // the next segment is live and empty. Seal here and continue in it.
+    if (cur + 1 < bases.size() && bases[cur + 1] == seq) {
+        auto s = Segment::open(dirfd, dir, seq, true);
+        if (!s) return s.status();
+        if (s->live() && s->read(s->data_begin()).kind == RecKind::empty &&
+            off + kRecordHeaderSize <= seg.size()) {
+            RecordHeader* rec = seg.record(off);
+            rec->length = 0;
+            rec->timestamp_ns = last_ts;
+            // Release: pairs with Segment::read's acquire; the next segment exists already.
+            rec->state.store(kStateSeal, std::memory_order_release);
+            seg = std::move(s.value());
+            off = seg.data_begin();
+            next_slot = 0;
+            ++cur;
+        }
+    }
+
+    // Segments after the tail belong to a batch that never committed.
+    for (size_t i = cur + 1; i < bases.size(); ++i) {
+        auto s = Segment::open(dirfd, dir, bases[i], false);
+        if (s && s->live()) {
+            return Status(errc::corrupt, s->path() + ": live segment after the end of the log in " +
+                                             seg.path() + " (offset " + std::to_string(off) + ")");
+        }
+        if (Status st = remove_segment(dirfd, dir, bases[i]); !st) return st;
+    }
+
+    // Clear the torn tail. The state word at `off` is already 0 (that is why the scan
+    // stopped), and it is the only word a reader may be loading; start after it.
+    SegmentHeader* h = seg.header();
+    const uint64_t hw = std::min<uint64_t>(h->written_hw.load(std::memory_order_relaxed), seg.size());
+    if (hw > off + sizeof(uint32_t)) zero_range(seg, off + sizeof(uint32_t), hw);
+    h->written_hw.store(off, std::memory_order_relaxed);  // only the writer reads it
+
+    t.seg = std::move(seg);
+    t.off = off;
+    t.seq = seq;
+    t.last_ts = last_ts;
+    t.next_slot = next_slot;
+    return t;
+}
+
+}  // namespace chronicle

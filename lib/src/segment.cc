@@ -1,0 +1,272 @@
+// chronicle — segment files (see segment.h and docs/DESIGN.md "Segment file").
+#include "segment.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace chronicle {
+
+using namespace format;
+
+std::string segment_name(uint64_t base_seq) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%020" PRIu64 ".seg", base_seq);
+    return buf;
+}
+
+bool parse_segment_name(std::string_view name, uint64_t& base_seq) {
+    if (name.size() != 24 || name.substr(20) != ".seg") return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 20; ++i) {
+        const char c = name[i];
+        if (c < '0' || c > '9') return false;
+        const uint64_t d = static_cast<uint64_t>(c - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    base_seq = v;
+    return true;
+}
+
+Result<std::vector<uint64_t>> list_segments(std::string_view dir) {
+    auto names = fs::list_dir(dir);
+    if (!names) return names.status();
+    std::vector<uint64_t> bases;
+    for (const auto& n : names.value()) {
+        uint64_t b = 0;
+        if (parse_segment_name(n, b)) bases.push_back(b);
+    }
+    std::sort(bases.begin(), bases.end());
+    return bases;
+}
+
+Result<SegmentGeometry> SegmentGeometry::for_size(uint64_t segment_size) {
+    if (segment_size < kMinSegmentSize || segment_size > kMaxSegmentSize ||
+        segment_size % kPageSize != 0) {
+        return Status(errc::invalid_argument,
+                      "segment size " + std::to_string(segment_size) +
+                          " must be a multiple of 4096 between " +
+                          std::to_string(kMinSegmentSize) + " and " +
+                          std::to_string(kMaxSegmentSize));
+    }
+    SegmentGeometry g;
+    g.segment_size = segment_size;
+    const uint64_t per_slot = std::max<uint64_t>(segment_size / kMaxIndexSlots, 1);
+    g.stride_log2 = std::max<uint32_t>(12, static_cast<uint32_t>(std::bit_width(per_slot - 1)));
+    g.slots = static_cast<uint32_t>((segment_size + (uint64_t{1} << g.stride_log2) - 1) >>
+                                    g.stride_log2);
+    const uint64_t hdr = kIndexOffset + uint64_t{g.slots} * sizeof(uint64_t);
+    g.header_size = static_cast<uint32_t>((hdr + kPageSize - 1) / kPageSize * kPageSize);
+    return g;
+}
+
+uint64_t SegmentGeometry::max_payload() const {
+    // One record header, the payload, and room for the seal that closes the segment.
+    const uint64_t room = segment_size - header_size - 2 * kRecordHeaderSize;
+    return std::min<uint64_t>(room & ~(kRecordAlign - 1), UINT32_MAX);
+}
+
+Status Segment::corrupt_at(uint64_t off, std::string_view why) const {
+    return Status(errc::corrupt, path_ + ": offset " + std::to_string(off) + ": " +
+                                     std::string(why));
+}
+
+Result<Segment> Segment::open(int dirfd, std::string_view dir, uint64_t base, bool writable) {
+    Segment s;
+    const std::string name = segment_name(base);
+    s.path_ = fs::join(dir, name);
+    auto fd = fs::open_at(dirfd, dir, name, writable ? O_RDWR : O_RDONLY);
+    if (!fd) return fd.status();
+    s.fd_ = std::move(fd.value());
+    auto size = fs::file_size(s.fd_.get(), s.path_);
+    if (!size) return size.status();
+    if (size.value() < kMinSegmentSize || size.value() > kMaxSegmentSize) {
+        return Status(errc::corrupt, s.path_ + ": file size " + std::to_string(size.value()) +
+                                         " is not a segment size");
+    }
+    auto map = fs::Mapping::map(s.fd_.get(), size.value(), writable, s.path_);
+    if (!map) return map.status();
+    s.map_ = std::move(map.value());
+    const SegmentHeader* h = s.header();
+    auto bad = [&](const char* why) {
+        return Status(errc::corrupt, s.path_ + ": bad segment header: " + why);
+    };
+    if (h->magic != kSegmentMagic) return bad("wrong magic (not a chronicle segment)");
+    if (h->version != kSegmentVersion) return bad("unsupported version");
+    if (h->segment_size != size.value()) return bad("size field does not match the file size");
+    if (h->base_seq != base) return bad("base sequence does not match the file name");
+    auto geo = SegmentGeometry::for_size(h->segment_size);
+    if (!geo || geo->header_size != h->header_size || geo->slots != h->index_slots ||
+        geo->stride_log2 != h->index_stride_log2) {
+        return bad("geometry fields are inconsistent");
+    }
+    return s;
+}
+
+Result<Segment> Segment::create(int dirfd, std::string_view dir, std::string_view tmp_name,
+                                const SegmentGeometry& geo, uint64_t base, uint32_t seg_state) {
+    Segment s;
+    s.path_ = fs::join(dir, tmp_name);
+    auto fd = fs::open_at(dirfd, dir, tmp_name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (!fd) return fd.status();
+    s.fd_ = std::move(fd.value());
+    const std::string tmp(tmp_name);
+    // Reserve every block before mapping: the disk filling up must be an error here, not a
+    // SIGBUS on some later store into the mapping.
+    int rc;
+    do {
+        rc = ::posix_fallocate(s.fd_.get(), 0, static_cast<off_t>(geo.segment_size));
+    } while (rc == EINTR);
+    if (rc != 0) {
+        Status st = Status::from_errno(rc, "cannot allocate segment", s.path_);
+        ::unlinkat(dirfd, tmp.c_str(), 0);
+        return st;
+    }
+    auto map = fs::Mapping::map(s.fd_.get(), geo.segment_size, true, s.path_);
+    if (!map) {
+        ::unlinkat(dirfd, tmp.c_str(), 0);
+        return map.status();
+    }
+    s.map_ = std::move(map.value());
+    SegmentHeader* h = s.header();
+    h->magic = kSegmentMagic;
+    h->version = kSegmentVersion;
+    h->header_size = geo.header_size;
+    h->segment_size = geo.segment_size;
+    h->base_seq = base;
+    h->created_ns = fs::realtime_ns();
+    h->index_stride_log2 = geo.stride_log2;
+    h->index_slots = geo.slots;
+    // Nobody else can see the file yet (temporary name); relaxed is enough, the rename
+    // that publishes it orders nothing but a later reader's open+mmap sees the page.
+    h->seg_state.store(seg_state, std::memory_order_relaxed);
+    return s;
+}
+
+Status Segment::publish_as(int dirfd, std::string_view dir, std::string_view tmp_name,
+                           uint64_t base) {
+    header()->base_seq = base;
+    const std::string from(tmp_name);
+    const std::string to = segment_name(base);
+    // RENAME_NOREPLACE semantics via link+unlink: never clobber an existing segment.
+    if (::linkat(dirfd, from.c_str(), dirfd, to.c_str(), 0) != 0) {
+        return Status::from_errno(errno, "cannot create segment", fs::join(dir, to));
+    }
+    ::unlinkat(dirfd, from.c_str(), 0);
+    path_ = fs::join(dir, to);
+    return {};
+}
+
+RecView Segment::read(uint64_t off) const noexcept {
+    RecView v;
+    const uint64_t size = map_.size();
+    if (off < data_begin() || off % kRecordAlign != 0 || off + kRecordHeaderSize > size) {
+        v.kind = RecKind::corrupt;
+        return v;
+    }
+    const RecordHeader* r = record(off);
+    // Acquire: pairs with the writer's release store of `state` in Writer commit (or with
+    // the release store of an earlier record of the same batch, see format.h).
+    const uint32_t state = r->state.load(std::memory_order_acquire);
+    if (state == kStateEmpty) return v;
+    if (state == kStateSeal) {
+        v.kind = RecKind::seal;
+        v.timestamp_ns = r->timestamp_ns;
+        v.next_off = off + kRecordHeaderSize;
+        return v;
+    }
+    if (state != kStateData) {
+        v.kind = RecKind::corrupt;
+        return v;
+    }
+    v.length = r->length;
+    // A data record must leave room for the seal that follows the last one.
+    if (record_span(v.length) + kRecordHeaderSize > size - off) {
+        v.kind = RecKind::corrupt;
+        return v;
+    }
+    v.kind = RecKind::data;
+    v.timestamp_ns = r->timestamp_ns;
+    v.payload = map_.data() + off + kRecordHeaderSize;
+    v.next_off = off + record_span(v.length);
+    return v;
+}
+
+uint32_t Segment::filled_slots() const noexcept {
+    // Slots are published in order, so the filled ones form a prefix: binary search it.
+    uint32_t lo = 0, hi = slots();
+    while (lo < hi) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        // Acquire: pairs with the writer's release store of the slot after the commit of
+        // the record it names, so that record reads as committed.
+        if (slot(mid).load(std::memory_order_acquire) != 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+std::pair<uint64_t, uint64_t> Segment::index_floor(uint64_t seq) const noexcept {
+    const uint64_t base = this->base();
+    std::pair<uint64_t, uint64_t> best{data_begin(), base};
+    if (seq <= base) return best;
+    uint32_t lo = 0, hi = filled_slots();
+    while (lo < hi) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        const uint64_t v = slot(mid).load(std::memory_order_acquire);  // pairs as above
+        const uint64_t s = base + index_seq_delta(v);
+        if (s <= seq) {
+            best = {index_offset(v), s};
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return best;
+}
+
+std::pair<uint64_t, uint64_t> Segment::index_last() const noexcept {
+    const uint32_t n = filled_slots();
+    if (n == 0) return {data_begin(), base()};
+    const uint64_t v = slot(n - 1).load(std::memory_order_acquire);  // pairs as above
+    return {index_offset(v), base() + index_seq_delta(v)};
+}
+
+std::pair<uint64_t, uint64_t> Segment::index_floor_time(uint64_t ts) const noexcept {
+    std::pair<uint64_t, uint64_t> best{data_begin(), base()};
+    uint32_t lo = 0, hi = filled_slots();
+    while (lo < hi) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        const uint64_t v = slot(mid).load(std::memory_order_acquire);  // pairs as above
+        const RecView r = read(index_offset(v));
+        if (r.kind == RecKind::data && r.timestamp_ns < ts) {
+            best = {index_offset(v), base() + index_seq_delta(v)};
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return best;
+}
+
+Segment::ScanEnd Segment::scan(uint64_t off, uint64_t seq, uint64_t stop_seq) const noexcept {
+    while (seq < stop_seq) {
+        const RecView r = read(off);
+        if (r.kind != RecKind::data) return {off, seq, r.kind};
+        off = r.next_off;
+        ++seq;
+    }
+    return {off, seq, RecKind::data};
+}
+
+}  // namespace chronicle

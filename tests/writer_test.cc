@@ -1,0 +1,209 @@
+// Writer: appends, claims, batches, limits, the single-writer rule.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "helpers.h"
+
+using namespace chronicle;
+
+TEST_CASE("AppendsGetDenseSequencesFromZeroAndReadBackInOrder") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue());
+    REQUIRE(w.ok());
+    for (int i = 0; i < 100; ++i) {
+        auto s = w.value()->append("record " + std::to_string(i));
+        REQUIRE(s.ok());
+        CHECK(s.value() == static_cast<uint64_t>(i));
+    }
+    auto all = test::read_all(t.queue());
+    REQUIRE(all.size() == 100);
+    CHECK(all[0] == "record 0");
+    CHECK(all[99] == "record 99");
+}
+
+TEST_CASE("EmptyBinaryAndMaximumSizeRecordsRoundTrip") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue(), test::small_segments(64 * 1024));
+    REQUIRE(w.ok());
+    Writer& wr = *w.value();
+    const std::string binary("a\0b\nc\0\n\xff", 8);
+    std::string maxrec(wr.max_payload(), 'x');
+    maxrec[0] = '\0';
+    maxrec.back() = '\n';
+    REQUIRE(wr.append("").ok());
+    REQUIRE(wr.append(binary).ok());
+    REQUIRE(wr.append(maxrec).ok());
+    REQUIRE(wr.append("after").ok());
+    auto all = test::read_all(t.queue());
+    REQUIRE(all.size() == 4);
+    CHECK(all[0].empty());
+    CHECK(all[1] == binary);
+    CHECK(all[2] == maxrec);
+    CHECK(all[3] == "after");
+}
+
+TEST_CASE("OneByteOverTheMaximumIsAClearErrorAndLosesNothing") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue(), test::small_segments(64 * 1024));
+    REQUIRE(w.ok());
+    Writer& wr = *w.value();
+    REQUIRE(wr.append("before").ok());
+    auto s = wr.append(std::string(wr.max_payload() + 1, 'y'));
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.status().code() == errc::too_large);
+    CHECK(s.status().message().find(std::to_string(wr.max_payload())) != std::string::npos);
+    REQUIRE(wr.append("after").ok());
+    CHECK(test::read_all(t.queue()) == std::vector<std::string>{"before", "after"});
+}
+
+TEST_CASE("ClaimCommitWritesInPlaceAndAbortLeavesNoTrace") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue());
+    REQUIRE(w.ok());
+    Writer& wr = *w.value();
+    auto c = wr.claim(100);
+    REQUIRE(c.ok());
+    std::memset(c.value().data(), 'Z', 100);
+    wr.abort();
+    c = wr.claim(64);
+    REQUIRE(c.ok());
+    std::memcpy(c.value().data(), "hello, world", 12);
+    std::memset(c.value().data() + 12, 'G', 52);  // garbage past the committed length
+    auto s = wr.commit(5);
+    REQUIRE(s.ok());
+    CHECK(s.value() == 0);
+    REQUIRE(wr.append("next").ok());
+    CHECK(test::read_all(t.queue()) == std::vector<std::string>{"hello", "next"});
+    CHECK_FALSE(wr.commit(1).ok());  // no claim open
+}
+
+TEST_CASE("BatchIsInvisibleUntilCommitThenVisibleAtOnce") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue(), test::small_segments());
+    REQUIRE(w.ok());
+    Writer& wr = *w.value();
+    REQUIRE(wr.append("first").ok());
+    REQUIRE(wr.begin_batch().ok());
+    for (int i = 0; i < 500; ++i) REQUIRE(wr.append("batched " + std::to_string(i)).ok());
+    CHECK(test::read_all(t.queue()).size() == 1);  // spans several rolls, still invisible
+    ReaderOptions ro;
+    ro.start = Position::at_seq(300);
+    auto r = Reader::open(t.queue(), ro);
+    REQUIRE(r.ok());
+    auto n = r.value()->next();
+    REQUIRE(n.ok());
+    CHECK_FALSE(n.value().has_value());  // a seek cannot land inside the batch either
+    REQUIRE(wr.commit_batch().ok());
+    auto all = test::read_all(t.queue());
+    REQUIRE(all.size() == 501);
+    CHECK(all[500] == "batched 499");
+    n = r.value()->next();
+    REQUIRE(n.ok());
+    REQUIRE(n.value().has_value());
+    CHECK(n.value()->seq == 300);
+}
+
+TEST_CASE("AbortedBatchAcrossRollsDisappearsWithItsSegments") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue(), test::small_segments());
+    REQUIRE(w.ok());
+    Writer& wr = *w.value();
+    REQUIRE(wr.append("kept").ok());
+    const auto before = test::list_dir(t.queue());
+    REQUIRE(wr.begin_batch().ok());
+    for (int i = 0; i < 500; ++i) REQUIRE(wr.append("dropped " + std::to_string(i)).ok());
+    wr.abort_batch();
+    CHECK(test::list_dir(t.queue()) == before);
+    CHECK(wr.next_seq() == 1);
+    REQUIRE(wr.append("after").ok());
+    CHECK(test::read_all(t.queue()) == std::vector<std::string>{"kept", "after"});
+}
+
+TEST_CASE("SecondWriterIsRefusedNamingTheHolderPid") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue());
+    REQUIRE(w.ok());
+    auto w2 = Writer::open(t.queue());
+    REQUIRE_FALSE(w2.ok());
+    CHECK(w2.status().code() == errc::busy);
+    CHECK(w2.status().message().find("pid " + std::to_string(::getpid())) != std::string::npos);
+    // The failed attempt must not have disturbed the holder.
+    CHECK(w.value()->append("still writing").ok());
+}
+
+TEST_CASE("WriterLockIsReleasedWhenTheWriterCloses") {
+    test::TempDir t;
+    { REQUIRE(Writer::open(t.queue()).ok()); }
+    CHECK(Writer::open(t.queue()).ok());
+}
+
+TEST_CASE("DirectoryWithOtherFilesIsNotTakenForAQueue") {
+    test::TempDir t;
+    std::ofstream(t.path() + "/precious.txt") << "data";
+    auto w = Writer::open(t.path());
+    REQUIRE_FALSE(w.ok());
+    CHECK(w.status().code() == errc::invalid_argument);
+    CHECK(test::list_dir(t.path()) == std::vector<std::string>{"precious.txt"});
+}
+
+TEST_CASE("TimestampsAreWallClockAndNeverDecrease") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue());
+    REQUIRE(w.ok());
+    const auto now = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::system_clock::now().time_since_epoch()).count());
+    for (int i = 0; i < 1000; ++i) REQUIRE(w.value()->append("x").ok());
+    auto r = Reader::open(t.queue());
+    REQUIRE(r.ok());
+    uint64_t prev = 0;
+    for (;;) {
+        auto n = r.value()->next();
+        REQUIRE(n.ok());
+        if (!n.value()) break;
+        CHECK(n.value()->timestamp_ns >= prev);
+        CHECK(n.value()->timestamp_ns + 1000000000ull > now);
+        prev = n.value()->timestamp_ns;
+    }
+}
+
+TEST_CASE("ExistingQueueKeepsItsSegmentSize") {
+    test::TempDir t;
+    { REQUIRE(Writer::open(t.queue(), test::small_segments(32 * 1024)).ok()); }
+    auto w = Writer::open(t.queue(), test::small_segments(1 << 20));
+    REQUIRE(w.ok());
+    CHECK(w.value()->segment_size() == 32 * 1024);
+}
+
+TEST_CASE("BadSegmentSizeIsRefused") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue(), test::small_segments(1000));
+    REQUIRE_FALSE(w.ok());
+    CHECK(w.status().code() == errc::invalid_argument);
+}
+
+TEST_CASE("DescriptorsAndMappingsStayFlatAcross1000Rolls") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue(), test::small_segments());
+    REQUIRE(w.ok());
+    auto r = Reader::open(t.queue());
+    REQUIRE(r.ok());
+    const std::string rec(3000, 'r');  // 5 records per 16 KiB segment
+    auto roll_some = [&](int rolls) {
+        for (int i = 0; i < rolls * 4; ++i) {
+            REQUIRE(w.value()->append(rec).ok());
+            auto n = r.value()->next();
+            REQUIRE(n.ok());
+            REQUIRE(n.value().has_value());
+        }
+    };
+    roll_some(20);  // warm up (pretouch thread, allocator)
+    const size_t fds = test::count_open_fds();
+    const size_t maps = test::count_mappings();
+    roll_some(1000);
+    CHECK(test::count_open_fds() == fds);
+    CHECK(test::count_mappings() <= maps + 1);
+}

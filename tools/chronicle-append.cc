@@ -1,0 +1,221 @@
+// chronicle-append — records from standard input or files into a queue.
+//
+// Reads large blocks (never a system call per record), frames them into records and
+// commits each block's records as one batch, which also wakes followers once per read: a
+// line typed into chronicle-append is visible to followers as soon as it is read.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "chronicle/writer.h"
+#include "cli.h"
+#include "framing.h"
+
+using namespace chronicle;
+
+namespace {
+
+constexpr size_t kReadSize = 1 << 20;
+
+struct Options {
+    std::string queue;
+    std::vector<std::string> files;
+    std::string framing = "lines";
+    bool nul = false;
+    std::string segment_size = "64M";
+    bool print_seq = false;
+};
+
+class Appender {
+public:
+    Appender(Writer& w, cli::Framing f, bool print_seq)
+        : w_(w), framing_(f), print_seq_(print_seq), out_(1) {
+        buf_.resize(kReadSize * 2);
+    }
+
+    // Appends everything from `fd`. On error, every complete record before the failing one
+    // is committed and the status names the input and record number.
+    Status feed(int fd, const std::string& name) {
+        have_ = 0;
+        for (;;) {
+            if (buf_.size() - have_ < kReadSize) {
+                // A record longer than the buffer: grow, within the queue's maximum.
+                if (have_ > w_.max_payload() + 4) return too_large(name);
+                buf_.resize(std::max(buf_.size() * 2, have_ + kReadSize));
+            }
+            const ssize_t n = ::read(fd, buf_.data() + have_, buf_.size() - have_);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return Status::from_errno(errno, "cannot read", name);
+            }
+            if (n == 0) return finish(name);
+            have_ += static_cast<size_t>(n);
+            if (Status st = frame_block(name, false); !st) return st;
+        }
+    }
+
+    Status flush_output() {
+        if (!out_.flush()) return Status::from_errno(out_.error(), "cannot write", "standard output");
+        return {};
+    }
+
+private:
+    Status too_large(const std::string& name) {
+        return Status(errc::too_large, name + ": record " + std::to_string(count_ + 1) +
+                                           " is larger than the queue's maximum of " +
+                                           std::to_string(w_.max_payload()) + " bytes");
+    }
+
+    // Appends one record; false (with err_ set) on failure. Hot: once per record.
+    bool append_one(const char* p, size_t n, const std::string& name) {
+        auto seq = w_.append(std::string_view(p, n));
+        if (!seq) {
+            if (seq.status().code() == errc::too_large) {
+                err_ = too_large(name);
+            } else {
+                err_ = Status(seq.status().code(),
+                              name + ": record " + std::to_string(count_ + 1) + ": " +
+                                  seq.status().message(),
+                              seq.status().sys_errno());
+            }
+            return false;
+        }
+        ++count_;
+        if (print_seq_) {
+            char num[24];
+            const int k = std::snprintf(num, sizeof num, "%llu\n",
+                                        static_cast<unsigned long long>(seq.value()));
+            out_.put(num, static_cast<size_t>(k));
+        }
+        return true;
+    }
+
+    // Frames the complete records in buf_[0, have_) as one batch; keeps the remainder.
+    Status frame_block(const std::string& name, bool at_eof) {
+        if (Status st = w_.begin_batch(); !st) return st;
+        const char* p = buf_.data();
+        const char* end = p + have_;
+        bool ok = true;
+        if (framing_ == cli::Framing::len32) {
+            while (end - p >= 4) {
+                const uint32_t len = cli::load_be32(p);
+                if (len > w_.max_payload()) {
+                    err_ = too_large(name);
+                    ok = false;
+                    break;
+                }
+                if (static_cast<size_t>(end - p - 4) < len) break;
+                if (!(ok = append_one(p + 4, len, name))) break;
+                p += 4 + len;
+            }
+            if (ok && at_eof && p != end) {
+                ok = false;
+                err_ = Status(errc::corrupt, name + ": input ends inside record " +
+                                                 std::to_string(count_ + 1) + " (" +
+                                                 std::to_string(end - p) +
+                                                 " bytes left of a len32 frame)");
+            }
+        } else if (framing_ == cli::Framing::raw) {
+            if (at_eof) {
+                if (have_ > w_.max_payload()) {
+                    err_ = too_large(name);
+                    ok = false;
+                } else if ((ok = append_one(p, have_, name))) {
+                    p = end;
+                }
+            }
+        } else {
+            const char delim = framing_ == cli::Framing::nul ? '\0' : '\n';
+            p = cli::split_records(p, end, delim, [&](const char* rec, size_t n) {
+                return ok = append_one(rec, n, name);
+            });
+            // A last line without its newline is still a record.
+            if (ok && at_eof && p < end && (ok = append_one(p, size_t(end - p), name))) p = end;
+        }
+        // Commit what was framed, even when a later record failed: nothing is lost.
+        if (Status st = w_.commit_batch(); !st) return st;
+        if (print_seq_ && !out_.flush()) {
+            return Status::from_errno(out_.error(), "cannot write", "standard output");
+        }
+        const size_t used = size_t(p - buf_.data());
+        std::memmove(buf_.data(), p, have_ - used);
+        have_ -= used;
+        if (ok) return {};
+        return std::move(err_);
+    }
+
+    Status finish(const std::string& name) {
+        if (have_ == 0 && framing_ != cli::Framing::raw) return {};
+        if (Status st = frame_block(name, true); !st) return st;
+        if (framing_ == cli::Framing::len32 && have_ != 0) {
+            return Status(errc::corrupt, name + ": input ends inside a len32 frame");
+        }
+        return {};
+    }
+
+    Writer& w_;
+    cli::Framing framing_;
+    bool print_seq_;
+    cli::Output out_;
+    std::vector<char> buf_;
+    size_t have_ = 0;
+    uint64_t count_ = 0;
+    Status err_;  // why append_one() failed
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    cli::set_tool("chronicle-append");
+    Options o;
+    CLI::App app{"Append records from standard input or files to a chronicle queue.\n"
+                 "Each line becomes one record (without its newline); the queue is created on "
+                 "first use.",
+                 "chronicle-append"};
+    app.add_option("QUEUE", o.queue, "queue directory")->required();
+    app.add_option("FILE", o.files, "input files ('-' or none: standard input)");
+    app.add_option("--framing", o.framing,
+                   "input framing: lines (default), nul, len32 (4-byte big-endian length, "
+                   "then the bytes; kcat's %R), raw (the whole input is one record)")
+        ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
+    app.add_flag("-z,--null", o.nul, "records end with NUL instead of newline (--framing nul)");
+    app.add_option("--segment-size", o.segment_size,
+                   "segment size when creating the queue (default 64M; 16K..1G)");
+    app.add_flag("--print-seq", o.print_seq, "print the sequence number of each record");
+    app.set_version_flag("--version", "chronicle-append 0.1.0");
+
+    return cli::run(argc, argv, app, [&]() -> int {
+        WriterOptions wo;
+        wo.segment_size = cli::parse_size(o.segment_size);
+        auto w = Writer::open(o.queue, wo);
+        if (!w) return cli::report(w.status());
+        const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.framing);
+        Appender a(*w.value(), f, o.print_seq);
+        if (o.files.empty()) o.files.push_back("-");
+        for (const auto& file : o.files) {
+            Status st;
+            if (file == "-") {
+                // A larger pipe buffer (when stdin is a pipe) halves the context switches
+                // with the producer; failure is harmless.
+                (void)::fcntl(0, F_SETPIPE_SZ, 1 << 20);
+                st = a.feed(0, "standard input");
+            } else {
+                const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+                if (fd < 0) return cli::report(Status::from_errno(errno, "cannot open", file));
+                st = a.feed(fd, file);
+                ::close(fd);
+            }
+            if (!st) {
+                (void)a.flush_output();
+                return cli::report(st);
+            }
+        }
+        if (Status st = a.flush_output(); !st) return cli::report(st);
+        return cli::kOk;
+    });
+}

@@ -1,0 +1,141 @@
+// chronicle-tail — print the records of a queue.
+//
+// Without --reader it opens every queue file read-only and writes nothing into the queue
+// directory. With --reader NAME it resumes from and advances that reader's durable cursor,
+// and only past records whose output has been written (flushed) — at-least-once.
+#include <unistd.h>
+
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "chronicle/reader.h"
+#include "cli.h"
+#include "framing.h"
+
+using namespace chronicle;
+
+namespace {
+
+struct Options {
+    std::string queue;
+    std::optional<uint64_t> last_n;
+    std::optional<uint64_t> from_seq;
+    uint64_t count = 0;  // 0 = no limit
+    std::string reader;
+    bool show_seq = false;
+    bool nul = false;
+    std::string format = "lines";
+};
+
+class Printer {
+public:
+    Printer(cli::Framing f, bool show_seq) : framing_(f), show_seq_(show_seq), out_(1) {}
+
+    // Bytes print() will produce for a payload of n bytes (upper bound).
+    [[nodiscard]] size_t size_of(size_t n) const { return n + 32; }
+
+    bool print(const Record& r) {
+        if (show_seq_) {
+            char num[24];
+            const int k = std::snprintf(num, sizeof num, "%llu\t",
+                                        static_cast<unsigned long long>(r.seq));
+            out_.put(num, static_cast<size_t>(k));
+        }
+        const auto* p = reinterpret_cast<const char*>(r.payload.data());
+        switch (framing_) {
+            case cli::Framing::lines:
+                out_.put(p, r.payload.size());
+                return out_.put_char('\n');
+            case cli::Framing::nul:
+                out_.put(p, r.payload.size());
+                return out_.put_char('\0');
+            case cli::Framing::len32: {
+                char len[4];
+                cli::store_be32(len, static_cast<uint32_t>(r.payload.size()));
+                out_.put(len, 4);
+                return out_.put(p, r.payload.size());
+            }
+            case cli::Framing::raw: return out_.put(p, r.payload.size());
+        }
+        return false;
+    }
+
+    cli::Output& out() { return out_; }
+
+private:
+    cli::Framing framing_;
+    bool show_seq_;
+    cli::Output out_;
+};
+
+int tail(const Options& o) {
+    ReaderOptions ro;
+    ro.name = o.reader;
+    ro.auto_commit = false;  // the position is stored after output is flushed
+    if (o.from_seq) {
+        ro.start = Position::at_seq(*o.from_seq);
+        ro.reposition = true;
+    } else if (o.last_n) {
+        ro.start = Position::last(*o.last_n);
+        ro.reposition = true;
+    }
+    auto rd = Reader::open(o.queue, ro);
+    if (!rd) return cli::report(rd.status());
+    Reader& reader = *rd.value();
+
+    const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format);
+    Printer pr(f, o.show_seq);
+    cli::Output& out = pr.out();
+    const size_t cap = 1 << 16;
+    uint64_t printed = 0;
+    auto output_failed = [&]() -> int {
+        if (out.error() == EPIPE) return cli::kOk;  // the reader of our output is gone
+        return cli::report(Status::from_errno(out.error(), "cannot write", "standard output"));
+    };
+    while (o.count == 0 || printed < o.count) {
+        auto r = reader.next();
+        if (!r) {
+            if (out.flush()) (void)reader.commit();
+            return cli::report(r.status());
+        }
+        if (!r.value()) break;  // end of the committed data
+        const Record& rec = *r.value();
+        // Flush before a record that would not fit, then store the position of the
+        // records whose bytes are now written.
+        if (out.pending() + pr.size_of(rec.payload.size()) > cap && out.pending() > 0) {
+            if (!out.flush()) return output_failed();
+            (void)reader.commit(rec.seq);
+        }
+        if (!pr.print(rec)) return output_failed();
+        ++printed;
+    }
+    if (!out.flush()) return output_failed();
+    (void)reader.commit();
+    return cli::kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    cli::set_tool("chronicle-tail");
+    Options o;
+    CLI::App app{"Print the records of a chronicle queue, one per line, and exit at the end of "
+                 "the data.",
+                 "chronicle-tail"};
+    app.add_option("QUEUE", o.queue, "queue directory")->required();
+    app.add_option("-n,--lines", o.last_n, "print only the last N records");
+    app.add_option("--from-seq", o.from_seq, "start at sequence number S")->excludes("-n");
+    app.add_option("-c,--count", o.count, "stop after N records");
+    app.add_option("--reader", o.reader,
+                   "resume from and advance the durable cursor of reader NAME (created at "
+                   "the start position if missing)");
+    app.add_flag("--show-seq", o.show_seq, "prefix each record with its sequence number and a tab");
+    app.add_option("--format", o.format,
+                   "output framing: lines (default), nul, len32 (4-byte big-endian length, "
+                   "then the bytes), raw")
+        ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
+    app.add_flag("-z,--null", o.nul, "end records with NUL instead of newline (--format nul)");
+    app.set_version_flag("--version", "chronicle-tail 0.1.0");
+    return cli::run(argc, argv, app, [&] { return tail(o); });
+}

@@ -1,0 +1,192 @@
+// chronicle tools — shared CLI helpers (see cli.h).
+#include "cli.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+namespace chronicle::cli {
+
+namespace {
+std::string g_tool = "chronicle";
+}
+
+int exit_code(errc c) noexcept {
+    switch (c) {
+        case errc::ok: return kOk;
+        case errc::invalid_argument: return kUsage;
+        case errc::not_found: return kNotFound;
+        case errc::busy: return kBusy;
+        case errc::no_space: return kNoSpace;
+        case errc::timeout: return kTimeout;
+        case errc::too_large:
+        case errc::corrupt:
+        case errc::expired: return kDataError;
+        case errc::closed:
+        case errc::io_error: return kError;
+    }
+    return kError;
+}
+
+void set_tool(std::string_view name) { g_tool = std::string(name); }
+const std::string& tool() { return g_tool; }
+
+int report(const Status& st) {
+    std::string line = g_tool + ": " + st.message() + "\n";
+    (void)write_all(2, line.data(), line.size());
+    return exit_code(st.code());
+}
+
+void warn(std::string_view what) {
+    std::string line = g_tool + ": " + std::string(what) + "\n";
+    (void)write_all(2, line.data(), line.size());
+}
+
+uint64_t parse_size(const std::string& s) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+    if (end == s.c_str() || errno != 0 || s[0] == '-') {
+        throw CLI::ValidationError("size", "'" + s + "' is not a size (e.g. 4096, 64K, 16M, 1G)");
+    }
+    std::string suffix(end);
+    uint64_t mul = 1;
+    if (suffix.empty() || suffix == "B") {
+        mul = 1;
+    } else if (suffix == "K" || suffix == "k" || suffix == "KiB" || suffix == "KB") {
+        mul = 1ull << 10;
+    } else if (suffix == "M" || suffix == "MiB" || suffix == "MB") {
+        mul = 1ull << 20;
+    } else if (suffix == "G" || suffix == "GiB" || suffix == "GB") {
+        mul = 1ull << 30;
+    } else {
+        throw CLI::ValidationError("size", "'" + s + "': unknown unit '" + suffix + "'");
+    }
+    if (v > UINT64_MAX / mul) throw CLI::ValidationError("size", "'" + s + "' is too large");
+    return v * mul;
+}
+
+uint64_t parse_duration_ns(const std::string& s) {
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end == s.c_str() || errno != 0 || !(v >= 0) || !std::isfinite(v)) {
+        throw CLI::ValidationError("duration",
+                                   "'" + s + "' is not a duration (e.g. 500ms, 10s, 5m, 2h, 1d)");
+    }
+    const std::string unit(end);
+    double mul = 1e9;
+    if (unit.empty() || unit == "s") {
+        mul = 1e9;
+    } else if (unit == "ms") {
+        mul = 1e6;
+    } else if (unit == "us") {
+        mul = 1e3;
+    } else if (unit == "ns") {
+        mul = 1;
+    } else if (unit == "m" || unit == "min") {
+        mul = 60e9;
+    } else if (unit == "h") {
+        mul = 3600e9;
+    } else if (unit == "d") {
+        mul = 86400e9;
+    } else {
+        throw CLI::ValidationError("duration", "'" + s + "': unknown unit '" + unit + "'");
+    }
+    const double ns = v * mul;
+    if (ns > 9.2e18) throw CLI::ValidationError("duration", "'" + s + "' is too long");
+    return static_cast<uint64_t>(ns);
+}
+
+int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body) {
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        std::cout << app.help();
+        return kOk;
+    } catch (const CLI::CallForAllHelp& e) {
+        std::cout << app.help("", CLI::AppFormatMode::All);
+        return kOk;
+    } catch (const CLI::CallForVersion& e) {
+        std::cout << e.what() << "\n";
+        return kOk;
+    } catch (const CLI::ParseError& e) {
+        warn(std::string(e.what()) + " (see --help)");
+        return kUsage;
+    }
+    try {
+        return body();
+    } catch (const CLI::ParseError& e) {
+        warn(std::string(e.what()) + " (see --help)");
+        return kUsage;
+    } catch (const std::exception& e) {
+        warn(std::string("internal error: ") + e.what());
+        return kError;
+    }
+}
+
+bool write_all(int fd, const void* p, size_t n) {
+    const char* c = static_cast<const char*>(p);
+    while (n > 0) {
+        const ssize_t w = ::write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        c += w;
+        n -= static_cast<size_t>(w);
+    }
+    return true;
+}
+
+Output::Output(int fd, size_t capacity)
+    : fd_(fd), buf_(static_cast<char*>(std::malloc(capacity))), cap_(capacity) {
+    if (buf_ == nullptr) throw std::bad_alloc();
+}
+
+Output::~Output() { std::free(buf_); }
+
+bool Output::put(const void* p, size_t n) {
+    if (failed_) return false;
+    if (len_ + n > cap_) {
+        if (!flush()) return false;
+        if (n > cap_) {
+            if (!write_all(fd_, p, n)) {
+                failed_ = true;
+                errno_ = errno;
+                return false;
+            }
+            return true;
+        }
+    }
+    std::memcpy(buf_ + len_, p, n);
+    len_ += n;
+    return true;
+}
+
+bool Output::put_char(char c) {
+    if (len_ == cap_ && !flush()) return false;
+    buf_[len_++] = c;
+    return !failed_;
+}
+
+bool Output::flush() {
+    if (failed_) return false;
+    if (len_ > 0 && !write_all(fd_, buf_, len_)) {
+        failed_ = true;
+        errno_ = errno;
+        return false;
+    }
+    len_ = 0;
+    return true;
+}
+
+}  // namespace chronicle::cli

@@ -1,0 +1,76 @@
+// chronicle tools — shared CLI helpers: the exit-code table, error reporting, option
+// parsing of sizes and durations, and the run() wrapper that keeps CLI11's own exit codes
+// and stray exceptions from leaking out of main().
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "chronicle/status.h"
+
+namespace chronicle::cli {
+
+// The exit-code table shared by every tool (documented in README.md and every man page).
+enum Exit : int {
+    kOk = 0,
+    kError = 1,      // I/O error, anything not below
+    kUsage = 2,      // bad command line
+    kNotFound = 3,   // queue or reader does not exist
+    kBusy = 4,       // the queue has a writer / the reader name is in use
+    kNoSpace = 5,    // the disk is full
+    kTimeout = 6,    // --timeout ran out
+    kDataError = 7,  // record too large, damaged queue, position no longer retained
+};
+
+int exit_code(errc c) noexcept;
+
+// Sets the tool name used in messages ("chronicle-append").
+void set_tool(std::string_view name);
+const std::string& tool();
+
+// "chronicle-<tool>: <message>" on stderr; returns the exit code for the status.
+int report(const Status& st);
+// "chronicle-<tool>: <what>" on stderr.
+void warn(std::string_view what);
+
+// Parses "4096", "64K", "64KiB", "16M", "1G". Throws CLI::ValidationError on bad input.
+uint64_t parse_size(const std::string& s);
+// Parses "500ms", "10s", "2m", "1h", "1d", "1.5s", a bare number means seconds.
+uint64_t parse_duration_ns(const std::string& s);
+
+// Runs `body` with CLI11 parsing inside: --help exits 0, a parse error prints one line and
+// exits kUsage, an exception exits kError. SIGPIPE is ignored (tools handle EPIPE).
+int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body);
+
+// Writes all of [p, p+n) to fd. Returns false with errno set on failure (EPIPE included).
+bool write_all(int fd, const void* p, size_t n);
+
+// An output buffer on a file descriptor, for record printing without stdio.
+class Output {
+public:
+    explicit Output(int fd, size_t capacity = 1 << 16);
+    ~Output();
+    Output(const Output&) = delete;
+    Output& operator=(const Output&) = delete;
+    // Appends bytes; flushes when the buffer is full. Returns false once writing failed.
+    bool put(const void* p, size_t n);
+    bool put(std::string_view s) { return put(s.data(), s.size()); }
+    bool put_char(char c);
+    bool flush();
+    [[nodiscard]] bool failed() const noexcept { return failed_; }
+    [[nodiscard]] int error() const noexcept { return errno_; }
+    [[nodiscard]] size_t pending() const noexcept { return len_; }
+
+private:
+    int fd_;
+    char* buf_;
+    size_t cap_;
+    size_t len_ = 0;
+    bool failed_ = false;
+    int errno_ = 0;
+};
+
+}  // namespace chronicle::cli

@@ -237,7 +237,12 @@ Result<std::optional<Record>> Reader::Impl::next() {
 // ---------------------------------------------------------------------------------------
 
 Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Reader::~Reader() = default;
+Reader::~Reader() {
+    // A clean close means the caller is done with the last record handed over.
+    if (impl_ && impl_->handed_ && impl_->auto_commit_ && impl_->cursor_.valid()) {
+        impl_->cursor_.store(impl_->position());
+    }
+}
 
 Result<std::unique_ptr<Reader>> Reader::open(std::string_view dir, const ReaderOptions& options) {
     auto impl = std::make_unique<Impl>();

@@ -1,1 +1,123 @@
-exit 0
+#!/usr/bin/env bash
+# Black-box tests of chronicle-append and chronicle-tail, run as a user would.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+t_million_lines_round_trip() {
+    seq 1 1000000 | $APPEND q
+    expect_eq md5 "$(seq 1 1000000 | md5sum)" "$($TAIL q | md5sum)"
+}
+
+t_empty_lines_and_unterminated_last_line_are_records() {
+    printf 'a\n\nb' | $APPEND q
+    expect_eq records "$(printf '0\ta\n1\t\n2\tb\n')" "$($TAIL --show-seq q)"
+}
+
+t_empty_input_appends_nothing() {
+    $APPEND q </dev/null
+    expect_eq output "" "$($TAIL q)"
+}
+
+t_nul_framing_keeps_newlines() {
+    printf 'one\nline\0two\0' | $APPEND -z q
+    expect_eq count 2 "$($TAIL -z q | tr -cd '\0' | wc -c)"
+    expect_eq bytes "$(printf 'one\nline\0two\0' | od -c)" "$($TAIL -z q | od -c)"
+}
+
+t_files_and_stdin_in_order() {
+    printf 'f1\n' >a
+    printf 'f2\n' >b
+    printf 'in\n' | $APPEND q a - b
+    expect_eq order "$(printf 'f1\nin\nf2')" "$($TAIL q)"
+}
+
+t_last_n_from_seq_and_count() {
+    seq 0 99 | $APPEND q
+    expect_eq last3 "$(printf '97\n98\n99')" "$($TAIL -n 3 q)"
+    expect_eq from "$(printf '50\n51')" "$($TAIL --from-seq 50 -c 2 q)"
+    expect_eq beyond "" "$($TAIL --from-seq 1000 q)"
+    expect_eq lastmore 100 "$($TAIL -n 1000 q | wc -l)"
+}
+
+t_named_reader_resumes_and_advances() {
+    seq 1 10 | $APPEND q
+    expect_eq first "$(printf '1\n2\n3')" "$($TAIL --reader r -c 3 q)"
+    expect_eq second "$(printf '4\n5\n6')" "$($TAIL --reader r -c 3 q)"
+    expect_eq rest "$(printf '7\n8\n9\n10')" "$($TAIL --reader r q)"
+    expect_eq none "" "$($TAIL --reader r q)"
+    seq 11 12 | $APPEND q
+    expect_eq new "$(printf '11\n12')" "$($TAIL --reader r q)"
+    expect_eq reposition "$(printf '2\n3')" "$($TAIL --reader r --from-seq 1 -c 2 q)"
+}
+
+t_hostile_reader_names_are_refused() {
+    seq 1 3 | $APPEND q
+    for name in ../x a/b .x "$(printf 'x%.0s' {1..300})"; do
+        expect_code 2 $TAIL --reader "$name" q || return 1
+        grep -q "invalid reader name" "$T/err" || fail "no clear message for '$name': $(cat "$T/err")"
+    done
+    expect_eq nothing_created "" "$(ls "$T" | grep -vE '^(q|err|out)$'; ls q/readers)"
+}
+
+t_second_writer_is_refused_with_holder_pid() {
+    mkfifo in
+    $APPEND q <in &
+    local pid=$!
+    exec 3>in
+    echo hello >&3
+    for _ in $(seq 100); do [[ -n "$($TAIL q)" ]] && break; sleep 0.05; done
+    expect_code 4 $APPEND q </dev/null
+    grep -q "already has a writer (pid $pid)" "$T/err" || fail "message: $(cat "$T/err")"
+    exec 3>&-
+    wait $pid
+    echo again | $APPEND q
+    expect_eq both "$(printf 'hello\nagain')" "$($TAIL q)"
+}
+
+t_tail_without_reader_writes_nothing_to_the_queue() {
+    seq 1 1000 | $APPEND q
+    local before after
+    before=$(find q -printf '%p %s %T@ %m\n' | sort)
+    $TAIL q >/dev/null
+    $TAIL -n 5 q >/dev/null
+    $TAIL --from-seq 3 --show-seq q >/dev/null
+    after=$(find q -printf '%p %s %T@ %m\n' | sort)
+    expect_eq unchanged "$before" "$after"
+}
+
+t_record_over_the_maximum_is_a_clear_error_and_keeps_earlier_lines() {
+    { echo before; head -c 20000 /dev/zero | tr '\0' x; echo; echo after; } >in
+    expect_code 7 $APPEND --segment-size 16K q <in
+    grep -q "larger than the queue's maximum" "$T/err" || fail "message: $(cat "$T/err")"
+    expect_eq kept before "$($TAIL q)"
+}
+
+t_errors_have_documented_codes_and_one_line() {
+    expect_code 3 $TAIL missing
+    expect_eq lines 1 "$(wc -l <"$T/err")"
+    grep -q '^chronicle-tail: queue missing does not exist' "$T/err" || fail "$(cat "$T/err")"
+    expect_code 2 $TAIL --no-such-option q
+    expect_code 2 $APPEND --segment-size 12345 q </dev/null
+    expect_code 0 $TAIL --help
+    expect_code 0 $APPEND --help
+    mkdir notq && touch notq/file
+    expect_code 2 $APPEND notq </dev/null
+    grep -q "not a chronicle queue" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 3 $APPEND q missing-file </dev/null
+}
+
+t_tail_exits_quietly_when_its_output_closes() {
+    seq 1 200000 | $APPEND q
+    local out
+    out=$($TAIL q 2>"$T/err2" | head -n 2)
+    expect_eq head "$(printf '1\n2')" "$out"
+    expect_eq stderr "" "$(cat "$T/err2")"
+}
+
+t_segment_rolls_are_invisible_to_the_user() {
+    seq 1 50000 | $APPEND --segment-size 16K q
+    [[ $(ls q/*.seg | wc -l) -gt 20 ]] || fail "expected many segments"
+    expect_eq md5 "$(seq 1 50000 | md5sum)" "$($TAIL q | md5sum)"
+    expect_eq seek "$(printf '40001\n40002')" "$($TAIL --from-seq 40000 -c 2 q)"
+}
+
+run_tests

@@ -8,8 +8,9 @@
 // Reader with the same name, in any process, gets errc::busy while the first lives.
 // Delivery is at-least-once: the stored position is the sequence of the next record to
 // hand over, and it advances past a record only after that record was handed over — when
-// next() is called again (auto_commit) or when commit() is called. A crash therefore
-// replays at most the records handed over since the last position store.
+// next() is called again or the Reader is destroyed (auto_commit), or when commit() is
+// called. A crash therefore replays at most the records handed over since the last
+// position store (with auto_commit: the last record handed over).
 //
 // Thread safety: one thread at a time per Reader; any number of Readers concurrently.
 #pragma once

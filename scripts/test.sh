@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# chronicle — the whole test suite, through CTest:
+#   1. the normal build (build/)
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   3. ThreadSanitizer on the multi-threaded tests (build-tsan/)
+# Pass --quick to run only the normal build.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/setup.sh --no-example
+
+suite() {  # suite NAME BUILD_DIR CTEST_ARGS -- CMAKE_ARGS...
+    local name=$1 dir=$2 ctest_args=$3
+    shift 4
+    echo "== test suite: $name ($dir)"
+    cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+    cmake --build "$dir"
+    ctest --test-dir "$dir" --output-on-failure $ctest_args
+}
+
+if [[ "${1:-}" != "--quick" ]]; then
+    # Sanitizer runs first, the plain build last: its CTest summary closes the output.
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    export CHRONICLE_STRESS_SCALE=0.25
+    suite "ASan+UBSan" build-asan "" -- -DCMAKE_BUILD_TYPE=Debug \
+        -DCHRONICLE_SANITIZE=address,undefined -DCHRONICLE_BUILD_BENCH=OFF
+    export TSAN_OPTIONS=halt_on_error=1
+    suite "TSan" build-tsan "-R stress_test|writer_test|reader_test" -- -DCMAKE_BUILD_TYPE=Debug \
+        -DCHRONICLE_SANITIZE=thread -DCHRONICLE_BUILD_BENCH=OFF
+    unset CHRONICLE_STRESS_SCALE
+fi
+suite "default" build "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -1,0 +1,66 @@
+# chronicle black-box tests — tiny harness. Each test is a function `t_<name>`; it runs the
+# real binaries in a fresh directory ($T) and fails with `fail MESSAGE`.
+set -uo pipefail
+export LC_ALL=C
+
+BIN=$(cd "${CHRONICLE_BIN:?set CHRONICLE_BIN to the directory holding the chronicle tools}" && pwd)
+APPEND=$BIN/chronicle-append
+TAIL=$BIN/chronicle-tail
+READERS=$BIN/chronicle-readers
+
+passed=0
+failed=0
+failures=()
+
+# Ends the test (each test runs in its own subshell, under set -e).
+fail() {
+    echo "    FAIL: $*" >&2
+    exit 1
+}
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+    if [[ "$2" != "$3" ]]; then
+        fail "$1: expected [$2], got [$3]"
+        return 1
+    fi
+}
+
+# expect_code EXPECTED COMMAND... — runs COMMAND, checks its exit status; output in $T/out, $T/err
+expect_code() {
+    local want=$1
+    shift
+    local got=0
+    "$@" >"$T/out" 2>"$T/err" || got=$?
+    if [[ $got != "$want" ]]; then
+        fail "'$*' exited $got, expected $want; stderr: $(cat "$T/err")"
+        return 1
+    fi
+}
+
+run_tests() {
+    local fn
+    for fn in $(declare -F | awk '{print $3}' | grep '^t_'); do
+        T=$(mktemp -d /tmp/chronicle-cli.XXXXXX)
+        # Not in an if/&& context: set -e must stay in force inside the test.
+        local rc=0
+        (
+            cd "$T" || exit 1
+            set -e
+            "$fn"
+        ) || rc=$?
+        if ((rc == 0)); then
+            passed=$((passed + 1))
+            echo "ok   ${fn#t_}"
+        else
+            failed=$((failed + 1))
+            failures+=("${fn#t_}")
+            echo "FAIL ${fn#t_}"
+        fi
+        # Kill anything a test left behind in its directory (followers, writers).
+        pkill -f "$T" 2>/dev/null || true
+        rm -rf "$T"
+    done
+    echo "$passed passed, $failed failed"
+    ((failed == 0))
+}

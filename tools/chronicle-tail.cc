@@ -3,8 +3,10 @@
 // Without --reader it opens every queue file read-only and writes nothing into the queue
 // directory. With --reader NAME it resumes from and advances that reader's durable cursor,
 // and only past records whose output has been written (flushed) — at-least-once.
+#include <poll.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -26,7 +28,13 @@ struct Options {
     bool show_seq = false;
     bool nul = false;
     std::string format = "lines";
+    bool follow = false;
+    bool until_writer_exits = false;
+    std::string timeout;  // idle timeout while following
 };
+
+// Whether the reader of our standard output has gone (a closed pipe reports POLLERR).
+bool output_closed(short revents) { return (revents & (POLLERR | POLLHUP | POLLNVAL)) != 0; }
 
 class Printer {
 public:
@@ -80,6 +88,7 @@ int tail(const Options& o) {
         ro.start = Position::last(*o.last_n);
         ro.reposition = true;
     }
+    if (o.follow) cli::install_termination_handlers();
     auto rd = Reader::open(o.queue, ro);
     if (!rd) return cli::report(rd.status());
     Reader& reader = *rd.value();
@@ -89,30 +98,73 @@ int tail(const Options& o) {
     cli::Output& out = pr.out();
     const size_t cap = 1 << 16;
     uint64_t printed = 0;
+    const uint64_t idle_ns = o.timeout.empty() ? 0 : cli::parse_duration_ns(o.timeout);
     auto output_failed = [&]() -> int {
         if (out.error() == EPIPE) return cli::kOk;  // the reader of our output is gone
         return cli::report(Status::from_errno(out.error(), "cannot write", "standard output"));
     };
-    while (o.count == 0 || printed < o.count) {
-        auto r = reader.next();
-        if (!r) {
-            if (out.flush()) (void)reader.commit();
-            return cli::report(r.status());
+    // Prints what is committed now. Returns false when output failed.
+    auto drain = [&](Status& err) -> bool {
+        while (o.count == 0 || printed < o.count) {
+            auto r = reader.next();
+            if (!r) {
+                err = r.status();
+                return true;
+            }
+            if (!r.value()) break;  // end of the committed data
+            const Record& rec = *r.value();
+            // Flush before a record that would not fit, then store the position of the
+            // records whose bytes are now written.
+            if (out.pending() + pr.size_of(rec.payload.size()) > cap && out.pending() > 0) {
+                if (!out.flush()) return false;
+                (void)reader.commit(rec.seq);
+            }
+            if (!pr.print(rec)) return false;
+            ++printed;
         }
-        if (!r.value()) break;  // end of the committed data
-        const Record& rec = *r.value();
-        // Flush before a record that would not fit, then store the position of the
-        // records whose bytes are now written.
-        if (out.pending() + pr.size_of(rec.payload.size()) > cap && out.pending() > 0) {
-            if (!out.flush()) return output_failed();
-            (void)reader.commit(rec.seq);
+        if (!out.flush()) return false;
+        (void)reader.commit();
+        return true;
+    };
+
+    auto last_record = std::chrono::steady_clock::now();
+    bool writer_seen_gone = false;
+    for (;;) {
+        const uint64_t before = printed;
+        Status err;
+        if (!drain(err)) return output_failed();
+        if (!err) return cli::report(err);
+        if (printed != before) last_record = std::chrono::steady_clock::now();
+        if (!o.follow || (o.count != 0 && printed >= o.count)) return cli::kOk;
+        if (o.until_writer_exits) {
+            // Everything the writer committed before it exited was drained above.
+            if (writer_seen_gone) return cli::kOk;
+            if (!reader.writer_alive()) {
+                writer_seen_gone = true;
+                continue;  // one more drain
+            }
         }
-        if (!pr.print(rec)) return output_failed();
-        ++printed;
+        int timeout_ms = -1;
+        if (idle_ns != 0) {
+            const auto idle = std::chrono::steady_clock::now() - last_record;
+            const auto left = std::chrono::nanoseconds(idle_ns) - idle;
+            if (left <= std::chrono::nanoseconds(0)) {
+                return cli::report(Status(errc::timeout, "no record for " + o.timeout));
+            }
+            timeout_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+        }
+        auto armed = reader.prepare_wait();
+        if (!armed) return cli::report(armed.status());
+        if (!armed.value()) continue;  // records arrived meanwhile
+        auto fd = reader.fd();
+        if (!fd) return cli::report(fd.status());
+        pollfd fds[2] = {{1, 0, 0}, {fd.value(), POLLIN, 0}};
+        // The portable notifier has no descriptor: re-check every 10 ms.
+        const int slice = fd.value() < 0 ? (timeout_ms < 0 ? 10 : std::min(timeout_ms, 10)) : timeout_ms;
+        const int n = ::poll(fds, fd.value() < 0 ? 1 : 2, slice);
+        if (n > 0 && output_closed(fds[0].revents)) return cli::kOk;
+        if (cli::terminated() != 0) return 128 + cli::terminated();  // after cleanup
     }
-    if (!out.flush()) return output_failed();
-    (void)reader.commit();
-    return cli::kOk;
 }
 
 }  // namespace
@@ -136,6 +188,15 @@ int main(int argc, char** argv) {
                    "then the bytes), raw")
         ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
     app.add_flag("-z,--null", o.nul, "end records with NUL instead of newline (--format nul)");
+    auto* follow = app.add_flag("-f,--follow", o.follow,
+                                "keep waiting for new records (sleeps on an eventfd: no CPU while "
+                                "idle); each record is written out as soon as it arrives");
+    app.add_flag("--until-writer-exits", o.until_writer_exits,
+                 "with --follow: stop once no writer holds the queue and everything is printed")
+        ->needs(follow);
+    app.add_option("--timeout", o.timeout,
+                   "with --follow: give up after DUR without a record (500ms, 10s, 5m); exit 6")
+        ->needs(follow);
     app.set_version_flag("--version", "chronicle-tail 0.1.0");
     return cli::run(argc, argv, app, [&] { return tail(o); });
 }

@@ -16,7 +16,19 @@ namespace chronicle::cli {
 
 namespace {
 std::string g_tool = "chronicle";
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_terminate(int sig) { g_signal = sig; }
+}  // namespace
+
+void install_termination_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_terminate;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a blocking poll returns EINTR
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
 }
+
+int terminated() noexcept { return g_signal; }
 
 int exit_code(errc c) noexcept {
     switch (c) {

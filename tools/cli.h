@@ -45,6 +45,11 @@ uint64_t parse_duration_ns(const std::string& s);
 // exits kUsage, an exception exits kError. SIGPIPE is ignored (tools handle EPIPE).
 int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body);
 
+// SIGINT, SIGTERM and SIGHUP set a flag (and interrupt poll) instead of killing the tool,
+// so that it can remove its follower registration; terminated() returns the signal or 0.
+void install_termination_handlers();
+int terminated() noexcept;
+
 // Writes all of [p, p+n) to fd. Returns false with errno set on failure (EPIPE included).
 bool write_all(int fd, const void* p, size_t n);
 

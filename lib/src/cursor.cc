@@ -79,9 +79,11 @@ Status create_cursor_file(int readers_fd, std::string_view readers_path, const s
 
 Result<CursorStore> CursorStore::open(int readers_fd, std::string_view readers_path,
                                       std::string_view name, bool create, uint64_t initial_seq,
-                                      bool& created) {
+                                      bool& created, bool ephemeral) {
     created = false;
-    if (Status st = validate_reader_name(name); !st) return st;
+    if (!ephemeral) {
+        if (Status st = validate_reader_name(name); !st) return st;
+    }
     const std::string file = std::string(name) + std::string(kCursorSuffix);
     CursorStore c;
     c.path_ = fs::join(readers_path, file);

@@ -30,9 +30,11 @@ public:
     // Opens readers/<name>.cursor and takes its lock (errc::busy naming the holder's pid if
     // another process has it). A missing cursor is created at `initial_seq` when `create`
     // is set (errc::not_found otherwise); `created` tells which happened.
+    // `ephemeral`: an anonymous follower's generated name ("~anon.<pid>.<n>", outside the
+    // alphabet of user names), exempt from validate_reader_name.
     static Result<CursorStore> open(int readers_fd, std::string_view readers_path,
                                     std::string_view name, bool create, uint64_t initial_seq,
-                                    bool& created);
+                                    bool& created, bool ephemeral = false);
 
     [[nodiscard]] bool valid() const noexcept { return map_.valid(); }
     [[nodiscard]] uint64_t load() const noexcept {

@@ -120,4 +120,41 @@ static_assert(sizeof(CursorHeader) == 64);
 static_assert(offsetof(CursorHeader, next_seq) == 24);
 inline constexpr uint64_t kCursorFileSize = kPageSize;
 
+// Wake area of a cursor page (offset 64, its own cache line): the follower's half of the
+// sleep protocol (see wake.h for the whole argument).
+//   sleep_word  written only by the follower: incremented to an odd value when it is about
+//               to block, to the next even value when it is awake again. The writer never
+//               writes it; it remembers the last odd value it signalled, so it signals once
+//               per sleep even when it may only map the page read-only.
+//   wait_seq    the sequence the follower waits for (informational).
+//   wakeups     how many times it was woken (informational).
+struct CursorWake {
+    std::atomic<uint64_t> sleep_word;
+    std::atomic<uint64_t> wait_seq;
+    std::atomic<uint64_t> wakeups;
+    uint64_t reserved[5];
+};
+static_assert(sizeof(CursorWake) == 64);
+inline constexpr uint64_t kCursorWakeOffset = 64;
+
+// <queue>/wake.shm: one page shared by the writer and every follower.
+//   sleepers  the hint: a follower stores 1 before it blocks; the writer exchanges it to 0
+//             when it looks for sleepers. 0 means no follower has gone to sleep since the
+//             writer last looked, so a commit needs no system call.
+inline constexpr uint64_t kWakeMagic = 0x454B415731524843ull;  // "CHR1WAKE"
+struct WakePage {
+    std::atomic<uint64_t> magic;  // kWakeMagic once initialised (0 right after creation)
+    uint32_t version;
+    uint32_t size;
+    uint64_t reserved[6];
+    alignas(64) std::atomic<uint32_t> sleepers;
+    // Statistics the writer's notifier keeps for chronicle-readers (relaxed, informational):
+    // full rescans of readers/ (at start and after an inotify overflow), followers woken.
+    alignas(64) std::atomic<uint64_t> rescans;
+    std::atomic<uint64_t> wakes_sent;
+};
+static_assert(offsetof(WakePage, sleepers) == 64);
+static_assert(offsetof(WakePage, rescans) == 128);
+static_assert(sizeof(WakePage) <= kPageSize);
+
 }  // namespace chronicle::format

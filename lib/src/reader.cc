@@ -5,10 +5,16 @@
 
 #include <algorithm>
 
+#include <unistd.h>
+
+#include <atomic>
+
 #include "cursor.h"
 #include "format.h"
 #include "fs.h"
+#include "notifier.h"
 #include "segment.h"
+#include "wake.h"
 
 namespace chronicle {
 
@@ -26,6 +32,18 @@ public:
     CursorStore cursor_;
     bool auto_commit_ = true;
     bool handed_ = false;  // a record was handed over since the last position store
+
+    // Following (created on the first wait / prepare_wait / fd).
+    std::unique_ptr<Follower> follower_;
+    CursorStore eph_cursor_;  // an anonymous follower's ephemeral cursor
+    std::string eph_name_;
+    fs::Fd readers_fd_;
+    bool armed_ = false;
+
+    ~Impl();
+    Status ensure_follower();
+    bool has_data();
+    Status wait(std::chrono::nanoseconds timeout);
 
     Status open(std::string_view dir, const ReaderOptions& o);
     Status locate(uint64_t target);
@@ -196,7 +214,80 @@ Status Reader::Impl::seek(const Position& where) {
     return Status(errc::invalid_argument, "unknown position");
 }
 
+Reader::Impl::~Impl() {
+    follower_.reset();  // removes .efd and .fifo
+    if (!eph_name_.empty() && readers_fd_.valid()) {
+        ::unlinkat(readers_fd_.get(), (eph_name_ + std::string(kCursorSuffix)).c_str(), 0);
+    }
+}
+
+Status Reader::Impl::ensure_follower() {
+    if (follower_) return {};
+    if (!readers_fd_.valid()) {
+        auto rfd = fs::open_at(dirfd_.get(), dir_, kReadersDir, O_RDONLY | O_DIRECTORY);
+        if (!rfd) return rfd.status();
+        readers_fd_ = std::move(rfd.value());
+    }
+    Follower::Config c;
+    c.dirfd = dirfd_.get();
+    c.dir = dir_;
+    if (cursor_.valid()) {
+        c.name = name_;
+        c.wake = reinterpret_cast<CursorWake*>(cursor_.page() + kCursorWakeOffset);
+    } else {
+        static std::atomic<uint64_t> counter{0};
+        // Relaxed: only uniqueness matters.
+        const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
+        const std::string name = std::string(kEphemeralPrefix) + std::to_string(::getpid()) +
+                                 "." + std::to_string(n);
+        bool created = false;
+        auto cs = CursorStore::open(readers_fd_.get(), fs::join(dir_, kReadersDir), name, true,
+                                    position(), created, true);
+        if (!cs) return cs.status();
+        eph_cursor_ = std::move(cs.value());
+        eph_name_ = name;
+        c.name = name;
+        c.wake = reinterpret_cast<CursorWake*>(eph_cursor_.page() + kCursorWakeOffset);
+    }
+    c.cursor_file = c.name + std::string(kCursorSuffix);
+    auto f = Follower::create(c);
+    if (!f) return f.status();
+    follower_ = std::move(f.value());
+    return {};
+}
+
+bool Reader::Impl::has_data() {
+    if (!seg_.valid()) {
+        auto b = list_segments(dir_);
+        return b && !b->empty();
+    }
+    if (!seg_.live()) return false;
+    // Acquire inside read(): after the follower's fence F3 (wake.h).
+    return seg_.read(off_).kind != RecKind::empty;
+}
+
+Status Reader::Impl::wait(std::chrono::nanoseconds timeout) {
+    if (armed_) {
+        follower_->disarm();
+        armed_ = false;
+    }
+    if (has_data()) return {};
+    if (Status st = ensure_follower(); !st) return st;
+    if (eph_cursor_.valid()) eph_cursor_.store(position());
+    const auto r = follower_->wait(timeout.count(), [this] { return has_data(); });
+    switch (r) {
+        case WaitResult::ready: return {};
+        case WaitResult::timeout: return Status(errc::timeout, "no record within the timeout");
+        case WaitResult::writer_gone: return Status(errc::closed, "the writer of " + dir_ + " exited");
+    }
+    return {};
+}
+
 Result<std::optional<Record>> Reader::Impl::next() {
+    if (armed_) {
+        follower_->disarm();  // woken (or polled) after prepare_wait(): drain and mark awake
+        armed_ = false;
+    }
     if (handed_ && auto_commit_ && cursor_.valid()) cursor_.store(position());
     handed_ = false;
     for (;;) {
@@ -257,6 +348,29 @@ Result<uint64_t> Reader::head() { return impl_->head(); }
 Result<uint64_t> Reader::first() { return impl_->first(); }
 const std::string& Reader::name() const noexcept { return impl_->name_; }
 const std::string& Reader::dir() const noexcept { return impl_->dir_; }
+
+Status Reader::wait(std::chrono::nanoseconds timeout) { return impl_->wait(timeout); }
+
+Result<bool> Reader::prepare_wait() {
+    Impl& r = *impl_;
+    if (r.armed_) return true;
+    if (r.has_data()) return false;
+    if (Status st = r.ensure_follower(); !st) return st;
+    if (r.eph_cursor_.valid()) r.eph_cursor_.store(r.position());
+    if (!r.follower_->arm([&r] { return r.has_data(); })) return false;
+    r.armed_ = true;
+    return true;
+}
+
+Result<int> Reader::fd() {
+    if (Status st = impl_->ensure_follower(); !st) return st;
+    return impl_->follower_->fd();
+}
+
+bool Reader::writer_alive() {
+    if (impl_->follower_) return impl_->follower_->writer_alive();
+    return query_writer(impl_->dirfd_.get(), impl_->dir_).alive;
+}
 
 Status Reader::commit() { return commit(impl_->position()); }
 

@@ -190,7 +190,9 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
     auto tail = recover(dirfd_.get(), dir_, geo_);
     if (!tail) return tail.status();
     adopt(std::move(tail.value()));
-    wake_.open(dirfd_.get(), dir_);
+    NotifierOptions no;
+    no.force_fifo = o.wake_via_fifo;
+    wake_.open(dirfd_.get(), dir_, no);
     return {};
 }
 
@@ -340,7 +342,7 @@ void Writer::Impl::publish() {
         preparing_.clear();
         held_.clear();
     }
-    wake_.after_commit(seq_);
+    wake_.after_commit();
 }
 
 void Writer::Impl::undo_staged() noexcept {

@@ -15,6 +15,7 @@
 // Thread safety: one thread at a time per Reader; any number of Readers concurrently.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -91,6 +92,23 @@ public:
     Result<uint64_t> head();
     // Sequence of the first record still on disk.
     Result<uint64_t> first();
+
+    // --- Following (docs/DESIGN.md, "Wake-ups").
+    // Blocks until next() has something to return (ok), the timeout passes
+    // (errc::timeout; a negative timeout waits forever) or the writer that was alive when
+    // the wait began exits (errc::closed). A parked reader uses no CPU: it sleeps on its
+    // own eventfd, which the writer signals after a commit. The first call registers the
+    // reader as a follower — readers/<name>.efd and .fifo (an anonymous reader gets an
+    // ephemeral name "~anon.<pid>.<n>" and cursor) — removed when the Reader is destroyed.
+    Status wait(std::chrono::nanoseconds timeout = std::chrono::nanoseconds(-1));
+    // For event loops (epoll, asio, libuv): prepare_wait() returns true when the reader is
+    // armed — poll fd() for readability, then call next() until it returns nullopt and
+    // prepare_wait() again — or false when records are ready: read them first. fd() is -1
+    // with the portable notifier (use wait() with a timeout there).
+    Result<bool> prepare_wait();
+    Result<int> fd();
+    // Whether a writer holds the queue's lock right now (asks the kernel; takes no lock).
+    bool writer_alive();
 
     [[nodiscard]] const std::string& name() const noexcept;
     [[nodiscard]] const std::string& dir() const noexcept;

@@ -32,6 +32,9 @@ struct WriterOptions {
     // Fault in pages ahead of the append offset from a background thread, so that appends
     // do not pay for page faults. Off for tiny tests only.
     bool pretouch = true;
+    // Wake followers through their FIFO even where pidfd_getfd would work (the fallback
+    // used across users or under Yama); for tests and diagnosis.
+    bool wake_via_fifo = false;
 };
 
 class CHRONICLE_API Writer {

@@ -78,16 +78,24 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
             return Status(errc::not_found, dir_ + " is not a chronicle queue (no segments)");
         }
     }
-    if (Status st = seek(o.start); !st) return st;
-    if (name_.empty()) return {};
+    if (name_.empty()) return seek(o.start);
 
+    // A named reader: an existing cursor decides where it resumes; `start` matters only
+    // when the cursor is created here or repositioned, so only then is it sought.
     const std::string readers_path = fs::join(dir_, kReadersDir);
     auto rfd = fs::open_at(dirfd_.get(), dir_, kReadersDir, O_RDONLY | O_DIRECTORY);
     if (!rfd) return rfd.status();
     bool created = false;
-    auto c = CursorStore::open(rfd->get(), readers_path, name_, o.create, position(), created);
+    auto c = CursorStore::open(rfd->get(), readers_path, name_, false, 0, created);
+    if (!c && c.status().code() == errc::not_found && o.create) {
+        if (Status st = seek(o.start); !st) return st;
+        c = CursorStore::open(rfd->get(), readers_path, name_, true, position(), created);
+    }
     if (!c) return c.status();
     cursor_ = std::move(c.value());
+    if (o.reposition && !created) {
+        if (Status st = seek(o.start); !st) return st;
+    }
     if (created || o.reposition) {
         cursor_.store(position());
         return {};

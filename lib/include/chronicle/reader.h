@@ -1,8 +1,9 @@
 // chronicle — reading a queue.
 //
 // A Reader walks committed records in sequence order. It never needs the writer to be
-// alive, opens every queue file read-only (an anonymous reader writes nothing and works on
-// a read-only copy of a queue) and holds at most one segment mapped at a time.
+// alive, opens every queue file read-only (an anonymous reader that does not wait() writes
+// nothing and works on a read-only copy of a queue) and holds at most one segment mapped
+// at a time.
 //
 // Named readers keep a durable cursor in readers/<name>.cursor, exclusively: a second
 // Reader with the same name, in any process, gets errc::busy while the first lives.

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <iostream>
 
@@ -115,6 +116,65 @@ uint64_t parse_duration_ns(const std::string& s) {
     const double ns = v * mul;
     if (ns > 9.2e18) throw CLI::ValidationError("duration", "'" + s + "' is too long");
     return static_cast<uint64_t>(ns);
+}
+
+uint64_t parse_time_ns(const std::string& s) {
+    auto bad = [&]() {
+        return CLI::ValidationError("time", "'" + s +
+                                                "' is not a time (e.g. 2026-11-24T13:05:00Z, "
+                                                "2026-11-24 13:05, @1795528496)");
+    };
+    if (!s.empty() && s[0] == '@') {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str() + 1, &end);
+        if (end == s.c_str() + 1 || *end != '\0' || !(v >= 0)) throw bad();
+        return static_cast<uint64_t>(v * 1e9);
+    }
+    std::tm tm{};
+    int consumed = 0;
+    if (std::sscanf(s.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3) {
+        throw bad();
+    }
+    const char* p = s.c_str() + consumed;
+    double frac = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        int n = 0;
+        if (std::sscanf(p + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &n) != 2) throw bad();
+        p += 1 + n;
+        if (*p == ':') {
+            if (std::sscanf(p + 1, "%2d%n", &tm.tm_sec, &n) != 1) throw bad();
+            p += 1 + n;
+            if (*p == '.' || *p == ',') {
+                const char* q = p + 1;
+                double scale = 0.1;
+                while (*q >= '0' && *q <= '9') {
+                    frac += (*q - '0') * scale;
+                    scale /= 10;
+                    ++q;
+                }
+                p = q;
+            }
+        }
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    std::time_t t;
+    if (*p == '\0') {
+        tm.tm_isdst = -1;
+        t = std::mktime(&tm);  // local time
+    } else if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        t = ::timegm(&tm);
+    } else if (*p == '+' || *p == '-') {
+        int hh = 0, mm = 0;
+        if (std::sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 && std::sscanf(p + 1, "%2d%2d", &hh, &mm) < 1) {
+            throw bad();
+        }
+        t = ::timegm(&tm) - (*p == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+    } else {
+        throw bad();
+    }
+    if (t < 0) throw bad();
+    return static_cast<uint64_t>(t) * 1000000000ull + static_cast<uint64_t>(frac * 1e9);
 }
 
 int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body) {

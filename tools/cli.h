@@ -41,6 +41,12 @@ uint64_t parse_size(const std::string& s);
 // Parses "500ms", "10s", "2m", "1h", "1d", "1.5s", a bare number means seconds.
 uint64_t parse_duration_ns(const std::string& s);
 
+// Parses a time: ISO-8601 "2026-11-24T13:05:00Z", "2026-11-24T13:05:00.250+01:00",
+// "2026-11-24 13:05" or "2026-11-24" (no offset: local time, as date(1) reads it), or
+// "@1795528496.5" (seconds since the epoch). Returns ns since the epoch; throws
+// CLI::ValidationError on bad input.
+uint64_t parse_time_ns(const std::string& s);
+
 // Runs `body` with CLI11 parsing inside: --help exits 0, a parse error prints one line and
 // exits kUsage, an exception exits kError. SIGPIPE is ignored (tools handle EPIPE).
 int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body);

@@ -1,0 +1,86 @@
+// chronicle — inspecting and managing a queue's readers (what chronicle-readers shows).
+//
+// Everything here reads without taking locks: liveness comes from asking the kernel whether
+// a lock is held (F_OFD_GETLK), never from taking it and never from guessing with pids.
+// Changing a reader (reset, delete) requires that no process holds its name.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chronicle/export.h"
+#include "chronicle/reader.h"
+#include "chronicle/status.h"
+
+namespace chronicle {
+
+struct QueueStats {
+    std::string dir;
+    uint64_t first_seq = 0;       // first record still on disk
+    uint64_t head_seq = 0;        // one past the last committed record
+    uint64_t last_timestamp_ns = 0;  // of the last committed record (0: empty)
+    uint64_t segments = 0;
+    uint64_t segment_size = 0;
+    uint64_t bytes = 0;           // size of all segment files
+    uint64_t disk_free = 0;       // bytes available on its file system
+    bool writer_alive = false;    // the writer lock is held
+    int writer_pid = 0;           // as written in writer.lock (meaningful when alive)
+    uint64_t notifier_rescans = 0;   // full rescans of readers/ by the writer's notifier
+    uint64_t notifier_wakes = 0;     // follower wake-ups it sent
+};
+
+struct FollowerStats {
+    bool registered = false;  // readers/<name>.efd exists and parses
+    int pid = 0;
+    int fd = -1;
+    std::string fifo;
+    uint64_t start_time = 0;
+    uint64_t eventfd_id = 0;
+    uint64_t created_ns = 0;
+    bool pid_alive = false;  // the pid exists with the recorded start time
+    bool sleeping = false;   // parked in wait() right now
+    uint64_t wakeups = 0;
+};
+
+struct ReaderStats {
+    std::string name;
+    bool ephemeral = false;    // an anonymous follower's registration ("~anon.<pid>.<n>")
+    bool alive = false;        // a process holds the name (its lock)
+    int owner_pid = 0;         // the holder's pid (meaningful when alive)
+    uint64_t position = 0;     // next record to hand over
+    uint64_t lag = 0;          // head_seq - position (0 when caught up)
+    uint64_t lag_bytes = 0;    // bytes of records not yet read (upper bound per segment)
+    double lag_seconds = 0;    // age of the oldest unread record
+    uint64_t created_ns = 0;
+    uint64_t commit_ns = 0;    // last time the position was stored
+    FollowerStats follower;
+};
+
+CHRONICLE_API Result<QueueStats> inspect_queue(std::string_view dir);
+// All readers (named and ephemeral), sorted by name.
+CHRONICLE_API Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir);
+CHRONICLE_API Result<ReaderStats> inspect_reader(std::string_view dir, std::string_view name);
+
+// Creates a named reader at `at`; errc::busy if it exists already.
+CHRONICLE_API Status create_reader(std::string_view dir, std::string_view name, const Position& at);
+// Deletes a named reader and its files; errc::busy while a process holds it.
+CHRONICLE_API Status delete_reader(std::string_view dir, std::string_view name);
+// Moves a reader to `to` and returns (old, new) positions; with dry_run nothing changes.
+// errc::busy while a process holds it.
+struct ResetResult {
+    uint64_t old_position = 0;
+    uint64_t new_position = 0;
+};
+CHRONICLE_API Result<ResetResult> reset_reader(std::string_view dir, std::string_view name,
+                                               const Position& to, bool dry_run);
+
+// Removes what dead processes left in readers/: ephemeral follower registrations and the
+// .efd/.fifo of named readers nobody holds (always), and named readers nobody holds whose
+// position has not been stored for `stale_after_ns` (0: keep all names). Returns the files
+// removed (or that would be, with dry_run), relative to the queue directory.
+CHRONICLE_API Result<std::vector<std::string>> gc_readers(std::string_view dir,
+                                                          uint64_t stale_after_ns, bool dry_run);
+
+}  // namespace chronicle

@@ -1,0 +1,401 @@
+// chronicle — reader inspection and management (see admin.h).
+#include "chronicle/admin.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "cursor.h"
+#include "format.h"
+#include "fs.h"
+#include "lock.h"
+#include "segment.h"
+#include "wake.h"
+
+namespace chronicle {
+
+using namespace format;
+
+namespace {
+
+// Files younger than this are never collected: their owner may be between creating them
+// and taking their lock.
+constexpr uint64_t kGcGraceNs = 60ull * 1000000000ull;
+
+bool is_ephemeral(std::string_view name) { return name.rfind(kEphemeralPrefix, 0) == 0; }
+
+Status check_name(std::string_view name) {
+    if (is_ephemeral(name) && name.find('/') == std::string_view::npos && name.size() < 200) {
+        return {};
+    }
+    return validate_reader_name(name);
+}
+
+struct Opened {
+    fs::Fd dirfd;
+    fs::Fd readers_fd;
+    std::string readers_path;
+};
+
+Result<Opened> open_queue(std::string_view dir) {
+    Opened o;
+    auto d = fs::open_dir(dir);
+    if (!d) {
+        if (d.status().code() == errc::not_found) {
+            return Status(errc::not_found, "queue " + std::string(dir) + " does not exist");
+        }
+        return d.status();
+    }
+    o.dirfd = std::move(d.value());
+    o.readers_path = fs::join(dir, kReadersDir);
+    auto r = fs::open_at(o.dirfd.get(), dir, kReadersDir, O_RDONLY | O_DIRECTORY);
+    if (!r) {
+        if (r.status().code() == errc::not_found) {
+            return Status(errc::not_found, std::string(dir) + " is not a chronicle queue (no readers/)");
+        }
+        return r.status();
+    }
+    o.readers_fd = std::move(r.value());
+    return o;
+}
+
+// Where record `seq` starts: (segment base, offset), via the sparse index.
+struct Loc {
+    uint64_t base = 0;
+    uint64_t off = 0;
+    uint64_t data_begin = 0;
+    uint64_t size = 0;
+};
+
+Result<Loc> locate(int dirfd, std::string_view dir, const std::vector<uint64_t>& bases, uint64_t seq) {
+    if (bases.empty()) return Loc{};
+    auto it = std::upper_bound(bases.begin(), bases.end(), seq);
+    const uint64_t base = it == bases.begin() ? bases.front() : *(it - 1);
+    auto s = Segment::open(dirfd, dir, base, false);
+    if (!s) return s.status();
+    auto [off, at] = s->index_floor(seq);
+    const auto e = s->scan(off, at, seq);
+    return Loc{base, e.off, s->data_begin(), s->size()};
+}
+
+uint64_t timestamp_at(std::string_view dir, uint64_t seq) {
+    ReaderOptions ro;
+    ro.start = Position::at_seq(seq);
+    auto r = Reader::open(dir, ro);
+    if (!r) return 0;
+    auto n = r.value()->next();
+    if (!n || !n.value()) return 0;
+    return n.value()->timestamp_ns;
+}
+
+bool pid_matches(int pid, uint64_t start_time) {
+    if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) return false;
+    return start_time == 0 || fs::process_start_time(pid) == start_time;
+}
+
+Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::string_view name,
+                                const QueueStats& qs, const std::vector<uint64_t>& bases) {
+    if (Status st = check_name(name); !st) return st;
+    const std::string file = std::string(name) + std::string(kCursorSuffix);
+    const std::string path = fs::join(q.readers_path, file);
+    auto fd = fs::open_at(q.readers_fd.get(), q.readers_path, file, O_RDONLY);
+    if (!fd) {
+        if (fd.status().sys_errno() == ENOENT) {
+            return Status(errc::not_found, "reader '" + std::string(name) + "' does not exist in " +
+                                               std::string(dir));
+        }
+        return fd.status();
+    }
+    auto size = fs::file_size(fd->get(), path);
+    if (!size) return size.status();
+    if (size.value() != kCursorFileSize) {
+        return Status(errc::corrupt, path + ": size " + std::to_string(size.value()) + " is not a cursor size");
+    }
+    std::byte page[kCursorFileSize];
+    if (::pread(fd->get(), page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)) {
+        return Status::from_errno(errno, "cannot read", path);
+    }
+    const auto* h = reinterpret_cast<const CursorHeader*>(page);
+    const auto* w = reinterpret_cast<const CursorWake*>(page + kCursorWakeOffset);
+    if (h->magic != kCursorMagic) return Status(errc::corrupt, path + ": not a chronicle cursor");
+    auto held = lock::is_held(fd->get(), path);
+    if (!held) return held.status();
+
+    ReaderStats r;
+    r.name = std::string(name);
+    r.ephemeral = is_ephemeral(name);
+    r.alive = held.value();
+    r.owner_pid = r.alive ? static_cast<int>(h->owner_pid.load(std::memory_order_relaxed)) : 0;
+    r.position = h->next_seq.load(std::memory_order_relaxed);
+    r.created_ns = h->created_ns;
+    r.commit_ns = h->commit_ns.load(std::memory_order_relaxed);
+    r.lag = qs.head_seq > r.position ? qs.head_seq - r.position : 0;
+    if (r.lag > 0) {
+        const uint64_t ts = timestamp_at(dir, std::max(r.position, qs.first_seq));
+        const uint64_t now = fs::realtime_ns();
+        r.lag_seconds = ts != 0 && now > ts ? static_cast<double>(now - ts) / 1e9 : 0.0;
+        auto from = locate(q.dirfd.get(), dir, bases, std::max(r.position, qs.first_seq));
+        auto to = locate(q.dirfd.get(), dir, bases, qs.head_seq);
+        if (from && to) {
+            if (from->base == to->base) {
+                r.lag_bytes = to->off - from->off;
+            } else {
+                // Segments in between count whole: an upper bound by less than one record
+                // per segment (the slack before each seal).
+                const auto a = std::find(bases.begin(), bases.end(), from->base);
+                const auto b = std::find(bases.begin(), bases.end(), to->base);
+                const uint64_t between = b > a ? static_cast<uint64_t>(b - a - 1) : 0;
+                r.lag_bytes = (from->size - from->off) + between * (from->size - from->data_begin) +
+                              (to->off - to->data_begin);
+            }
+        }
+    }
+    r.follower.sleeping = r.alive && (w->sleep_word.load(std::memory_order_relaxed) & 1) != 0;
+    r.follower.wakeups = w->wakeups.load(std::memory_order_relaxed);
+    auto text = fs::read_small_file(q.readers_fd.get(), q.readers_path,
+                                    std::string(name) + std::string(kEfdSuffix), 4096);
+    if (text) {
+        auto e = efd_from_json(text.value(), std::string(name) + std::string(kEfdSuffix));
+        if (e) {
+            r.follower.registered = true;
+            r.follower.pid = e->pid;
+            r.follower.fd = e->fd;
+            r.follower.fifo = e->fifo;
+            r.follower.start_time = e->start_time;
+            r.follower.eventfd_id = e->eventfd_id;
+            r.follower.created_ns = e->created_ns;
+            r.follower.pid_alive = pid_matches(e->pid, e->start_time);
+        }
+    }
+    return r;
+}
+
+Status remove_file(int readers_fd, const std::string& readers_path, const std::string& name) {
+    if (::unlinkat(readers_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
+        return Status::from_errno(errno, "cannot remove", fs::join(readers_path, name));
+    }
+    return {};
+}
+
+Result<uint64_t> resolve(std::string_view dir, const Position& p) {
+    ReaderOptions ro;
+    ro.start = p;
+    auto r = Reader::open(dir, ro);
+    if (!r) return r.status();
+    return r.value()->position();
+}
+
+}  // namespace
+
+Result<QueueStats> inspect_queue(std::string_view dir) {
+    auto q = open_queue(dir);
+    if (!q) return q.status();
+    QueueStats s;
+    s.dir = std::string(dir);
+    auto bases = list_segments(dir);
+    if (!bases) return bases.status();
+    s.segments = bases->size();
+    for (uint64_t b : bases.value()) {
+        struct stat st {};
+        if (::fstatat(q->dirfd.get(), segment_name(b).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            s.bytes += static_cast<uint64_t>(st.st_size);
+            s.segment_size = static_cast<uint64_t>(st.st_size);
+        }
+    }
+    auto r = Reader::open(dir);
+    if (!r) return r.status();
+    auto head = r.value()->head();
+    if (!head) return head.status();
+    auto first = r.value()->first();
+    if (!first) return first.status();
+    s.head_seq = head.value();
+    s.first_seq = first.value();
+    if (s.head_seq > s.first_seq) s.last_timestamp_ns = timestamp_at(dir, s.head_seq - 1);
+    struct statvfs vfs {};
+    if (::fstatvfs(q->dirfd.get(), &vfs) == 0) {
+        s.disk_free = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    }
+    const WriterInfo w = query_writer(q->dirfd.get(), dir);
+    s.writer_alive = w.alive;
+    s.writer_pid = w.pid;
+    // The wake page, read-only and only if it exists (inspection creates nothing).
+    auto wp = fs::open_at(q->dirfd.get(), dir, kWakePageName, O_RDONLY);
+    if (wp) {
+        auto size = fs::file_size(wp->get(), kWakePageName);
+        if (size && size.value() == kPageSize) {
+            auto m = fs::Mapping::map(wp->get(), kPageSize, false, kWakePageName);
+            if (m) {
+                const auto* page = reinterpret_cast<const WakePage*>(m->data());
+                s.notifier_rescans = page->rescans.load(std::memory_order_relaxed);
+                s.notifier_wakes = page->wakes_sent.load(std::memory_order_relaxed);
+            }
+        }
+    }
+    return s;
+}
+
+Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir) {
+    auto q = open_queue(dir);
+    if (!q) return q.status();
+    auto qs = inspect_queue(dir);
+    if (!qs) return qs.status();
+    auto bases = list_segments(dir);
+    if (!bases) return bases.status();
+    auto names = fs::list_dir(q->readers_path);
+    if (!names) return names.status();
+    std::vector<std::string> readers;
+    for (const auto& n : names.value()) {
+        if (n.size() <= kCursorSuffix.size() || n.front() == '.') continue;
+        if (n.compare(n.size() - kCursorSuffix.size(), kCursorSuffix.size(), kCursorSuffix) != 0) continue;
+        std::string base = n.substr(0, n.size() - kCursorSuffix.size());
+        if (check_name(base)) readers.push_back(std::move(base));
+    }
+    std::sort(readers.begin(), readers.end());
+    std::vector<ReaderStats> out;
+    for (const auto& n : readers) {
+        auto r = stat_reader(q.value(), dir, n, qs.value(), bases.value());
+        if (r) out.push_back(std::move(r.value()));  // a reader removed meanwhile: skip
+    }
+    return out;
+}
+
+Result<ReaderStats> inspect_reader(std::string_view dir, std::string_view name) {
+    auto q = open_queue(dir);
+    if (!q) return q.status();
+    auto qs = inspect_queue(dir);
+    if (!qs) return qs.status();
+    auto bases = list_segments(dir);
+    if (!bases) return bases.status();
+    return stat_reader(q.value(), dir, name, qs.value(), bases.value());
+}
+
+Status create_reader(std::string_view dir, std::string_view name, const Position& at) {
+    if (Status st = validate_reader_name(name); !st) return st;
+    auto q = open_queue(dir);
+    if (!q) return q.status();
+    auto pos = resolve(dir, at);
+    if (!pos) return pos.status();
+    bool created = false;
+    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, true, pos.value(), created);
+    if (!c) return c.status();
+    if (!created) return Status(errc::busy, "reader '" + std::string(name) + "' already exists");
+    return {};
+}
+
+Status delete_reader(std::string_view dir, std::string_view name) {
+    if (Status st = check_name(name); !st) return st;
+    auto q = open_queue(dir);
+    if (!q) return q.status();
+    // Taking the name's lock (this is a change, not a liveness probe) keeps a concurrent
+    // opener out while the files go.
+    bool created = false;
+    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, false, 0, created,
+                               is_ephemeral(name));
+    if (!c) return c.status();
+    const std::string n(name);
+    for (std::string_view suffix : {kEfdSuffix, kFifoSuffix, kCursorSuffix}) {
+        if (Status st = remove_file(q->readers_fd.get(), q->readers_path, n + std::string(suffix)); !st) {
+            return st;
+        }
+    }
+    return {};
+}
+
+Result<ResetResult> reset_reader(std::string_view dir, std::string_view name, const Position& to,
+                                 bool dry_run) {
+    if (Status st = validate_reader_name(name); !st) return st;
+    auto q = open_queue(dir);
+    if (!q) return q.status();
+    auto pos = resolve(dir, to);
+    if (!pos) return pos.status();
+    ResetResult rr;
+    rr.new_position = pos.value();
+    if (dry_run) {
+        auto info = inspect_cursor(q->readers_fd.get(), q->readers_path, name);
+        if (!info) return info.status();
+        if (info->locked) {
+            return Status(errc::busy, "reader '" + std::string(name) + "' is in use (pid " +
+                                          std::to_string(info->owner_pid) + ")");
+        }
+        rr.old_position = info->next_seq;
+        return rr;
+    }
+    bool created = false;
+    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, false, 0, created);
+    if (!c) return c.status();
+    rr.old_position = c->load();
+    c->store(rr.new_position);
+    return rr;
+}
+
+Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale_after_ns,
+                                            bool dry_run) {
+    auto q = open_queue(dir);
+    if (!q) return q.status();
+    auto names = fs::list_dir(q->readers_path);
+    if (!names) return names.status();
+    const uint64_t now = fs::realtime_ns();
+    std::vector<std::string> removed;
+    auto drop = [&](const std::string& file) -> Status {
+        struct stat st {};
+        if (::fstatat(q->readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return {};
+        removed.push_back(std::string(kReadersDir) + "/" + file);
+        return dry_run ? Status() : remove_file(q->readers_fd.get(), q->readers_path, file);
+    };
+    auto old_enough = [&](const std::string& file) {
+        struct stat st {};
+        if (::fstatat(q->readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+        const uint64_t mtime = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                               static_cast<uint64_t>(st.st_mtim.tv_nsec);
+        return now > mtime && now - mtime >= kGcGraceNs;
+    };
+    auto has = [&](const std::string& file) {
+        return std::find(names->begin(), names->end(), file) != names->end();
+    };
+    for (const auto& f : names.value()) {
+        if (!f.empty() && f.front() == '.' && f.size() > 4 && f.substr(f.size() - 4) == ".tmp") {
+            if (old_enough(f)) {
+                if (Status st = drop(f); !st) return st;
+            }
+            continue;
+        }
+        // .efd / .fifo without a cursor: the follower is gone.
+        for (std::string_view suffix : {kEfdSuffix, kFifoSuffix}) {
+            if (f.size() > suffix.size() && f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0) {
+                const std::string base = f.substr(0, f.size() - suffix.size());
+                if (!has(base + std::string(kCursorSuffix)) && old_enough(f)) {
+                    if (Status st = drop(f); !st) return st;
+                }
+            }
+        }
+        if (f.size() <= kCursorSuffix.size() ||
+            f.compare(f.size() - kCursorSuffix.size(), kCursorSuffix.size(), kCursorSuffix) != 0) {
+            continue;
+        }
+        const std::string base = f.substr(0, f.size() - kCursorSuffix.size());
+        if (!check_name(base)) continue;
+        auto fd = fs::open_at(q->readers_fd.get(), q->readers_path, f, O_RDONLY);
+        if (!fd) continue;
+        auto held = lock::is_held(fd->get(), f);
+        if (!held || held.value()) continue;  // alive: never touched
+        CursorHeader h{};
+        if (::pread(fd->get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) continue;
+        const uint64_t created = h.created_ns;
+        if (now > created && now - created < kGcGraceNs) continue;  // maybe being set up
+        if (Status st = drop(base + std::string(kEfdSuffix)); !st) return st;
+        if (Status st = drop(base + std::string(kFifoSuffix)); !st) return st;
+        const uint64_t last = h.commit_ns.load(std::memory_order_relaxed);
+        const bool stale = stale_after_ns != 0 && now > last && now - last >= stale_after_ns;
+        if (is_ephemeral(base) || stale) {
+            if (Status st = drop(f); !st) return st;
+        }
+    }
+    return removed;
+}
+
+}  // namespace chronicle

@@ -1,0 +1,358 @@
+// chronicle-readers — list, inspect and manage the readers of a queue.
+//
+// Liveness comes from the kernel's lock table (F_OFD_GETLK), never from taking a lock or
+// guessing with pids. --json / --ndjson output follows the versioned schemas
+// "chronicle.readers/v1" and "chronicle.reader/v1" documented in chronicle-readers(1).
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "chronicle/admin.h"
+#include "chronicle/reader.h"
+#include "cli.h"
+
+using namespace chronicle;
+using nlohmann::json;
+
+namespace {
+
+struct Options {
+    std::string queue;
+    bool json = false;
+    bool ndjson = false;
+    double watch = 0;
+    bool check = false;
+    std::optional<uint64_t> max_lag, warn_lag;
+    std::string max_age, warn_age;
+    // Subcommand arguments.
+    std::string name;
+    std::string at = "start";
+    std::optional<uint64_t> to_seq;
+    std::string to_time;
+    bool to_start = false, to_end = false;
+    bool dry_run = false;
+    std::string stale_after;
+};
+
+std::string human_bytes(uint64_t b) {
+    const char* units[] = {"", "K", "M", "G", "T"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : (v < 10 ? "%.1f%s" : "%.0f%s"), v, units[u]);
+    return buf;
+}
+
+std::string human_age(double s) {
+    char buf[32];
+    if (s < 1) {
+        std::snprintf(buf, sizeof buf, "%.0fms", s * 1000);
+    } else if (s < 120) {
+        std::snprintf(buf, sizeof buf, "%.1fs", s);
+    } else if (s < 7200) {
+        std::snprintf(buf, sizeof buf, "%.0fm", s / 60);
+    } else if (s < 172800) {
+        std::snprintf(buf, sizeof buf, "%.0fh", s / 3600);
+    } else {
+        std::snprintf(buf, sizeof buf, "%.0fd", s / 86400);
+    }
+    return buf;
+}
+
+json queue_json(const QueueStats& q) {
+    return {{"dir", q.dir},
+            {"head_seq", q.head_seq},
+            {"first_seq", q.first_seq},
+            {"records", q.head_seq - q.first_seq},
+            {"last_timestamp_ns", q.last_timestamp_ns},
+            {"segments", q.segments},
+            {"segment_size", q.segment_size},
+            {"bytes", q.bytes},
+            {"disk_free", q.disk_free},
+            {"writer", {{"alive", q.writer_alive}, {"pid", q.writer_alive ? json(q.writer_pid) : json(nullptr)}}},
+            {"notifier", {{"rescans", q.notifier_rescans}, {"wakes", q.notifier_wakes}}}};
+}
+
+json reader_json(const ReaderStats& r) {
+    json j = {{"name", r.name},
+              {"ephemeral", r.ephemeral},
+              {"alive", r.alive},
+              {"pid", r.alive ? json(r.owner_pid) : json(nullptr)},
+              {"position", r.position},
+              {"lag", r.lag},
+              {"lag_bytes", r.lag_bytes},
+              {"lag_seconds", r.lag_seconds},
+              {"created_ns", r.created_ns},
+              {"commit_ns", r.commit_ns}};
+    if (r.follower.registered) {
+        const FollowerStats& f = r.follower;
+        j["follower"] = {{"pid", f.pid},           {"fd", f.fd},
+                         {"fifo", f.fifo},         {"start_time", f.start_time},
+                         {"eventfd_id", f.eventfd_id}, {"created_ns", f.created_ns},
+                         {"alive", f.pid_alive && r.alive}, {"sleeping", f.sleeping},
+                         {"wakeups", f.wakeups}};
+    } else {
+        j["follower"] = nullptr;
+    }
+    return j;
+}
+
+std::string state_of(const ReaderStats& r) {
+    if (!r.alive) return "idle";
+    if (r.follower.registered) return r.follower.sleeping ? "sleeping" : "reading";
+    return "open";
+}
+
+std::string queue_line(const QueueStats& q) {
+    std::ostringstream o;
+    o << "queue " << q.dir << ": head " << q.head_seq << " (first " << q.first_seq << "), "
+      << q.segments << " segment" << (q.segments == 1 ? "" : "s") << " of "
+      << human_bytes(q.segment_size) << ", " << human_bytes(q.bytes) << " on disk, "
+      << human_bytes(q.disk_free) << " free, writer "
+      << (q.writer_alive ? "pid " + std::to_string(q.writer_pid) : std::string("none")) << "\n";
+    return o.str();
+}
+
+std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
+    std::string out = queue_line(q);
+    char line[512];
+    std::snprintf(line, sizeof line, "%-24s %12s %10s %9s %8s %-9s %7s %s\n", "NAME", "POSITION",
+                  "LAG", "LAG-BYTES", "AGE", "STATE", "PID", "WAKE");
+    out += line;
+    for (const auto& r : rs) {
+        std::string wake = "-";
+        if (r.follower.registered) {
+            wake = r.follower.pid_alive && r.alive ? "eventfd " + std::to_string(r.follower.fd) +
+                                                         ", " + std::to_string(r.follower.wakeups) +
+                                                         " wakeups"
+                                                   : "stale (run gc)";
+        }
+        std::snprintf(line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s\n", r.name.c_str(),
+                      static_cast<unsigned long long>(r.position), static_cast<unsigned long long>(r.lag),
+                      human_bytes(r.lag_bytes).c_str(), human_age(r.lag_seconds).c_str(),
+                      state_of(r).c_str(), r.alive ? std::to_string(r.owner_pid).c_str() : "-",
+                      wake.c_str());
+        out += line;
+    }
+    if (rs.empty()) out += "(no readers)\n";
+    return out;
+}
+
+std::string show_text(const QueueStats& q, const ReaderStats& r) {
+    std::ostringstream o;
+    o << "reader:      " << r.name << (r.ephemeral ? " (anonymous follower)" : "") << "\n"
+      << "state:       " << state_of(r) << (r.alive ? " (pid " + std::to_string(r.owner_pid) + ")" : "")
+      << "\n"
+      << "position:    " << r.position << "\n"
+      << "head:        " << q.head_seq << "\n"
+      << "lag:         " << r.lag << " records, " << human_bytes(r.lag_bytes) << ", oldest unread "
+      << human_age(r.lag_seconds) << " old\n";
+    if (r.follower.registered) {
+        const auto& f = r.follower;
+        o << "follower:    pid " << f.pid << ", eventfd " << f.fd << " (id " << f.eventfd_id
+          << "), fifo readers/" << f.fifo << ", " << (f.pid_alive && r.alive ? "alive" : "stale")
+          << ", " << (f.sleeping ? "sleeping" : "awake") << ", " << f.wakeups << " wakeups\n";
+    } else {
+        o << "follower:    no\n";
+    }
+    return o.str();
+}
+
+// Writes to stdout; a reader that went away (EPIPE) is not an error.
+bool g_output_gone = false;
+int print_out(const std::string& s) {
+    if (!cli::write_all(1, s.data(), s.size())) {
+        if (errno == EPIPE) {
+            g_output_gone = true;
+            return cli::kOk;
+        }
+        return cli::report(Status::from_errno(errno, "cannot write", "standard output"));
+    }
+    return cli::kOk;
+}
+
+// Parses --at / a position: "start", "end" or a sequence number.
+Position parse_at(const std::string& s) {
+    if (s == "start") return Position::start();
+    if (s == "end") return Position::end();
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+    if (end == s.c_str() || *end != '\0') {
+        throw CLI::ValidationError("--at", "'" + s + "' is not start, end or a sequence number");
+    }
+    return Position::at_seq(v);
+}
+
+// Nagios-style check over the named readers (or one): 0 OK, 1 WARNING, 2 CRITICAL.
+int check(const Options& o, const std::vector<ReaderStats>& rs) {
+    const double max_age = o.max_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.max_age)) / 1e9;
+    const double warn_age = o.warn_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.warn_age)) / 1e9;
+    int level = 0;
+    std::string worst = "-";
+    uint64_t worst_lag = 0;
+    double worst_age = 0;
+    std::string perf;
+    int n = 0;
+    for (const auto& r : rs) {
+        if (r.ephemeral) continue;
+        ++n;
+        int l = 0;
+        if ((o.max_lag && r.lag > *o.max_lag) || (max_age >= 0 && r.lag_seconds > max_age)) {
+            l = 2;
+        } else if ((o.warn_lag && r.lag > *o.warn_lag) || (warn_age >= 0 && r.lag_seconds > warn_age)) {
+            l = 1;
+        }
+        if (l > level || (l == level && (r.lag > worst_lag || r.lag_seconds > worst_age))) {
+            worst = r.name;
+            worst_lag = r.lag;
+            worst_age = r.lag_seconds;
+        }
+        level = std::max(level, l);
+        perf += " lag_" + r.name + "=" + std::to_string(r.lag);
+    }
+    const char* names[] = {"OK", "WARNING", "CRITICAL"};
+    std::ostringstream msg;
+    msg << "CHRONICLE " << names[level] << ": " << n << " reader" << (n == 1 ? "" : "s");
+    if (n > 0) msg << ", worst " << worst << " lag " << worst_lag << " (" << human_age(worst_age) << ")";
+    msg << " |" << perf << "\n";
+    (void)print_out(msg.str());
+    return level;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    cli::set_tool("chronicle-readers");
+    Options o;
+    CLI::App app{"List, inspect and manage the readers of a chronicle queue.", "chronicle-readers"};
+    app.fallthrough();
+    app.require_subcommand(0, 1);
+    app.add_option("QUEUE", o.queue, "queue directory")->required();
+    app.add_flag("--json", o.json, "one JSON document (schema chronicle.readers/v1)");
+    app.add_flag("--ndjson", o.ndjson, "one JSON line per reader (schema chronicle.reader/v1)")->excludes("--json");
+    app.add_option("--watch", o.watch, "redraw every SECS seconds until interrupted");
+    app.add_flag("--check", o.check, "monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
+    app.add_option("--max-lag", o.max_lag, "with --check: CRITICAL above N records of lag");
+    app.add_option("--warn-lag", o.warn_lag, "with --check: WARNING above N records of lag");
+    app.add_option("--max-age", o.max_age, "with --check: CRITICAL when the oldest unread record is older (e.g. 30s, 5m)");
+    app.add_option("--warn-age", o.warn_age, "with --check: WARNING when the oldest unread record is older");
+
+    auto* list = app.add_subcommand("list", "list the queue and its readers (the default)");
+    auto* show = app.add_subcommand("show", "show one reader");
+    show->add_option("NAME", o.name, "reader name")->required();
+    auto* create = app.add_subcommand("create", "create a named reader");
+    create->add_option("NAME", o.name, "reader name")->required();
+    create->add_option("--at", o.at, "start, end or a sequence number (default start)");
+    auto* del = app.add_subcommand("delete", "delete a named reader (refused while in use)");
+    del->add_option("NAME", o.name, "reader name")->required();
+    auto* reset = app.add_subcommand("reset", "move a reader (refused while in use)");
+    reset->add_option("NAME", o.name, "reader name")->required();
+    auto* to = reset->add_option_group("target", "where to move it")->require_option(1);
+    to->add_option("--to-seq", o.to_seq, "to sequence number S");
+    to->add_option("--to-time", o.to_time, "to the first record at or after an ISO-8601 time");
+    to->add_flag("--to-start", o.to_start, "to the first record");
+    to->add_flag("--to-end", o.to_end, "past the last record");
+    reset->add_flag("--dry-run", o.dry_run, "print the move without making it");
+    auto* gc = app.add_subcommand("gc", "remove what dead followers left behind, and stale names");
+    gc->add_option("--stale-after", o.stale_after,
+                   "also delete named readers nobody holds whose position is older than DUR");
+    gc->add_flag("--dry-run", o.dry_run, "list what would be removed");
+    app.set_version_flag("--version", "chronicle-readers 0.1.0");
+
+    return cli::run(argc, argv, app, [&]() -> int {
+        if (create->parsed()) {
+            if (Status st = create_reader(o.queue, o.name, parse_at(o.at)); !st) return cli::report(st);
+            return cli::kOk;
+        }
+        if (del->parsed()) {
+            if (Status st = delete_reader(o.queue, o.name); !st) return cli::report(st);
+            return cli::kOk;
+        }
+        if (reset->parsed()) {
+            Position p = Position::start();
+            if (o.to_seq) p = Position::at_seq(*o.to_seq);
+            if (!o.to_time.empty()) p = Position::at_time(cli::parse_time_ns(o.to_time));
+            if (o.to_end) p = Position::end();
+            auto r = reset_reader(o.queue, o.name, p, o.dry_run);
+            if (!r) return cli::report(r.status());
+            if (o.json) {
+                return print_out(json({{"name", o.name}, {"old_position", r->old_position},
+                                       {"new_position", r->new_position}, {"dry_run", o.dry_run}})
+                                     .dump() + "\n");
+            }
+            return print_out((o.dry_run ? "would move " : "moved ") + o.name + " from " +
+                             std::to_string(r->old_position) + " to " + std::to_string(r->new_position) + "\n");
+        }
+        if (gc->parsed()) {
+            const uint64_t stale = o.stale_after.empty() ? 0 : cli::parse_duration_ns(o.stale_after);
+            auto r = gc_readers(o.queue, stale, o.dry_run);
+            if (!r) return cli::report(r.status());
+            std::string out;
+            for (const auto& f : r.value()) out += (o.dry_run ? "would remove " : "removed ") + f + "\n";
+            return print_out(out);
+        }
+        (void)list;
+        if (o.watch > 0) cli::install_termination_handlers();
+        // list / show, once or under --watch.
+        for (;;) {
+            auto q = inspect_queue(o.queue);
+            if (!q) return o.check ? (cli::report(q.status()), 3) : cli::report(q.status());
+            std::vector<ReaderStats> rs;
+            if (show->parsed()) {
+                auto r = inspect_reader(o.queue, o.name);
+                if (!r) return o.check ? (cli::report(r.status()), 3) : cli::report(r.status());
+                rs.push_back(std::move(r.value()));
+            } else {
+                auto r = inspect_readers(o.queue);
+                if (!r) return o.check ? (cli::report(r.status()), 3) : cli::report(r.status());
+                rs = std::move(r.value());
+            }
+            if (o.check) return check(o, rs);
+            std::string out;
+            if (o.ndjson) {
+                for (const auto& r : rs) {
+                    json j = reader_json(r);
+                    j["schema"] = "chronicle.reader/v1";
+                    j["queue"] = q->dir;
+                    j["head_seq"] = q->head_seq;
+                    out += j.dump() + "\n";
+                }
+            } else if (o.json) {
+                if (show->parsed()) {
+                    json j = reader_json(rs.front());
+                    j["schema"] = "chronicle.reader/v1";
+                    j["queue"] = queue_json(q.value());
+                    out = j.dump() + "\n";
+                } else {
+                    json arr = json::array();
+                    for (const auto& r : rs) arr.push_back(reader_json(r));
+                    out = json({{"schema", "chronicle.readers/v1"}, {"queue", queue_json(q.value())},
+                                {"readers", arr}})
+                              .dump() + "\n";
+                }
+            } else {
+                out = show->parsed() ? show_text(q.value(), rs.front()) : table(q.value(), rs);
+            }
+            if (o.watch <= 0) return print_out(out);
+            if (::isatty(1)) {
+                out = "\x1b[H\x1b[2J" + out;  // home, clear: redraw in place
+            } else {
+                out += "\n";
+            }
+            if (const int rc = print_out(out); rc != cli::kOk || g_output_gone) return rc;
+            std::this_thread::sleep_for(std::chrono::duration<double>(o.watch));
+            if (cli::terminated() != 0) return cli::kOk;
+        }
+    });
+}

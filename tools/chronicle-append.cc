@@ -29,13 +29,29 @@ struct Options {
     bool nul = false;
     std::string segment_size = "64M";
     bool print_seq = false;
+    bool atomic = false;
+    std::string sync = "none";
+    bool wake_via_fifo = false;
 };
+
+enum class SyncMode { none, batch, every };
 
 class Appender {
 public:
-    Appender(Writer& w, cli::Framing f, bool print_seq)
-        : w_(w), framing_(f), print_seq_(print_seq), out_(1) {
+    Appender(Writer& w, cli::Framing f, bool print_seq, bool atomic, SyncMode sync)
+        : w_(w), framing_(f), print_seq_(print_seq), atomic_(atomic), sync_(sync), out_(1) {
         buf_.resize(kReadSize * 2);
+    }
+
+    // --atomic: one batch around all of the input; visible at the end, or never.
+    Status begin_all() { return atomic_ ? w_.begin_batch() : Status(); }
+    Status commit_all() {
+        if (!atomic_) return {};
+        if (Status st = w_.commit_batch(); !st) return st;
+        return sync_ == SyncMode::none ? Status() : w_.sync();
+    }
+    void abort_all() {
+        if (atomic_) w_.abort_batch();
     }
 
     // Appends everything from `fd`. On error, every complete record before the failing one
@@ -49,6 +65,10 @@ public:
                 buf_.resize(std::max(buf_.size() * 2, have_ + kReadSize));
             }
             const ssize_t n = ::read(fd, buf_.data() + have_, buf_.size() - have_);
+            if (cli::terminated() != 0) {
+                return Status(errc::io_error, "interrupted by signal " + std::to_string(cli::terminated()) +
+                                                  (atomic_ ? " (nothing appended)" : ""));
+            }
             if (n < 0) {
                 if (errno == EINTR) continue;
                 return Status::from_errno(errno, "cannot read", name);
@@ -74,6 +94,16 @@ private:
     // Appends one record; false (with err_ set) on failure. Hot: once per record.
     bool append_one(const char* p, size_t n, const std::string& name) {
         auto seq = w_.append(std::string_view(p, n));
+        if (seq && sync_ == SyncMode::every && !atomic_) {
+            // Each record on its own: commit, then sync, before the next.
+            if (Status st = w_.commit_batch(); st) {
+                if (Status sy = w_.sync(); !sy) {
+                    err_ = std::move(sy);
+                    return false;
+                }
+                (void)w_.begin_batch();
+            }
+        }
         if (!seq) {
             if (seq.status().code() == errc::too_large) {
                 err_ = too_large(name);
@@ -97,7 +127,9 @@ private:
 
     // Frames the complete records in buf_[0, have_) as one batch; keeps the remainder.
     Status frame_block(const std::string& name, bool at_eof) {
-        if (Status st = w_.begin_batch(); !st) return st;
+        if (!atomic_) {
+            if (Status st = w_.begin_batch(); !st) return st;
+        }
         const char* p = buf_.data();
         const char* end = p + have_;
         bool ok = true;
@@ -138,7 +170,12 @@ private:
             if (ok && at_eof && p < end && (ok = append_one(p, size_t(end - p), name))) p = end;
         }
         // Commit what was framed, even when a later record failed: nothing is lost.
-        if (Status st = w_.commit_batch(); !st) return st;
+        if (!atomic_) {
+            if (Status st = w_.commit_batch(); !st) return st;
+            if (sync_ == SyncMode::batch) {
+                if (Status st = w_.sync(); !st) return st;
+            }
+        }
         if (print_seq_ && !out_.flush()) {
             return Status::from_errno(out_.error(), "cannot write", "standard output");
         }
@@ -161,6 +198,8 @@ private:
     Writer& w_;
     cli::Framing framing_;
     bool print_seq_;
+    bool atomic_;
+    SyncMode sync_;
     cli::Output out_;
     std::vector<char> buf_;
     size_t have_ = 0;
@@ -187,16 +226,32 @@ int main(int argc, char** argv) {
     app.add_option("--segment-size", o.segment_size,
                    "segment size when creating the queue (default 64M; 16K..1G)");
     app.add_flag("--print-seq", o.print_seq, "print the sequence number of each record");
+    app.add_flag("--atomic", o.atomic,
+                 "all of the input becomes visible at once at the end, or none of it (on an "
+                 "error or a signal)");
+    app.add_option("--sync", o.sync,
+                   "durability: none (page cache; survives a crash of any process, not of the "
+                   "machine), batch (msync after each read), every (msync after each record)")
+        ->check(CLI::IsMember({"none", "batch", "every"}));
+    app.add_flag("--wake-via-fifo", o.wake_via_fifo,
+                 "wake followers through their FIFO instead of their eventfd (diagnosis)");
     app.set_version_flag("--version", "chronicle-append 0.1.0");
 
     return cli::run(argc, argv, app, [&]() -> int {
         WriterOptions wo;
         wo.segment_size = cli::parse_size(o.segment_size);
+        const SyncMode sync = o.sync == "every" ? SyncMode::every
+                              : o.sync == "batch" ? SyncMode::batch
+                                                  : SyncMode::none;
+        wo.durable = sync != SyncMode::none;
+        wo.wake_via_fifo = o.wake_via_fifo;
+        cli::install_termination_handlers();
         auto w = Writer::open(o.queue, wo);
         if (!w) return cli::report(w.status());
         const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.framing);
-        Appender a(*w.value(), f, o.print_seq);
+        Appender a(*w.value(), f, o.print_seq, o.atomic, sync);
         if (o.files.empty()) o.files.push_back("-");
+        if (Status st = a.begin_all(); !st) return cli::report(st);
         for (const auto& file : o.files) {
             Status st;
             if (file == "-") {
@@ -211,10 +266,16 @@ int main(int argc, char** argv) {
                 ::close(fd);
             }
             if (!st) {
+                a.abort_all();
                 (void)a.flush_output();
+                if (cli::terminated() != 0) {
+                    (void)cli::report(st);
+                    return 128 + cli::terminated();
+                }
                 return cli::report(st);
             }
         }
+        if (Status st = a.commit_all(); !st) return cli::report(st);
         if (Status st = a.flush_output(); !st) return cli::report(st);
         return cli::kOk;
     });

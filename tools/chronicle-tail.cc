@@ -13,6 +13,7 @@
 
 #include "chronicle/reader.h"
 #include "cli.h"
+#include "format.h"
 #include "framing.h"
 
 using namespace chronicle;
@@ -31,6 +32,12 @@ struct Options {
     bool follow = false;
     bool until_writer_exits = false;
     std::string timeout;  // idle timeout while following
+    bool json = false;
+    std::string tmpl;
+    std::string since;
+    std::string from_time;
+    std::optional<uint64_t> until_seq;
+    std::string until_time;
 };
 
 // Whether the reader of our standard output has gone (a closed pipe reports POLLERR).
@@ -38,33 +45,45 @@ bool output_closed(short revents) { return (revents & (POLLERR | POLLHUP | POLLN
 
 class Printer {
 public:
-    Printer(cli::Framing f, bool show_seq) : framing_(f), show_seq_(show_seq), out_(1) {}
+    Printer(cli::Framing f, bool show_seq, bool json, const std::string& tmpl)
+        : framing_(f), show_seq_(show_seq), json_(json), out_(1) {
+        if (!tmpl.empty()) tmpl_.emplace(tmpl);
+    }
 
     // Bytes print() will produce for a payload of n bytes (upper bound).
-    [[nodiscard]] size_t size_of(size_t n) const { return n + 32; }
+    [[nodiscard]] size_t size_of(size_t n) const { return (json_ ? n * 2 : n) + 128; }
 
     bool print(const Record& r) {
+        const std::string_view payload = r.text();
+        if (json_ || tmpl_) {
+            scratch_.clear();
+            if (json_) {
+                cli::append_json_record(scratch_, r.seq, r.timestamp_ns, payload);
+            } else {
+                tmpl_->render(scratch_, r.seq, r.timestamp_ns, payload);
+            }
+            return out_.put(scratch_);
+        }
         if (show_seq_) {
             char num[24];
             const int k = std::snprintf(num, sizeof num, "%llu\t",
                                         static_cast<unsigned long long>(r.seq));
             out_.put(num, static_cast<size_t>(k));
         }
-        const auto* p = reinterpret_cast<const char*>(r.payload.data());
         switch (framing_) {
             case cli::Framing::lines:
-                out_.put(p, r.payload.size());
+                out_.put(payload);
                 return out_.put_char('\n');
             case cli::Framing::nul:
-                out_.put(p, r.payload.size());
+                out_.put(payload);
                 return out_.put_char('\0');
             case cli::Framing::len32: {
                 char len[4];
-                cli::store_be32(len, static_cast<uint32_t>(r.payload.size()));
+                cli::store_be32(len, static_cast<uint32_t>(payload.size()));
                 out_.put(len, 4);
-                return out_.put(p, r.payload.size());
+                return out_.put(payload);
             }
-            case cli::Framing::raw: return out_.put(p, r.payload.size());
+            case cli::Framing::raw: return out_.put(payload);
         }
         return false;
     }
@@ -74,6 +93,9 @@ public:
 private:
     cli::Framing framing_;
     bool show_seq_;
+    bool json_;
+    std::optional<cli::Template> tmpl_;
+    std::string scratch_;
     cli::Output out_;
 };
 
@@ -87,14 +109,27 @@ int tail(const Options& o) {
     } else if (o.last_n) {
         ro.start = Position::last(*o.last_n);
         ro.reposition = true;
+    } else if (!o.since.empty()) {
+        const auto now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count());
+        const uint64_t d = cli::parse_duration_ns(o.since);
+        ro.start = Position::at_time(now > d ? now - d : 0);
+        ro.reposition = true;
+    } else if (!o.from_time.empty()) {
+        ro.start = Position::at_time(cli::parse_time_ns(o.from_time));
+        ro.reposition = true;
     }
+    const uint64_t until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time);
+    const uint64_t until_seq = o.until_seq.value_or(UINT64_MAX);
     if (o.follow) cli::install_termination_handlers();
     auto rd = Reader::open(o.queue, ro);
     if (!rd) return cli::report(rd.status());
     Reader& reader = *rd.value();
 
     const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format);
-    Printer pr(f, o.show_seq);
+    Printer pr(f, o.show_seq, o.json, o.tmpl);
+    bool reached_end = false;  // --until-seq / --until-time met
     cli::Output& out = pr.out();
     const size_t cap = 1 << 16;
     uint64_t printed = 0;
@@ -113,6 +148,10 @@ int tail(const Options& o) {
             }
             if (!r.value()) break;  // end of the committed data
             const Record& rec = *r.value();
+            if (rec.seq >= until_seq || rec.timestamp_ns >= until_ts) {
+                reached_end = true;
+                break;
+            }
             // Flush before a record that would not fit, then store the position of the
             // records whose bytes are now written.
             if (out.pending() + pr.size_of(rec.payload.size()) > cap && out.pending() > 0) {
@@ -135,7 +174,7 @@ int tail(const Options& o) {
         if (!drain(err)) return output_failed();
         if (!err) return cli::report(err);
         if (printed != before) last_record = std::chrono::steady_clock::now();
-        if (!o.follow || (o.count != 0 && printed >= o.count)) return cli::kOk;
+        if (!o.follow || reached_end || (o.count != 0 && printed >= o.count)) return cli::kOk;
         if (o.until_writer_exits) {
             // Everything the writer committed before it exited was drained above.
             if (writer_seen_gone) return cli::kOk;
@@ -188,6 +227,23 @@ int main(int argc, char** argv) {
                    "then the bytes), raw")
         ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
     app.add_flag("-z,--null", o.nul, "end records with NUL instead of newline (--format nul)");
+    auto* json = app.add_flag("--json", o.json,
+                              "one JSON object per record (NDJSON): seq, timestamp_ns, time, length, "
+                              "payload (base64 with \"encoding\":\"base64\" when not UTF-8)");
+    app.add_option("--template", o.tmpl,
+                   "print each record through a template: %q seq, %t ISO time, %T ns, %l length, "
+                   "%s payload, %%, \\n \\t (e.g. '%q %t %s\\n')")
+        ->excludes(json);
+    app.add_option("--since", o.since, "start at records younger than DUR (e.g. 10m, 2h)")
+        ->excludes("-n")
+        ->excludes("--from-seq");
+    app.add_option("--from-time", o.from_time,
+                   "start at the first record at or after an ISO-8601 time (2026-11-24T13:05:00Z)")
+        ->excludes("-n")
+        ->excludes("--from-seq")
+        ->excludes("--since");
+    app.add_option("--until-seq", o.until_seq, "stop before sequence number S");
+    app.add_option("--until-time", o.until_time, "stop before the first record at or after a time");
     auto* follow = app.add_flag("-f,--follow", o.follow,
                                 "keep waiting for new records (sleeps on an eventfd: no CPU while "
                                 "idle); each record is written out as soon as it arrives");

@@ -60,6 +60,9 @@ public:
     uint64_t start_off_ = 0, start_seq_ = 0, start_seg_end_ = 0, start_last_ts_ = 0;
     uint32_t start_slot_ = 0;
 
+    bool durable_ = false;
+    uint64_t synced_off_ = 0;  // sync() has written [data_begin, synced_off_) of seg_
+
     Pretoucher pretouch_;
     WakeHook wake_;
 
@@ -186,6 +189,7 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
     }
     geo_ = geo.value();
     pretouch_.enable(o.pretouch);
+    durable_ = o.durable;
     pretouch_.configure(dirfd_.get(), dir_, geo_);
     auto tail = recover(dirfd_.get(), dir_, geo_);
     if (!tail) return tail.status();
@@ -230,6 +234,9 @@ Status Writer::Impl::roll() {
         ::unlinkat(dirfd_.get(), std::string(kNextSegmentTmp).c_str(), 0);
         return st;
     }
+    if (durable_ && ::fsync(dirfd_.get()) != 0) {
+        return Status::from_errno(errno, "cannot sync directory", dir_);
+    }
     // Seal the current segment. The writer keeps room for it (see begin_record).
     if (off_ + kRecordHeaderSize > hw_) raise_hw(off_ + kRecordHeaderSize);
     RecordHeader* rec = seg_.record(off_);
@@ -246,8 +253,14 @@ Status Writer::Impl::roll() {
         held_.push_back(std::move(seg_));
         preparing_.push_back(next.header());
     }
+    if (durable_ && !staged) {
+        // Everything in the segment we leave is committed: make it durable now, while it
+        // is still mapped.
+        ::msync(seg_.bytes(), std::min<uint64_t>(seg_.size(), off_ + kRecordHeaderSize), MS_SYNC);
+    }
     seg_ = std::move(next);
     off_ = seg_.data_begin();
+    synced_off_ = 0;
     set_slot(0);
     hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
     pretouch_.switch_to(seg_, off_);
@@ -466,10 +479,14 @@ void Writer::set_batch_time(uint64_t realtime_ns) noexcept { impl_->batch_ts_ = 
 
 Status Writer::sync() {
     Impl& w = *impl_;
-    const uint64_t end = (w.off_ + kPageSize - 1) / kPageSize * kPageSize;
-    if (::msync(w.seg_.bytes(), std::min<uint64_t>(end, w.seg_.size()), MS_SYNC) != 0) {
+    // Segments a batch left behind (still mapped in held_) were not synced at the roll.
+    for (const Segment& s : w.held_) ::msync(s.bytes(), s.size(), MS_SYNC);
+    const uint64_t from = w.synced_off_ / kPageSize * kPageSize;
+    const uint64_t end = std::min<uint64_t>((w.off_ + kPageSize - 1) / kPageSize * kPageSize, w.seg_.size());
+    if (end > from && ::msync(w.seg_.bytes() + from, end - from, MS_SYNC) != 0) {
         return Status::from_errno(errno, "cannot sync", w.seg_.path());
     }
+    w.synced_off_ = w.off_;
     return {};
 }
 

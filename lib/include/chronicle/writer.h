@@ -35,6 +35,10 @@ struct WriterOptions {
     // Wake followers through their FIFO even where pidfd_getfd would work (the fallback
     // used across users or under Yama); for tests and diagnosis.
     bool wake_via_fifo = false;
+    // Durability against power loss: msync a segment before leaving it and fsync the
+    // directory after creating one, so that a sync() covers everything committed. Off by
+    // default: a crashed process loses nothing anyway (the page cache keeps its stores).
+    bool durable = false;
 };
 
 class CHRONICLE_API Writer {
@@ -78,7 +82,8 @@ public:
     // set_batch_time() is called; chronicle-append stamps each input read this way.
     void set_batch_time(uint64_t realtime_ns) noexcept;
 
-    // msync the written part of the current segment (durability against power loss).
+    // Writes the committed part of the current segment to stable storage (msync MS_SYNC);
+    // with WriterOptions::durable, earlier segments were synced when they were left.
     Status sync();
 
     class Impl;

@@ -1,0 +1,37 @@
+// chronicle tools — record rendering for chronicle-tail: NDJSON (--json) and templates.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chronicle::cli {
+
+// "2026-11-24T13:05:00.123456789Z"
+std::string iso_time(uint64_t ns);
+bool is_valid_utf8(std::string_view s);
+void append_base64(std::string& out, std::string_view bytes);
+// Appends s as the body of a JSON string (without quotes); s must be valid UTF-8.
+void append_json_escaped(std::string& out, std::string_view s);
+
+// One NDJSON line (with '\n') for a record: seq, timestamp_ns, time, length, payload
+// (text, or base64 with "encoding":"base64" when the payload is not valid UTF-8).
+void append_json_record(std::string& out, uint64_t seq, uint64_t ts, std::string_view payload);
+
+// A --template: %q sequence, %t ISO time, %T timestamp in ns, %l length, %s payload, %%;
+// backslash escapes \n \t \0 \\. Printed as given (add \n yourself, as with kcat -f).
+class Template {
+public:
+    explicit Template(std::string_view spec);
+    void render(std::string& out, uint64_t seq, uint64_t ts, std::string_view payload) const;
+
+private:
+    struct Part {
+        char field;  // 0 = literal
+        std::string text;
+    };
+    std::vector<Part> parts_;
+};
+
+}  // namespace chronicle::cli

@@ -87,6 +87,15 @@ inline void emit(const std::string& name, double value, const char* unit) {
     std::fflush(stdout);
 }
 
+// Writes samples, one per line, to PREFIX.NAME.txt when --dump PREFIX was given.
+inline void dump(const std::string& prefix, const std::string& name, const std::vector<double>& v) {
+    if (prefix.empty()) return;
+    FILE* f = std::fopen((prefix + "." + name + ".txt").c_str(), "w");
+    if (f == nullptr) return;
+    for (double x : v) std::fprintf(f, "%.3f\n", x);
+    std::fclose(f);
+}
+
 inline void emit_ratio(const std::string& name, double num, double den) {
     if (den > 0) emit(name + ".ratio", num / den, "x");
 }
@@ -223,6 +232,67 @@ inline void stop_child(pid_t pid, const char* what) {
     if (pid <= 0) return;
     kill(pid, SIGTERM);
     reap(pid, 3000, what);
+}
+
+}  // namespace bench
+
+// ---------------------------------------------------------------------------------------
+// The raw floor of a wake-up, measured as bench-limits/wake.cpp "paced" does: a forked
+// reader blocks in read() on an eventfd; every `gap_us` the writer stores a send time
+// (CLOCK_MONOTONIC) and a sequence in shared memory, then writes the eventfd; the reader
+// stamps its arrival. Returns one-way latencies in microseconds.
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <new>
+
+namespace bench {
+
+inline std::vector<double> raw_eventfd_paced(int n, long gap_us) {
+    // Shared page(s): the sequence word, then t0[n + 1], then lat[n + 1].
+    const size_t bytes = 64 + size_t(2 * (n + 1)) * sizeof(uint64_t);
+    auto* base = static_cast<char*>(
+        mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    if (base == MAP_FAILED) die("mmap");
+    auto* word = new (base) std::atomic<uint32_t>(0);
+    auto* t0 = reinterpret_cast<uint64_t*>(base + 64);
+    uint64_t* lat = t0 + n + 1;
+    const int efd = eventfd(0, EFD_CLOEXEC);
+    if (efd < 0) die("eventfd");
+    const pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        die_with_parent();
+        uint32_t last = 0;
+        while (last < uint32_t(n)) {
+            uint64_t cnt;
+            if (read(efd, &cnt, 8) != 8) _exit(1);
+            const uint64_t t = now_ns();
+            const uint32_t v = word->load(std::memory_order_acquire);
+            // Woken late, the reader may find several sends: each arrived now.
+            for (uint32_t j = last + 1; j <= v && j <= uint32_t(n); ++j) lat[j] = t - t0[j];
+            if (v > last) last = v;
+        }
+        _exit(0);
+    }
+    sleep_ms(50);  // the reader blocks
+    Pacer pace(gap_us);
+    for (int i = 1; i <= n; ++i) {
+        pace.wait();
+        t0[i] = now_ns();
+        word->store(uint32_t(i), std::memory_order_release);
+        const uint64_t one = 1;
+        if (write(efd, &one, 8) != 8) die("eventfd write");
+    }
+    reap(pid, 5000, "eventfd reader");
+    close(efd);
+    std::vector<double> out;
+    for (int i = 1; i <= n; ++i)
+        if (lat[i] != 0) out.push_back(double(lat[i]) / 1000.0);
+    munmap(base, bytes);
+    if (out.size() < size_t(n)) note("raw eventfd: %zu of %d wake-ups measured", out.size(), n);
+    return out;
 }
 
 }  // namespace bench

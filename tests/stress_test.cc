@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <random>
 #include <thread>
 
@@ -40,14 +42,32 @@ WriterOptions segments_of(uint64_t size) {
     return o;
 }
 
-// "seq=<n>;" + 0..119 filler bytes (binary included), all a function of the sequence.
-std::string content(uint64_t seq) {
-    std::string s = "seq=" + std::to_string(seq) + ";";
+// "seq=<n>;b=<first>+<len>;" + 0..119 filler bytes (binary included), all a function of the
+// sequence and of the batch [first, first + len) the record was committed in (a single
+// record is a batch of one).
+std::string content(uint64_t seq, uint64_t first, uint64_t len) {
+    std::string s = "seq=" + std::to_string(seq) + ";b=" + std::to_string(first) + "+" +
+                    std::to_string(len) + ";";
     uint64_t h = (seq + 1) * 0x9E3779B97F4A7C15ull;
     h ^= h >> 29;
     const size_t n = h % 120;
     for (size_t i = 0; i < n; ++i) s.push_back(static_cast<char>((h >> (i % 8)) + i * 13));
     return s;
+}
+
+// The end (first + len) of the batch record `seq` says it belongs to, if its text is exactly
+// content(seq, first, len); 0 otherwise.
+uint64_t batch_end_if_valid(std::string_view text, uint64_t seq) {
+    const std::string prefix = "seq=" + std::to_string(seq) + ";b=";
+    if (text.substr(0, prefix.size()) != prefix) return 0;
+    const char* end = text.data() + text.size();
+    uint64_t first = 0;
+    uint64_t len = 0;
+    auto r = std::from_chars(text.data() + prefix.size(), end, first);
+    if (r.ec != std::errc{} || r.ptr == end || *r.ptr != '+') return 0;
+    r = std::from_chars(r.ptr + 1, end, len);
+    if (r.ec != std::errc{} || len == 0 || first > seq || seq >= first + len) return 0;
+    return text == content(seq, first, len) ? first + len : 0;
 }
 
 // Appends records 0..total-1 with content(seq): single append()s, claim/commit, and batches
@@ -56,8 +76,8 @@ std::string content(uint64_t seq) {
 std::string write_all(Writer& w, uint64_t total, uint64_t seed,
                       std::atomic<uint64_t>* progress = nullptr) {
     std::mt19937_64 rng(seed);
-    auto put = [&](uint64_t seq, bool by_claim) -> std::string {
-        const std::string p = content(seq);
+    auto put = [&](uint64_t seq, uint64_t first, uint64_t len, bool by_claim) -> std::string {
+        const std::string p = content(seq, first, len);
         Result<uint64_t> s = uint64_t{0};
         if (by_claim) {
             auto c = w.claim(p.size() + 16);
@@ -75,12 +95,12 @@ std::string write_all(Writer& w, uint64_t total, uint64_t seed,
         const uint64_t seq = w.next_seq();
         const uint64_t kind = rng() % 10;
         if (kind < 4) {
-            if (auto e = put(seq, kind == 0); !e.empty()) return e;
+            if (auto e = put(seq, seq, 1, kind == 0); !e.empty()) return e;
         } else {
             const uint64_t len = std::min<uint64_t>(1 + rng() % 50, total - seq);
             if (!w.begin_batch()) return "begin_batch failed";
             for (uint64_t i = 0; i < len; ++i) {
-                if (auto e = put(seq + i, rng() % 8 == 0); !e.empty()) return e;
+                if (auto e = put(seq + i, seq, len, rng() % 8 == 0); !e.empty()) return e;
             }
             if (Status st = w.commit_batch(); !st) return "commit_batch: " + st.message();
         }
@@ -90,17 +110,23 @@ std::string write_all(Writer& w, uint64_t total, uint64_t seed,
 }
 
 // Follows `r` until it has received records 0..total-1, polling (yield on nullopt) and
-// checking each one. `progress` counts the records received. Gives up when `stop` is set
-// or, if `stall_limit` is non-zero, when nothing arrives for that long. Returns the first
-// problem, or an empty string.
+// checking each one, and that a batch is never seen in part: once its first record has
+// arrived, the rest must follow without a nullopt in between. `progress` counts the records
+// received. Gives up when `stop` is set or, if `stall_limit` is non-zero, when nothing
+// arrives for that long. Returns the first problem, or an empty string.
 std::string follow(Reader& r, uint64_t total, std::atomic<uint64_t>& progress,
                    const std::atomic<bool>* stop, Clock::duration stall_limit) {
     uint64_t expect = 0;
+    uint64_t batch_end = 0;  // end of the batch of the last record received
     auto last = Clock::now();
     while (expect < total) {
         auto n = r.next();
         if (!n) return "next() at " + std::to_string(expect) + ": " + n.status().message();
         if (!n.value()) {
+            if (expect < batch_end) {
+                return "only part of a batch was visible: record " + std::to_string(expect) +
+                       " of the batch ending at " + std::to_string(batch_end) + " was not there";
+            }
             if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
                 return "stopped while waiting for record " + std::to_string(expect);
             }
@@ -115,7 +141,9 @@ std::string follow(Reader& r, uint64_t total, std::atomic<uint64_t>& progress,
         if (rec.seq != expect) {
             return "expected record " + std::to_string(expect) + ", got " + std::to_string(rec.seq);
         }
-        if (rec.text() != content(expect)) return "record " + std::to_string(expect) + " has the wrong content";
+        const uint64_t end = batch_end_if_valid(rec.text(), rec.seq);
+        if (end == 0) return "record " + std::to_string(expect) + " has the wrong content";
+        batch_end = end;
         ++expect;
         progress.store(expect, std::memory_order_relaxed);
         last = Clock::now();
@@ -125,6 +153,14 @@ std::string follow(Reader& r, uint64_t total, std::atomic<uint64_t>& progress,
     if (!n) return "next() after the last record: " + n.status().message();
     if (n.value()) return "a record after the last one: " + std::to_string(n.value()->seq);
     return {};
+}
+
+// fork() with stdio flushed, so that no child repeats the parent's buffered output.
+pid_t fork_flushed() {
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    return ::fork();
 }
 
 // Waits for a child until `deadline`, SIGKILLing it after that. Returns its wait status.
@@ -237,7 +273,7 @@ TEST_CASE("ProcessFollowersGetEveryRecordOnceInOrderAndNeverStallAtARoll") {
     const std::string q = t.queue();
     { REQUIRE(Writer::open(q, segments_of(64 * 1024)).ok()); }  // the queue exists, empty
 
-    const pid_t writer = ::fork();
+    const pid_t writer = fork_flushed();
     REQUIRE(writer >= 0);
     if (writer == 0) {
         int code = 0;
@@ -252,7 +288,7 @@ TEST_CASE("ProcessFollowersGetEveryRecordOnceInOrderAndNeverStallAtARoll") {
         }
         ::_exit(code);
     }
-    const pid_t other = ::fork();
+    const pid_t other = fork_flushed();
     if (other == 0) {
         int code = 0;
         {
@@ -299,14 +335,14 @@ TEST_CASE("DescriptorsAndMappingsStayFlatForAFollowerAcross1000RollsOfAnotherPro
     auto r = Reader::open(q);
     REQUIRE(r.ok());
 
-    const pid_t writer = ::fork();
+    const pid_t writer = fork_flushed();
     REQUIRE(writer >= 0);
     if (writer == 0) {
         {
             auto w = Writer::open(q, segments_of(16 * 1024));
             if (!w) ::_exit(10);
             for (uint64_t i = 0; i < kTotal; ++i) {
-                std::string rec = content(i);
+                std::string rec = content(i, i, 1);
                 rec.resize(3000, static_cast<char>('a' + i % 26));
                 if (!w.value()->append(rec)) ::_exit(11);
             }

@@ -383,10 +383,9 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
         if (!fd) continue;
         auto held = lock::is_held(fd->get(), f);
         if (!held || held.value()) continue;  // alive: never touched
+        if (!old_enough(f)) continue;  // maybe being set up right now
         CursorHeader h{};
         if (::pread(fd->get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) continue;
-        const uint64_t created = h.created_ns;
-        if (now > created && now - created < kGcGraceNs) continue;  // maybe being set up
         if (Status st = drop(base + std::string(kEfdSuffix)); !st) return st;
         if (Status st = drop(base + std::string(kFifoSuffix)); !st) return st;
         const uint64_t last = h.commit_ns.load(std::memory_order_relaxed);

@@ -15,7 +15,9 @@
 //   walks records in order and therefore cannot reach a later record of the batch before
 //   the first. Segments created inside a batch start in kSegmentPreparing and are set
 //   kSegmentLive (release) after that first store, so a reader that seeks by sequence never
-//   lands in an uncommitted batch either.
+//   lands in an uncommitted batch either. A reader that reaches a segment through a seal
+//   ignores the flag: it passed the batch's first record, so the batch is committed even
+//   if its writer died before marking the segments live.
 #pragma once
 
 #include <atomic>

@@ -29,6 +29,9 @@ public:
     uint64_t off_ = 0;     // offset of the next record in seg_
     uint64_t seq_ = 0;     // its sequence
     uint64_t target_ = 0;  // records below this are skipped (seek lands on an index floor)
+    // seg_ was reached through a seal: everything before it is committed, so its records
+    // are too, even if a writer died before marking it live (only seeks need the flag).
+    bool via_seal_ = false;
     CursorStore cursor_;
     bool auto_commit_ = true;
     bool handed_ = false;  // a record was handed over since the last position store
@@ -107,6 +110,7 @@ Status Reader::Impl::locate(uint64_t target) {
     auto bases = list_segments(dir_);
     if (!bases) return bases.status();
     seg_ = Segment();
+    via_seal_ = false;
     target_ = target;
     if (bases->empty()) {
         seq_ = 0;
@@ -148,9 +152,9 @@ Result<uint64_t> Reader::Impl::head() {
             const auto e = seg.scan(off, seq, UINT64_MAX);
             if (e.stopped_at == RecKind::corrupt) return seg.corrupt_at(e.off, "damaged record");
             if (e.stopped_at != RecKind::seal) return e.seq;
-            // Sealed after we listed: the next segment is there; follow it if it is live.
+            // A committed seal: the next segment holds committed records (live or not).
             auto nx = Segment::open(dirfd_.get(), dir_, e.seq, false);
-            if (!nx || !nx->live()) return e.seq;
+            if (!nx) return e.seq;
             seg = std::move(nx.value());
             off = seg.data_begin();
             seq = seg.base();
@@ -269,7 +273,7 @@ bool Reader::Impl::has_data() {
         auto b = list_segments(dir_);
         return b && !b->empty();
     }
-    if (!seg_.live()) return false;
+    if (!via_seal_ && !seg_.live()) return false;
     // Acquire inside read(): after the follower's fence F3 (wake.h).
     return seg_.read(off_).kind != RecKind::empty;
 }
@@ -303,7 +307,7 @@ Result<std::optional<Record>> Reader::Impl::next() {
             if (Status st = locate(target_); !st) return st;
             if (!seg_.valid()) return std::optional<Record>{};
         }
-        if (!seg_.live()) return std::optional<Record>{};
+        if (!via_seal_ && !seg_.live()) return std::optional<Record>{};
         const RecView r = seg_.read(off_);
         switch (r.kind) {
             case RecKind::empty: return std::optional<Record>{};
@@ -319,6 +323,7 @@ Result<std::optional<Record>> Reader::Impl::next() {
                 }
                 seg_ = std::move(nx.value());
                 off_ = seg_.data_begin();
+                via_seal_ = true;
                 continue;
             }
             case RecKind::data: {

@@ -116,6 +116,15 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
         return recover(dirfd, dir, geo_for_new);
     }
     size_t cur = li - 1;
+    // Start one segment earlier: if the last live segment is the fresh one of a roll cut
+    // short before its seal, the previous segment is the one that needs the seal, and a
+    // scan from it walks into the last one either way (one stride of extra reading).
+    if (cur > 0) {
+        auto prev = Segment::open(dirfd, dir, bases[cur - 1], true);
+        if (!prev) return prev.status();
+        seg = std::move(prev.value());
+        --cur;
+    }
 
     auto [off, seq] = seg.index_last();
     uint32_t next_slot = 0;

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# chronicle benchmarks: every figure beside a baseline measured in the same run.
+#
+# Usage: bench/run.sh [SECTION...]
+#   SECTION: append lib wake cli   (default: all, in that order)
+# Builds nothing: expects a build directory (cmake --build build && bench/run.sh).
+#
+# Output (stdout): one figure per line, "<name> <value> <unit>";
+#   <name>.med = median over repetitions, <name>.best = best repetition (max for rates,
+#   min for times); ratios are their own lines, "<name>.ratio <value> x".
+# Notes go to stderr, prefixed '#'. Benchmarks never assert timings.
+#
+# Environment:
+#   BUILD          build directory (default: build; relative to the current directory,
+#                  else to the repository). Tools in $BUILD/tools, benchmarks in $BUILD/bench.
+#   BENCH_DIR      where the data goes (default /tmp): a fresh mktemp -d under it, removed
+#                  at the end. Put it on the file system your queues will live on.
+#   BENCH_REPS     repetitions of the append and lib figures (default 5)
+#   BENCH_LINES    lines for the append section (default 10000000)
+#   BENCH_LAT_N    samples for the wake and cli latencies (default 2000, paced at 1 ms)
+#   BENCH_IDLE_S   idle period of the parked-follower CPU check (default 10)
+#   BENCH_KEEP=1   keep the data directory (for inspection)
+set -euo pipefail
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+BUILD=${BUILD:-build}
+if [[ "$BUILD" != /* && ! -d "$BUILD" && -d "$ROOT/$BUILD" ]]; then BUILD=$ROOT/$BUILD; fi
+BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "# no build directory '$BUILD': cmake --build build first" >&2; exit 2; }
+TOOLS=$BUILD/tools
+BBIN=$BUILD/bench
+REPS=${BENCH_REPS:-5}
+LINES=${BENCH_LINES:-10000000}
+LAT_N=${BENCH_LAT_N:-2000}
+IDLE_S=${BENCH_IDLE_S:-10}
+
+for b in "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail" "$BBIN/bench_lib" "$BBIN/bench_wake" "$BBIN/bench_linelat"; do
+    if [[ ! -x "$b" ]]; then
+        echo "# missing $b: build first (cmake --build $BUILD)" >&2
+        exit 2
+    fi
+done
+
+mkdir -p "${BENCH_DIR:-/tmp}"
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/chronicle-bench.XXXXXX")
+BG_PIDS=()
+
+cleanup() {
+    local p
+    for p in "${BG_PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${BG_PIDS[@]}"; do
+        # Bounded: SIGKILL whatever is still there after the SIGTERM above.
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "# kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+note() { echo "# $*" >&2; }
+now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
+# Every command runs under a time limit: nothing here can hang.
+limit() { timeout -k 5 "$@"; }
+
+# emit_reps NAME UNIT HIGHER_BETTER(1|0) VALUE...  -> NAME.med / NAME.best
+emit_reps() {
+    local name=$1 unit=$2 hb=$3
+    shift 3
+    (($#)) || return 0
+    printf '%s\n' "$@" | sort -g | awk -v n="$name" -v u="$unit" -v hb="$hb" '
+        { a[NR] = $1 }
+        END {
+            m = a[int(0.5 * (NR - 1) + 0.5) + 1]
+            b = hb ? a[NR] : a[1]
+            printf "%s.med %.6g %s\n%s.best %.6g %s\n", n, m, u, n, b, u
+        }'
+}
+# med / best of a list of numbers (same rank rule as emit_reps)
+med_of() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int(0.5*(NR-1)+0.5)+1]}'; }
+min_of() { printf '%s\n' "$@" | sort -g | head -1; }
+ratio() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (b > 0) printf "%s.ratio %.6g x\n", n, a / b }'; }
+
+# timed SECONDS_LIMIT "shell command" -> prints the wall seconds; fails if the command does
+timed() {
+    local lim=$1 cmd=$2 t0 t1
+    t0=$(now_us)
+    if ! limit "$lim" bash -c "$cmd"; then
+        note "failed or timed out: $cmd"
+        return 1
+    fi
+    t1=$(now_us)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", (b - a) / 1e6 }'
+}
+
+# rates NAME SECONDS... -> NAME.lines_per_s.med/.best and NAME.s.med
+rates() {
+    local name=$1
+    shift
+    emit_reps "$name.lines_per_s" lines/s 1 $(for s in "$@"; do awk -v l="$LINES" -v s="$s" 'BEGIN{printf "%.6g\n", l/s}'; done)
+    echo "$name.s.med $(med_of "$@") s"
+}
+
+# ---------------------------------------------------------------- append
+sec_append() {
+    local D=$WORK/append Q F n=$LINES
+    mkdir -p "$D"
+    Q=$D/q
+    F=$D/out.txt
+    seq 1 "$n" >"$D/seq.txt"
+    note "append: seq 1 $n ($(stat -c %s "$D/seq.txt") bytes), $REPS reps each, fresh queue/file per rep, reps interleaved"
+    local floor="" src="$ROOT/../shared/bench-limits/lines2mmap.cpp"
+    if [[ -f "$src" ]]; then
+        if limit 120 "${CXX:-g++}" -O2 -std=c++20 -o "$WORK/lines2mmap" "$src" 2>"$WORK/l2m.log"; then
+            floor=$WORK/lines2mmap
+        else
+            note "append: lines2mmap did not compile (see below); floor skipped"
+            sed 's/^/# /' "$WORK/l2m.log" >&2
+        fi
+    else
+        note "append: $src not found; lines2mmap floor skipped"
+    fi
+    local a_pipe=() c_pipe=() a_file=() c_file=() f_pipe=() f_file=() t
+    local A=$TOOLS/chronicle-append
+    for ((i = 0; i < REPS; i++)); do
+        rm -rf "$Q"
+        t=$(timed 300 "seq 1 $n | '$A' '$Q'") && a_pipe+=("$t")
+        rm -f "$F"
+        t=$(timed 300 "seq 1 $n | cat > '$F'") && c_pipe+=("$t")
+        rm -rf "$Q"
+        t=$(timed 300 "'$A' '$Q' < '$D/seq.txt'") && a_file+=("$t")
+        rm -f "$F"
+        t=$(timed 300 "cat '$D/seq.txt' > '$F'") && c_file+=("$t")
+        rm -f "$F"
+        if [[ -n "$floor" ]]; then
+            # As bench-limits/run.sh sec_cli runs it (it times itself: read loop only).
+            limit 300 "$floor" --out "$D/l2m.bin" --name p <"$D/seq.txt" | awk '$1 == "p.lines_per_s" {print $2}' >>"$D/floor_file" || true
+            limit 300 bash -c "seq 1 $n | '$floor' --out '$D/l2m.bin' --name p" | awk '$1 == "p.lines_per_s" {print $2}' >>"$D/floor_pipe" || true
+        fi
+    done
+    # Sanity: the last queue holds every line (outside the timing).
+    local last
+    last=$(limit 60 "$TOOLS/chronicle-tail" -n 1 --show-seq "$Q" | tr '\t' ' ' || true)
+    [[ "$last" == "$((n - 1)) $n" ]] || note "append: UNEXPECTED last record of the queue: '$last' (want '$((n - 1)) $n')"
+    rm -rf "$Q" "$F"
+
+    rates append.seq_pipe.chronicle "${a_pipe[@]}"
+    rates append.seq_pipe.cat "${c_pipe[@]}"
+    if ((${#a_pipe[@]} && ${#c_pipe[@]})); then
+        # cat time / chronicle-append time: >= 1.0 means chronicle-append is at least as fast.
+        ratio "$(med_of "${c_pipe[@]}")" "$(med_of "${a_pipe[@]}")" append.seq_pipe.cat_over_chronicle_time
+        ratio "$(min_of "${c_pipe[@]}")" "$(min_of "${a_pipe[@]}")" append.seq_pipe.cat_over_chronicle_time_best
+    fi
+    rates append.from_file.chronicle "${a_file[@]}"
+    rates append.from_file.cat "${c_file[@]}"
+    if ((${#a_file[@]} && ${#c_file[@]})); then
+        ratio "$(med_of "${c_file[@]}")" "$(med_of "${a_file[@]}")" append.from_file.cat_over_chronicle_time
+        ratio "$(min_of "${c_file[@]}")" "$(min_of "${a_file[@]}")" append.from_file.cat_over_chronicle_time_best
+    fi
+    if [[ -n "$floor" && -s "$D/floor_pipe" ]]; then
+        emit_reps append.seq_pipe.floor_lines2mmap.lines_per_s lines/s 1 $(cat "$D/floor_pipe")
+        emit_reps append.from_file.floor_lines2mmap.lines_per_s lines/s 1 $(cat "$D/floor_file")
+        if ((${#a_pipe[@]})); then
+            # chronicle-append lines/s as a fraction of the floor's (both medians).
+            ratio "$(awk -v l="$n" -v s="$(med_of "${a_pipe[@]}")" 'BEGIN{print l/s}')" \
+                "$(med_of $(cat "$D/floor_pipe"))" append.seq_pipe.chronicle_over_floor
+        fi
+        if ((${#a_file[@]})); then
+            ratio "$(awk -v l="$n" -v s="$(med_of "${a_file[@]}")" 'BEGIN{print l/s}')" \
+                "$(med_of $(cat "$D/floor_file"))" append.from_file.chronicle_over_floor
+        fi
+    fi
+    rm -rf "$D"
+}
+
+# ---------------------------------------------------------------- lib
+sec_lib() {
+    limit 600 "$BBIN/bench_lib" --dir "$WORK/lib" --reps "$REPS"
+}
+
+# ---------------------------------------------------------------- wake
+# utime + stime (clock ticks) of a process, from /proc/PID/stat (fields after the comm).
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+ctx_switches() { awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { s += $2 } END { print s }' "/proc/$1/status"; }
+
+sec_wake() {
+    limit 300 "$BBIN/bench_wake" --dir "$WORK/wake" --n "$LAT_N" --gap-us 1000
+    # A parked follower uses no CPU: chronicle-tail -f on an idle queue whose writer is
+    # alive (chronicle-append reading a FIFO it also holds open, so it never sees EOF).
+    local D=$WORK/idle Q apid tpid
+    mkdir -p "$D"
+    Q=$D/q
+    mkfifo "$D/in"
+    # `timeout` directly (not through a shell function, which would fork a subshell): $!
+    # is then the timeout process, which passes our SIGTERM on to the tool.
+    timeout -k 5 $((IDLE_S + 60)) "$TOOLS/chronicle-append" "$Q" <>"$D/in" &
+    apid=$!
+    BG_PIDS+=("$apid")
+    for _ in $(seq 100); do [[ -e "$Q/writer.lock" ]] && compgen -G "$Q/*.seg" >/dev/null && break; sleep 0.05; done
+    timeout -k 5 $((IDLE_S + 60)) "$TOOLS/chronicle-tail" -f "$Q" >/dev/null &
+    tpid=$!
+    BG_PIDS+=("$tpid")
+    echo "first line" >"$D/in"  # the follower reads it, then parks
+    sleep 1
+    # `timeout` runs the tool as its child: measure the tool, not the wrapper.
+    local tail_pid app_pid
+    tail_pid=$(pgrep -P "$tpid" | head -1)
+    app_pid=$(pgrep -P "$apid" | head -1)
+    if [[ -z "$tail_pid" || -z "$app_pid" ]]; then
+        note "wake: chronicle-tail -f or chronicle-append is not running; idle check skipped"
+        return 0
+    fi
+    if ! kill -0 "$tail_pid" 2>/dev/null; then
+        note "wake: chronicle-tail -f exited early"
+        return 0
+    fi
+    local t0 t1 c0 c1 a0 a1
+    t0=$(cpu_ticks "$tail_pid"); c0=$(ctx_switches "$tail_pid"); a0=$(cpu_ticks "$app_pid")
+    note "wake: chronicle-tail -f (pid $tail_pid, state $(awk '{sub(/^.*\) /, ""); print $1}' "/proc/$tail_pid/stat")) idle for ${IDLE_S} s"
+    sleep "$IDLE_S"
+    t1=$(cpu_ticks "$tail_pid"); c1=$(ctx_switches "$tail_pid"); a1=$(cpu_ticks "$app_pid")
+    echo "wake.tail_f_parked_${IDLE_S}s.cpu_ticks $((t1 - t0)) ticks"
+    echo "wake.tail_f_parked_${IDLE_S}s.context_switches $((c1 - c0)) switches"
+    echo "wake.append_idle_writer_${IDLE_S}s.cpu_ticks $((a1 - a0)) ticks"
+    note "wake: 1 tick = 1/$(getconf CLK_TCK) s"
+    kill "$tpid" "$apid" 2>/dev/null || true
+    wait "$tpid" 2>/dev/null || true
+    wait "$apid" 2>/dev/null || true
+    rm -rf "$D"
+}
+
+# ---------------------------------------------------------------- cli
+sec_cli() {
+    limit 300 "$BBIN/bench_linelat" --dir "$WORK/cli" --tools "$TOOLS" --n "$LAT_N" --gap-us 1000
+}
+
+# ---------------------------------------------------------------- main
+SECTIONS=("$@")
+((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli)
+for s in "${SECTIONS[@]}"; do
+    case $s in
+        append | lib | wake | cli) ;;
+        *) note "unknown section '$s' (sections: append lib wake cli)"; exit 2 ;;
+    esac
+done
+
+note "chronicle bench: $(uname -r), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+    "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), data $WORK ($(stat -f -c %T "$WORK")), build $BUILD"
+T_START=$(now_us)
+for s in "${SECTIONS[@]}"; do
+    t0=$(now_us)
+    "sec_$s" || note "section $s failed (status $?)"
+    note "section $s took $(awk -v a="$t0" -v b="$(now_us)" 'BEGIN{printf "%.1f", (b-a)/1e6}') s"
+done
+note "total $(awk -v a="$T_START" -v b="$(now_us)" 'BEGIN{printf "%.1f", (b-a)/1e6}') s"

@@ -1,0 +1,203 @@
+# bash completion for chronicle-append, chronicle-tail and chronicle-readers
+# -*- shell-script -*-
+#
+# Install as /usr/share/bash-completion/completions/chronicle-{append,tail,readers}
+# (one file, three links) or source it from ~/.bashrc. Self-contained: works with and
+# without the bash-completion package (which it uses for file names when present).
+#
+# Keep the option lists in step with each tool's --help (tests/cli/cli_docs.sh checks).
+
+# Options that take a value, per tool (their values are skipped when looking for
+# positional arguments).
+_chronicle_append_argopts=" --framing --segment-size --sync "
+_chronicle_tail_argopts=" -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout "
+_chronicle_readers_argopts=" --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after "
+
+# Sets cur and prev for the word being completed. A value given as --opt=VALUE arrives
+# as three words ("--opt" "=" "VALUE") while '=' is in COMP_WORDBREAKS (the default);
+# otherwise as one, and then completions must carry the "--opt=" prefix (in $eqprefix).
+_chronicle_cur_prev() {
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=
+    eqprefix=
+    ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+    if [[ $cur == "=" && $prev == -* ]]; then
+        cur=
+    elif [[ $prev == "=" ]] && ((COMP_CWORD > 1)); then
+        prev=${COMP_WORDS[COMP_CWORD - 2]}
+    elif [[ $cur == --*=* ]]; then
+        prev=${cur%%=*}
+        eqprefix=$prev=
+        cur=${cur#*=}
+    fi
+}
+
+# Fills the array _chronicle_pos with the positional arguments on the command line
+# (every word but the one being completed) and sets _chronicle_npos to how many of them
+# come before it. $1: the options of this tool that take a value.
+_chronicle_positionals() {
+    local argopts=$1 i w skip=0 only_pos=0
+    _chronicle_pos=()
+    _chronicle_npos=0
+    for ((i = 1; i < ${#COMP_WORDS[@]}; i++)); do
+        w=${COMP_WORDS[i]}
+        if ((i == COMP_CWORD)); then
+            skip=0
+            continue
+        fi
+        if ((skip)); then
+            # The value of the previous option; "--opt" "=" "value" spans two words.
+            [[ $w == "=" ]] || skip=0
+            continue
+        fi
+        if ((!only_pos)); then
+            if [[ $w == "--" ]]; then
+                only_pos=1
+                continue
+            fi
+            if [[ $w == -* ]]; then
+                [[ $w != *=* && $argopts == *" $w "* ]] && skip=1
+                # "--opt" "=" "value": the "=" word follows; skip both.
+                [[ ${COMP_WORDS[i + 1]:-} == "=" && $argopts == *" $w "* ]] && skip=1
+                continue
+            fi
+            [[ $w == "=" ]] && continue
+        fi
+        _chronicle_pos+=("$w")
+        ((i < COMP_CWORD)) && ((_chronicle_npos++))
+    done
+    return 0
+}
+
+# COMPREPLY from a word list, filtered by $cur, with $eqprefix put back.
+_chronicle_words() {
+    local w
+    COMPREPLY=()
+    for w in $(compgen -W "$1" -- "$cur"); do
+        COMPREPLY+=("$eqprefix$w")
+    done
+}
+
+# Directories (queues), or any file with $1 = -f.
+_chronicle_paths() {
+    if [[ -z $eqprefix ]] && declare -F _filedir >/dev/null; then
+        if [[ ${1:-} == -f ]]; then _filedir; else _filedir -d; fi
+        return
+    fi
+    local IFS=$'\n' p
+    COMPREPLY=()
+    for p in $(compgen "${1:--d}" -- "$cur"); do
+        COMPREPLY+=("$eqprefix$p")
+    done
+    compopt -o filenames 2>/dev/null
+    return 0
+}
+
+# Reader names of queue $1: readers/*.cursor, without anonymous followers (~anon.*).
+_chronicle_reader_names() {
+    local q=$1 f n names=
+    q=${q#[\"\']}
+    q=${q%[\"\']}
+    [[ $q == "~/"* ]] && q=$HOME/${q#"~/"}
+    [[ -n $q && -d $q/readers ]] || return 0
+    for f in "$q"/readers/*.cursor; do
+        [[ -f $f ]] || continue
+        n=${f##*/}
+        n=${n%.cursor}
+        [[ $n == "~anon."* ]] && continue
+        names+=" $n"
+    done
+    _chronicle_words "$names"
+}
+
+_chronicle_duration_examples="500ms 10s 1m 5m 1h 1d"
+
+_chronicle_append() {
+    local cur prev eqprefix
+    _chronicle_cur_prev
+    case $prev in
+        --framing) _chronicle_words "lines nul len32 raw"; return ;;
+        --sync) _chronicle_words "none batch every"; return ;;
+        --segment-size) _chronicle_words "16K 1M 16M 64M 256M 1G"; return ;;
+    esac
+    if [[ $cur == -* && -z $eqprefix ]]; then
+        _chronicle_words "-h --help --framing -z --null --segment-size --print-seq --atomic --sync --wake-via-fifo --version"
+        return
+    fi
+    _chronicle_positionals "$_chronicle_append_argopts"
+    if ((_chronicle_npos == 0)); then
+        _chronicle_paths -d  # QUEUE
+    else
+        _chronicle_paths -f  # FILE...
+    fi
+}
+
+_chronicle_tail() {
+    local cur prev eqprefix
+    _chronicle_cur_prev
+    case $prev in
+        --format) _chronicle_words "lines nul len32 raw"; return ;;
+        --reader)
+            _chronicle_positionals "$_chronicle_tail_argopts"
+            _chronicle_reader_names "${_chronicle_pos[0]:-}"
+            return
+            ;;
+        --since | --timeout) _chronicle_words "$_chronicle_duration_examples"; return ;;
+        -n | --lines | --from-seq | -c | --count | --template | --from-time | --until-seq | --until-time)
+            COMPREPLY=()
+            return
+            ;;
+    esac
+    if [[ $cur == -* && -z $eqprefix ]]; then
+        _chronicle_words "-h --help -n --lines --from-seq -c --count --reader --show-seq --format -z --null --json --template --since --from-time --until-seq --until-time -f --follow --until-writer-exits --timeout --version"
+        return
+    fi
+    _chronicle_positionals "$_chronicle_tail_argopts"
+    if ((_chronicle_npos == 0)); then
+        _chronicle_paths -d  # QUEUE
+    else
+        COMPREPLY=()
+    fi
+}
+
+_chronicle_readers() {
+    local cur prev eqprefix
+    _chronicle_cur_prev
+    local global="-h --help --json --ndjson --watch --check --max-lag --warn-lag --max-age --warn-age --version"
+    case $prev in
+        --at) _chronicle_words "start end"; return ;;
+        --watch) _chronicle_words "1 2 5 10"; return ;;
+        --max-age | --warn-age | --stale-after) _chronicle_words "$_chronicle_duration_examples"; return ;;
+        --max-lag | --warn-lag | --to-seq | --to-time)
+            COMPREPLY=()
+            return
+            ;;
+    esac
+    _chronicle_positionals "$_chronicle_readers_argopts"
+    local sub=
+    ((_chronicle_npos >= 2)) && sub=${_chronicle_pos[1]}
+    if [[ $cur == -* && -z $eqprefix ]]; then
+        case $sub in
+            create) _chronicle_words "--at $global" ;;
+            reset) _chronicle_words "--to-seq --to-time --to-start --to-end --dry-run $global" ;;
+            gc) _chronicle_words "--stale-after --dry-run $global" ;;
+            *) _chronicle_words "$global" ;;
+        esac
+        return
+    fi
+    case $_chronicle_npos in
+        0) _chronicle_paths -d ;;  # QUEUE
+        1) _chronicle_words "list show create delete reset gc" ;;
+        2)
+            case $sub in
+                show | delete | reset) _chronicle_reader_names "${_chronicle_pos[0]}" ;;
+                *) COMPREPLY=() ;;
+            esac
+            ;;
+        *) COMPREPLY=() ;;
+    esac
+}
+
+complete -F _chronicle_append chronicle-append
+complete -F _chronicle_tail chronicle-tail
+complete -F _chronicle_readers chronicle-readers

@@ -1,0 +1,160 @@
+# fish completion for the chronicle tools: chronicle-append, chronicle-tail and
+# chronicle-readers. Install as ~/.config/fish/completions/chronicle-{append,tail,readers}.fish
+# or /usr/share/fish/vendor_completions.d/ (one file, three links), or source it.
+#
+# Keep the option lists in step with each tool's --help (tests/cli/cli_docs.sh checks).
+
+# The positional arguments already on the command line (options and their values
+# skipped). $argv: the options of the command that take a value.
+function __chronicle_positionals
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l skip 0
+    set -l only_pos 0
+    for t in $tokens
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        if test $only_pos -eq 0
+            if test "$t" = --
+                set only_pos 1
+                continue
+            end
+            if string match -q -- '-*' $t
+                if not string match -q -- '*=*' $t; and contains -- $t $argv
+                    set skip 1
+                end
+                continue
+            end
+        end
+        echo $t
+    end
+end
+
+function __chronicle_append_positionals
+    __chronicle_positionals --framing --segment-size --sync
+end
+
+function __chronicle_tail_positionals
+    __chronicle_positionals -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout
+end
+
+function __chronicle_readers_positionals
+    __chronicle_positionals --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after
+end
+
+# True when $argv[1] positional arguments come before the cursor (for command $argv[2]).
+function __chronicle_npos
+    test (count (__chronicle_$argv[2]_positionals)) -eq $argv[1]
+end
+
+# True when chronicle-readers' subcommand is one of $argv and its NAME is still missing.
+function __chronicle_readers_needs_name
+    set -l pos (__chronicle_readers_positionals)
+    test (count $pos) -eq 2; and contains -- $pos[2] $argv
+end
+
+# True when chronicle-readers' subcommand is one of $argv.
+function __chronicle_readers_sub
+    set -l pos (__chronicle_readers_positionals)
+    test (count $pos) -ge 2; and contains -- $pos[2] $argv
+end
+
+# Reader names of the queue on the command line (readers/*.cursor, without ~anon.*).
+# The queue may come after the cursor, so the whole command line is searched.
+function __chronicle_reader_names
+    set -l cmd $argv[1]
+    set -l all (commandline -op)
+    set -l queue
+    # The first positional of the whole line (not only before the cursor).
+    set -l argopts
+    switch $cmd
+        case tail
+            set argopts -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout
+        case readers
+            set argopts --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after
+    end
+    set -e all[1]
+    set -l skip 0
+    for t in $all
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        if string match -q -- '-*' $t
+            if not string match -q -- '*=*' $t; and contains -- $t $argopts
+                set skip 1
+            end
+            continue
+        end
+        set queue $t
+        break
+    end
+    test -n "$queue"; or return
+    set queue (string replace -r '^~/' "$HOME/" -- $queue)
+    for f in $queue/readers/*.cursor
+        set -l n (string replace -r '\.cursor$' '' -- (basename $f))
+        string match -q -- '~anon.*' $n; and continue
+        echo $n
+    end
+end
+
+# --- chronicle-append
+complete -c chronicle-append -f
+complete -c chronicle-append -s h -l help -d 'Print help and exit'
+complete -c chronicle-append -l version -d 'Print version and exit'
+complete -c chronicle-append -l framing -x -a 'lines\t"one record per line (default)" nul\t"NUL-terminated records" len32\t"4-byte big-endian length, then the bytes" raw\t"the whole input is one record"' -d 'Input framing'
+complete -c chronicle-append -s z -l null -d 'Records end with NUL (--framing nul)'
+complete -c chronicle-append -l segment-size -x -a '16K 1M 16M 64M 256M 1G' -d 'Segment size when creating the queue (default 64M)'
+complete -c chronicle-append -l print-seq -d 'Print the sequence number of each record'
+complete -c chronicle-append -l atomic -d 'All of the input becomes visible at once, or none of it'
+complete -c chronicle-append -l sync -x -a 'none\t"page cache only (default)" batch\t"msync after each read" every\t"msync after each record"' -d 'Durability'
+complete -c chronicle-append -l wake-via-fifo -d 'Wake followers through their FIFO'
+complete -c chronicle-append -n '__chronicle_npos 0 append' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
+complete -c chronicle-append -n 'not __chronicle_npos 0 append' -F -d 'input file'
+
+# --- chronicle-tail
+complete -c chronicle-tail -f
+complete -c chronicle-tail -s h -l help -d 'Print help and exit'
+complete -c chronicle-tail -l version -d 'Print version and exit'
+complete -c chronicle-tail -s n -l lines -x -d 'Print only the last N records'
+complete -c chronicle-tail -l from-seq -x -d 'Start at sequence number S'
+complete -c chronicle-tail -s c -l count -x -d 'Stop after N records (0: no limit)'
+complete -c chronicle-tail -l reader -x -a '(__chronicle_reader_names tail)' -d 'Durable cursor of reader NAME'
+complete -c chronicle-tail -l show-seq -d 'Prefix each record with its sequence number and a tab'
+complete -c chronicle-tail -l format -x -a 'lines\t"payload and newline (default)" nul\t"payload and NUL" len32\t"4-byte big-endian length, then the payload" raw\t"payloads back to back"' -d 'Output framing'
+complete -c chronicle-tail -s z -l null -d 'End records with NUL (--format nul)'
+complete -c chronicle-tail -l json -d 'One JSON object per record (NDJSON)'
+complete -c chronicle-tail -l template -x -d 'Template: %q seq, %t time, %T ns, %l length, %s payload'
+complete -c chronicle-tail -l since -x -a '500ms 10s 1m 5m 1h 1d' -d 'Start at records younger than DUR'
+complete -c chronicle-tail -l from-time -x -d 'Start at the first record at or after TIME'
+complete -c chronicle-tail -l until-seq -x -d 'Stop before sequence number S'
+complete -c chronicle-tail -l until-time -x -d 'Stop before the first record at or after TIME'
+complete -c chronicle-tail -s f -l follow -d 'Keep waiting for new records'
+complete -c chronicle-tail -l until-writer-exits -d 'With --follow: stop once no writer holds the queue'
+complete -c chronicle-tail -l timeout -x -a '500ms 10s 1m 5m 1h 1d' -d 'With --follow: give up after DUR without a record'
+complete -c chronicle-tail -n '__chronicle_npos 0 tail' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
+
+# --- chronicle-readers
+complete -c chronicle-readers -f
+complete -c chronicle-readers -s h -l help -d 'Print help and exit'
+complete -c chronicle-readers -l version -d 'Print version and exit'
+complete -c chronicle-readers -l json -d 'One JSON document (chronicle.readers/v1)'
+complete -c chronicle-readers -l ndjson -d 'One JSON line per reader (chronicle.reader/v1)'
+complete -c chronicle-readers -l watch -x -a '1 2 5 10' -d 'Redraw every SECS seconds'
+complete -c chronicle-readers -l check -d 'Monitoring-plugin check (exit 0/1/2/3)'
+complete -c chronicle-readers -l max-lag -x -d 'With --check: CRITICAL above N records of lag'
+complete -c chronicle-readers -l warn-lag -x -d 'With --check: WARNING above N records of lag'
+complete -c chronicle-readers -l max-age -x -a '10s 1m 5m 1h 1d' -d 'With --check: CRITICAL when the oldest unread record is older'
+complete -c chronicle-readers -l warn-age -x -a '10s 1m 5m 1h 1d' -d 'With --check: WARNING when the oldest unread record is older'
+complete -c chronicle-readers -n '__chronicle_npos 0 readers' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
+complete -c chronicle-readers -n '__chronicle_npos 1 readers' -x -a 'list\t"list the queue and its readers (the default)" show\t"show one reader" create\t"create a named reader" delete\t"delete a named reader" reset\t"move a reader" gc\t"remove what dead followers left behind"'
+complete -c chronicle-readers -n '__chronicle_readers_needs_name show delete reset' -x -a '(__chronicle_reader_names readers)'
+complete -c chronicle-readers -n '__chronicle_readers_sub create' -l at -x -a 'start end' -d 'Where the reader starts (default start)'
+complete -c chronicle-readers -n '__chronicle_readers_sub reset' -l to-seq -x -d 'To sequence number S'
+complete -c chronicle-readers -n '__chronicle_readers_sub reset' -l to-time -x -d 'To the first record at or after TIME'
+complete -c chronicle-readers -n '__chronicle_readers_sub reset' -l to-start -d 'To the first record'
+complete -c chronicle-readers -n '__chronicle_readers_sub reset' -l to-end -d 'Past the last record'
+complete -c chronicle-readers -n '__chronicle_readers_sub reset gc' -l dry-run -d 'Show what would change, change nothing'
+complete -c chronicle-readers -n '__chronicle_readers_sub gc' -l stale-after -x -a '1d 7d 30d' -d 'Also delete named readers unused for DUR'

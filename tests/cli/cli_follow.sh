@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Black-box tests of chronicle-tail --follow and the wake path, as a user runs them.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# wait_for 'SHELL CONDITION': re-evaluates it for up to 5 s.
+wait_for() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        eval "$1" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+lines_in() { [[ -f "$1" && $(wc -l <"$1") -ge $2 ]]; }
+
+t_follow_prints_records_as_they_arrive() {
+    echo first | $APPEND q
+    $TAIL -f q >out &
+    local pid=$!
+    wait_for 'lines_in out 1' || fail "first record not printed"
+    echo second | $APPEND q
+    wait_for 'lines_in out 2' || fail "second record not printed while following"
+    printf 'third\nfourth\n' | $APPEND --segment-size 16K q
+    wait_for 'lines_in out 4' || fail "batch not printed"
+    kill $pid
+    wait $pid || true
+    expect_eq out "$(printf 'first\nsecond\nthird\nfourth')" "$(cat out)"
+}
+
+t_follow_ends_when_its_output_pipe_closes_even_while_idle() {
+    echo x | $APPEND q
+    mkfifo in
+    $APPEND q <in &
+    local writer=$!
+    exec 3>in
+    local start end
+    start=$(date +%s%N)
+    # head exits after the third record; tail must notice at once although it is idle.
+    ( $TAIL -f --from-seq 1 q | head -n 3 >out ) 3>&- &
+    local pipeline=$!
+    for i in 1 2 3; do
+        echo "r$i" >&3
+        sleep 0.2
+    done
+    wait_for 'lines_in out 3' || fail "records not followed"
+    local i
+    for ((i = 0; i < 40; i++)); do
+        kill -0 $pipeline 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -0 $pipeline 2>/dev/null && fail "chronicle-tail -f did not exit after head closed the pipe"
+    end=$(date +%s%N)
+    exec 3>&-
+    wait $writer
+    expect_eq out "$(printf 'r1\nr2\nr3')" "$(cat out)"
+    (( (end - start) < 5000000000 )) || fail "took $(( (end - start) / 1000000 )) ms"
+}
+
+t_until_writer_exits_prints_everything_then_stops() {
+    mkfifo in
+    $APPEND q <in &
+    local writer=$!
+    exec 3>in
+    echo a >&3
+    wait_for '[[ -n "$($TAIL q)" ]]' || fail "writer did not start"
+    $TAIL -f --until-writer-exits q >out 3>&- &  # must not hold the FIFO's write end
+    local tail=$!
+    echo b >&3
+    echo c >&3
+    exec 3>&-
+    wait $writer
+    local i
+    for ((i = 0; i < 100; i++)); do kill -0 $tail 2>/dev/null || break; sleep 0.05; done
+    kill -0 $tail 2>/dev/null && fail "still following after the writer exited"
+    wait $tail || fail "exit status $?"
+    expect_eq out "$(printf 'a\nb\nc')" "$(cat out)"
+}
+
+t_until_writer_exits_without_writer_ends_at_once() {
+    seq 1 3 | $APPEND q
+    expect_eq out "$(seq 1 3)" "$(timeout 5 $TAIL -f --until-writer-exits q)"
+}
+
+t_idle_timeout_exits_with_code_6() {
+    seq 1 2 | $APPEND q
+    local start=$(date +%s%N)
+    expect_code 6 $TAIL -f --timeout 300ms q
+    local ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    (( ms >= 250 && ms < 5000 )) || fail "timeout took $ms ms"
+    expect_eq printed "$(seq 1 2)" "$(cat "$T/out")"
+    grep -q "no record for 300ms" "$T/err" || fail "message: $(cat "$T/err")"
+}
+
+t_parked_follower_uses_no_cpu() {
+    echo x | $APPEND q
+    $TAIL -f q >/dev/null &
+    local pid=$!
+    sleep 0.3
+    local before after
+    before=$(awk '{print $14 + $15}' /proc/$pid/stat)
+    sleep 2
+    after=$(awk '{print $14 + $15}' /proc/$pid/stat)
+    kill $pid
+    wait $pid || true
+    expect_eq cpu_ticks "$before" "$after"
+}
+
+t_terminated_follower_removes_its_registration() {
+    echo x | $APPEND q
+    $TAIL -f q >/dev/null &
+    local pid=$!
+    wait_for '[[ -n "$(ls q/readers)" ]]' || fail "no registration"
+    ls q/readers | grep -q '\.efd$' || fail "no .efd: $(ls q/readers)"
+    kill -TERM $pid
+    local rc=0
+    wait $pid || rc=$?
+    expect_eq exit 143 "$rc"
+    expect_eq readers "" "$(ls q/readers)"
+}
+
+t_named_follower_resumes_after_kill_9() {
+    seq 1 5 | $APPEND q
+    $TAIL -f --reader r q >out &
+    local pid=$!
+    wait_for 'lines_in out 5' || fail "not followed"
+    kill -9 $pid
+    wait $pid 2>/dev/null || true
+    seq 6 8 | $APPEND q
+    # At-least-once: a restart prints at most the records not yet stored, nothing earlier.
+    local again
+    again=$($TAIL --reader r q)
+    expect_eq resumed "$(seq 6 8)" "$again"
+}
+
+t_followers_are_woken_through_the_fifo_fallback() {
+    echo x | $APPEND q
+    $TAIL -f --from-seq 1 q >out &
+    local pid=$!
+    wait_for '[[ -n "$(ls q/readers/*.efd 2>/dev/null)" ]]' || fail "no registration"
+    mkfifo in
+    $APPEND --wake-via-fifo q <in &
+    local writer=$!
+    exec 3>in
+    echo via-fifo >&3
+    wait_for 'lines_in out 1' || fail "not woken through the FIFO"
+    exec 3>&-
+    wait $writer
+    kill $pid
+    wait $pid || true
+    expect_eq out via-fifo "$(cat out)"
+}
+
+t_follower_survives_a_writer_restart() {
+    echo one | $APPEND q
+    $TAIL -f q >out &
+    local pid=$!
+    wait_for 'lines_in out 1' || fail "not followed"
+    for i in two three four; do
+        echo $i | $APPEND q  # a new writer process each time
+    done
+    wait_for 'lines_in out 4' || fail "records of later writers not followed: $(cat out)"
+    kill $pid
+    wait $pid || true
+}
+
+t_many_followers_all_see_one_append() {
+    echo start | $APPEND q
+    local pids=() i
+    for i in $(seq 1 16); do
+        $TAIL -f --from-seq 1 q >"out$i" &
+        pids+=($!)
+    done
+    wait_for '[[ $(ls q/readers/*.efd 2>/dev/null | wc -l) -eq 16 ]]' || fail "not all registered"
+    echo ping | $APPEND q
+    for i in $(seq 1 16); do
+        wait_for 'lines_in "out$i" 1' || fail "follower $i not woken"
+    done
+    kill "${pids[@]}"
+    wait "${pids[@]}" 2>/dev/null || true
+}
+
+run_tests

@@ -80,7 +80,9 @@ inline double percentile(std::vector<double> v, double p) {
     return v[i];
 }
 
-inline double median(std::vector<double> v) { return percentile(std::move(v), 50.0); }
+inline double median(std::vector<double> v) {
+    return percentile(std::move(v), 50.0);
+}
 
 inline void emit(const std::string& name, double value, const char* unit) {
     std::printf("%s %.6g %s\n", name.c_str(), value, unit);
@@ -103,7 +105,7 @@ inline void emit_ratio(const std::string& name, double num, double den) {
 // One value per repetition for each figure; prints "<name>.med" (median over reps) and
 // "<name>.best" (max if higher_better, else min) in insertion order.
 class Reps {
-public:
+  public:
     void add(const std::string& name, double v, const char* unit, bool higher_better) {
         auto it = idx_.find(name);
         if (it == idx_.end()) {
@@ -131,7 +133,7 @@ public:
         }
     }
 
-private:
+  private:
     struct Row {
         std::string name;
         std::string unit;
@@ -174,8 +176,10 @@ inline std::vector<int> arg_list(int argc, char** argv, const char* key, const c
 
 // Absolute-time pacing on CLOCK_MONOTONIC (no drift).
 class Pacer {
-public:
-    explicit Pacer(long gap_us) : gap_ns_(gap_us * 1000L) { clock_gettime(CLOCK_MONOTONIC, &next_); }
+  public:
+    explicit Pacer(long gap_us) : gap_ns_(gap_us * 1000L) {
+        clock_gettime(CLOCK_MONOTONIC, &next_);
+    }
     void wait() {
         next_.tv_nsec += gap_ns_;
         while (next_.tv_nsec >= 1000000000L) {
@@ -186,7 +190,7 @@ public:
         }
     }
 
-private:
+  private:
     long gap_ns_;
     timespec next_;
 };

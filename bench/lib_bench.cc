@@ -8,24 +8,27 @@
 //   followers  writer cost (ns/append) with 0 followers vs 100 registered followers that
 //              keep up: 100 threads, each with its own Reader that called wait() once (so
 //              it is registered and was woken by the writer) and then only polls next()
-//              every 2 ms without waiting again — never asleep, so the writer must not make
-//              a system call for them. Appends come in bursts of --burst records every
-//              1 ms (so the followers can keep up on this machine); only the append calls
-//              are timed. The two queues are measured in alternating repetitions; with two
-//              or more CPUs the writer is pinned to cpu 0 and the followers to cpu 1.
+//              every --poll-ms (2 ms) without waiting again — never asleep, so the writer
+//              must not make a system call for them. Appends come in bursts of --burst
+//              records (so the followers can keep up on this machine); only the append
+//              calls are timed. Every 1 ms tick appends one burst to each queue (0 and 100
+//              followers), in alternating order, so both see the same machine load. With
+//              two or more CPUs the writer is pinned to cpu 0 and the followers to cpu 1.
+//              A large --poll-ms (200) leaves the followers registered but mostly idle:
+//              what remains is the cost of registration alone, without their reads.
 //   latency    per-append() latency p50/p99, one 64-byte append every --gap-us (100 us, so
 //              woken followers have time to park again), with 0, 1, 16 and 64 followers
 //              parked in wait() (each a thread with its own Reader looping next()/wait()).
 //
 // Usage: bench_lib --dir DIR [--modes rate,followers,latency] [--n 1000000] [--reps 5]
-//                  [--followers 100] [--burst 256] [--bursts 400]
+//                  [--followers 100] [--burst 256] [--bursts 400] [--poll-ms 2]
 //                  [--lat-n 5000] [--gap-us 100] [--parked 0,1,16,64]
 #include <fcntl.h>
 #include <sys/mman.h>
 
 #include <atomic>
-#include <climits>
 #include <chrono>
+#include <climits>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -83,7 +86,8 @@ double floor_seconds(const std::string& path, size_t n) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) die("open floor file");
     if (::fallocate(fd, 0, 0, off_t(cap)) != 0) die("fallocate floor file");
-    auto* base = static_cast<char*>(::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    auto* base =
+        static_cast<char*>(::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
     if (base == MAP_FAILED) die("mmap floor file");
     if (::madvise(base, cap, MADV_POPULATE_WRITE) != 0) {
         for (size_t o = 0; o < cap; o += 4096) base[o] = 0;  // older kernels: touch
@@ -125,7 +129,8 @@ double append_seconds(const std::string& dir, size_t n, size_t batch) {
         }
     }
     const uint64_t t1 = now_ns();
-    if (w->next_seq() != n) note("rate: next_seq %llu after %zu appends", (unsigned long long)w->next_seq(), n);
+    if (w->next_seq() != n)
+        note("rate: next_seq %llu after %zu appends", (unsigned long long)w->next_seq(), n);
     w.reset();
     remove_queue(dir);
     return double(t1 - t0) / 1e9;
@@ -159,7 +164,7 @@ struct KeepUp {
     std::unique_ptr<std::atomic<long>[]> got;
 };
 
-void keepup_follower(const std::string& dir, KeepUp& k, int idx, int cpu) {
+void keepup_follower(const std::string& dir, KeepUp& k, int idx, int cpu, int poll_ms) {
     pin_to_cpu(cpu);
     auto r = Reader::open(dir);
     if (!r) {
@@ -186,17 +191,17 @@ void keepup_follower(const std::string& dir, KeepUp& k, int idx, int cpu) {
         if (n < 0) break;
         got += n;
         k.got[idx].store(got, std::memory_order_relaxed);
-        sleep_ms(2);  // keep up by polling: never wait() again, never asleep in the library
+        sleep_ms(poll_ms);  // keep up by polling: never wait() again, never asleep in the library
     }
 }
 
-// Appends bursts; returns the total nanoseconds spent inside append().
-double burst_ns(Writer& w, int bursts, int burst, uint64_t& counter) {
+// One repetition: `bursts` times, every 1 ms, a burst of `burst` appends on each queue, in
+// alternating order, so that both see the same machine load. Adds the nanoseconds spent
+// inside append() to ta / tb.
+void bursts_ab(Writer& wa, Writer& wb, int bursts, int burst, uint64_t& ca, uint64_t& cb,
+               double& ta, double& tb) {
     alignas(8) char payload[kPayload] = {};
-    double total = 0;
-    Pacer pace(1000);
-    for (int b = 0; b < bursts; ++b) {
-        pace.wait();
+    auto one = [&](Writer& w, uint64_t& counter) {
         const uint64_t t0 = now_ns();
         for (int j = 0; j < burst; ++j) {
             ++counter;
@@ -204,16 +209,28 @@ double burst_ns(Writer& w, int bursts, int burst, uint64_t& counter) {
             auto s = w.append(std::string_view(payload, kPayload));
             if (!s) fail("append: " + s.status().message());
         }
-        total += double(now_ns() - t0);
+        return double(now_ns() - t0);
+    };
+    Pacer pace(1000);
+    for (int b = 0; b < bursts; ++b) {
+        pace.wait();
+        if (b % 2 == 0) {
+            ta += one(wa, ca);
+            tb += one(wb, cb);
+        } else {
+            tb += one(wb, cb);
+            ta += one(wa, ca);
+        }
     }
-    return total;
 }
 
-void run_followers(const std::string& dir, int nf, int reps, int bursts, int burst) {
+void run_followers(const std::string& dir, int nf, int reps, int bursts, int burst, int poll_ms) {
     const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     const int wcpu = ncpu >= 2 ? 0 : -1, fcpu = ncpu >= 2 ? 1 : -1;
-    note("lib followers: 0 vs %d keep-up followers; %d reps of %d bursts x %d appends every 1 ms%s",
-         nf, reps, bursts, burst, ncpu >= 2 ? "; writer on cpu0, followers on cpu1" : "");
+    note(
+        "lib followers: 0 vs %d keep-up followers; %d reps of %d ticks of 1 ms, each a burst of %d "
+        "appends to both queues%s",
+        nf, reps, bursts, burst, ncpu >= 2 ? "; writer on cpu0, followers on cpu1" : "");
     const std::string qa = dir + "/followers0_q", qb = dir + "/followersN_q";
     auto wa = open_writer(qa);
     auto wb = open_writer(qb);
@@ -222,7 +239,8 @@ void run_followers(const std::string& dir, int nf, int reps, int bursts, int bur
     for (int i = 0; i < nf; ++i) k.got[i].store(0);
     std::vector<std::thread> th;
     th.reserve(size_t(nf));
-    for (int i = 0; i < nf; ++i) th.emplace_back(keepup_follower, qb, std::ref(k), i, fcpu);
+    for (int i = 0; i < nf; ++i)
+        th.emplace_back(keepup_follower, qb, std::ref(k), i, fcpu, poll_ms);
     const uint64_t t_reg = now_ns();
     while (k.ready.load() < nf && now_ns() - t_reg < 20000000000ull) sleep_ms(5);
     sleep_ms(300);  // followers park; the writer's notifier registers them (inotify)
@@ -242,9 +260,11 @@ void run_followers(const std::string& dir, int nf, int reps, int bursts, int bur
     Reps r;
     const double per = double(bursts) * burst;
     for (int rep = 0; rep < reps; ++rep) {
-        r.add("lib.append64.followers0.ns_per_append", burst_ns(*wa, bursts, burst, ca) / per, "ns", false);
-        r.add("lib.append64.followers" + std::to_string(nf) + "_keepup.ns_per_append",
-              burst_ns(*wb, bursts, burst, cb) / per, "ns", false);
+        double ta = 0, tb = 0;
+        bursts_ab(*wa, *wb, bursts, burst, ca, cb, ta, tb);
+        r.add("lib.append64.followers0.ns_per_append", ta / per, "ns", false);
+        r.add("lib.append64.followers" + std::to_string(nf) + "_keepup.ns_per_append", tb / per,
+              "ns", false);
     }
     unpin();
     // Did they keep up?
@@ -257,8 +277,10 @@ void run_followers(const std::string& dir, int nf, int reps, int bursts, int bur
         sleep_ms(5);
     }
     if (nf > 0) {
-        note("lib followers: slowest follower read %ld of %llu records (%.1f ms after the last append)",
-             min_got, (unsigned long long)cb, double(now_ns() - t_end) / 1e6);
+        note(
+            "lib followers: slowest follower read %ld of %llu records (%.1f ms after the last "
+            "append)",
+            min_got, (unsigned long long)cb, double(now_ns() - t_end) / 1e6);
     }
     k.stop.store(true);
     for (auto& t : th) t.join();
@@ -383,10 +405,12 @@ void run_latency(const std::string& dir, const std::vector<int>& counts, int n, 
         emit(base + ".p50_ns", percentile(lat, 50), "ns");
         emit(base + ".p99_ns", percentile(lat, 99), "ns");
         if (k > 0) {
-            note("parked=%d: %.2f wake-ups per follower per append; all caught up %.1f ms after the "
-                 "last append (slowest read %ld of %llu); %ld waits > 200 ms while appending; %d errors",
-                 k, double(wakes_before_drain) / double(k) / double(warm + n), catch_up_ms, min_got,
-                 (unsigned long long)i, p.long_waits.load(), p.errors.load());
+            note(
+                "parked=%d: %.2f wake-ups per follower per append; all caught up %.1f ms after the "
+                "last append (slowest read %ld of %llu); %ld waits > 200 ms while appending; %d "
+                "errors",
+                k, double(wakes_before_drain) / double(k) / double(warm + n), catch_up_ms, min_got,
+                (unsigned long long)i, p.long_waits.load(), p.errors.load());
         }
     }
 }
@@ -409,7 +433,9 @@ int main(int argc, char** argv) {
     std::error_code ec;
     stdfs::create_directories(dir, ec);
     if (modes.find("rate") != std::string::npos) run_rate(dir, n, reps);
-    if (modes.find("followers") != std::string::npos) run_followers(dir, nf, reps, bursts, burst);
+    const int poll_ms = int(argl(argc, argv, "--poll-ms", 2));
+    if (modes.find("followers") != std::string::npos)
+        run_followers(dir, nf, reps, bursts, burst, poll_ms);
     if (modes.find("latency") != std::string::npos) run_latency(dir, parked, lat_n, gap_us);
     return 0;
 }

@@ -57,7 +57,8 @@ pid_t start_writer(int fd, const std::string& path, int n, long gap_us, int star
         char line[64];
         for (int i = 0; i < n; ++i) {
             pace.wait();
-            const int len = std::snprintf(line, sizeof line, "%d %llu\n", i, (unsigned long long)now_ns());
+            const int len =
+                std::snprintf(line, sizeof line, "%d %llu\n", i, (unsigned long long)now_ns());
             if (write(fd, line, size_t(len)) != len) _exit(1);
         }
         close(fd);
@@ -112,7 +113,8 @@ bool has_segment(const std::string& q) {
     return false;
 }
 
-std::vector<double> run_chronicle(const std::string& dir, const std::string& tools, int n, long gap_us) {
+std::vector<double> run_chronicle(const std::string& dir, const std::string& tools, int n,
+                                  long gap_us) {
     const std::string q = dir + "/linelat_q";
     std::error_code ec;
     stdfs::remove_all(q, ec);
@@ -130,7 +132,8 @@ std::vector<double> run_chronicle(const std::string& dir, const std::string& too
     auto lat = read_lines(out[0], n, 5000, "chronicle-append | chronicle-tail -f");
     reap(w, 5000, "line writer");
     const int st = reap(app, 5000, "chronicle-append");  // EOF on its stdin: it exits
-    if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) note("chronicle-append exited with status %d", st);
+    if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        note("chronicle-append exited with status %d", st);
     stop_child(tail, "chronicle-tail -f");
     close(out[0]);
     stdfs::remove_all(q, ec);
@@ -181,7 +184,9 @@ int main(int argc, char** argv) {
     const std::string dir = arg(argc, argv, "--dir", "");
     const std::string tools = arg(argc, argv, "--tools", "");
     if (dir.empty() || tools.empty()) {
-        fail("usage: bench_linelat --dir DIR --tools BUILD/tools [--n 2000] [--gap-us 1000] [--reps 1]");
+        fail(
+            "usage: bench_linelat --dir DIR --tools BUILD/tools [--n 2000] [--gap-us 1000] [--reps "
+            "1]");
     }
     const int n = int(argl(argc, argv, "--n", 2000));
     const long gap_us = argl(argc, argv, "--gap-us", 1000);
@@ -191,7 +196,9 @@ int main(int argc, char** argv) {
     stdfs::create_directories(dir, ec);
     note("cli: %d lines paced at %ld us, %d rep(s) per chain", n, gap_us, reps);
     std::vector<double> chr, tl, ff, ev;
-    auto add = [](std::vector<double>& to, const std::vector<double>& v) { to.insert(to.end(), v.begin(), v.end()); };
+    auto add = [](std::vector<double>& to, const std::vector<double>& v) {
+        to.insert(to.end(), v.begin(), v.end());
+    };
     for (int rep = 0; rep < reps; ++rep) {
         add(chr, run_chronicle(dir, tools, n, gap_us));
         add(tl, run_tail(dir, n, gap_us));

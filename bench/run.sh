@@ -48,6 +48,7 @@ BG_PIDS=()
 
 cleanup() {
     local p
+    [[ -n "$FG_PID" ]] && BG_PIDS+=("$FG_PID")
     for p in "${BG_PIDS[@]}"; do
         kill "$p" 2>/dev/null || true
     done
@@ -65,8 +66,23 @@ trap 'exit 143' TERM
 
 note() { echo "# $*" >&2; }
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-# Every command runs under a time limit: nothing here can hang.
-limit() { timeout -k 5 "$@"; }
+# Every command runs under a time limit: nothing here can hang. It runs in the background
+# and is waited for, so that a signal to this script is handled at once (the trap then
+# stops it: timeout passes SIGTERM on to the command).
+FG_PID=""
+limit() {
+    local rc=0
+    timeout -k 5 "$@" <&0 &
+    FG_PID=$!
+    wait "$FG_PID" || rc=$?
+    FG_PID=""
+    return "$rc"
+}
+# An interruptible sleep.
+nap() {
+    sleep "$1" &
+    wait $! || true
+}
 
 # emit_reps NAME UNIT HIGHER_BETTER(1|0) VALUE...  -> NAME.med / NAME.best
 emit_reps() {
@@ -198,15 +214,17 @@ sec_wake() {
     mkfifo "$D/in"
     # `timeout` directly (not through a shell function, which would fork a subshell): $!
     # is then the timeout process, which passes our SIGTERM on to the tool.
-    timeout -k 5 $((IDLE_S + 60)) "$TOOLS/chronicle-append" "$Q" <>"$D/in" &
+    timeout -k 5 $((IDLE_S + 60)) "$TOOLS/chronicle-append" "$Q" <>"$D/in" 2>"$D/append.err" &
     apid=$!
     BG_PIDS+=("$apid")
     for _ in $(seq 100); do [[ -e "$Q/writer.lock" ]] && compgen -G "$Q/*.seg" >/dev/null && break; sleep 0.05; done
-    timeout -k 5 $((IDLE_S + 60)) "$TOOLS/chronicle-tail" -f "$Q" >/dev/null &
+    # -c 2: it exits after the second line, sent after the idle period — proof that the
+    # parked follower is still woken.
+    timeout -k 5 $((IDLE_S + 60)) "$TOOLS/chronicle-tail" -f -c 2 "$Q" >/dev/null &
     tpid=$!
     BG_PIDS+=("$tpid")
     echo "first line" >"$D/in"  # the follower reads it, then parks
-    sleep 1
+    nap 1
     # `timeout` runs the tool as its child: measure the tool, not the wrapper.
     local tail_pid app_pid
     tail_pid=$(pgrep -P "$tpid" | head -1)
@@ -222,15 +240,28 @@ sec_wake() {
     local t0 t1 c0 c1 a0 a1
     t0=$(cpu_ticks "$tail_pid"); c0=$(ctx_switches "$tail_pid"); a0=$(cpu_ticks "$app_pid")
     note "wake: chronicle-tail -f (pid $tail_pid, state $(awk '{sub(/^.*\) /, ""); print $1}' "/proc/$tail_pid/stat")) idle for ${IDLE_S} s"
-    sleep "$IDLE_S"
+    nap "$IDLE_S"
     t1=$(cpu_ticks "$tail_pid"); c1=$(ctx_switches "$tail_pid"); a1=$(cpu_ticks "$app_pid")
     echo "wake.tail_f_parked_${IDLE_S}s.cpu_ticks $((t1 - t0)) ticks"
     echo "wake.tail_f_parked_${IDLE_S}s.context_switches $((c1 - c0)) switches"
     echo "wake.append_idle_writer_${IDLE_S}s.cpu_ticks $((a1 - a0)) ticks"
     note "wake: 1 tick = 1/$(getconf CLK_TCK) s"
+    local w0 woken=0
+    w0=$(now_us)
+    echo "second line" >"$D/in"
+    for _ in $(seq 300); do kill -0 "$tail_pid" 2>/dev/null || { woken=1; break; }; sleep 0.01; done
+    echo "wake.tail_f_parked_woken_after_idle $woken bool"
+    if ((woken)); then
+        note "wake: the parked chronicle-tail -f got the next line and exited $(awk -v a="$w0" -v b="$(now_us)" 'BEGIN{printf "%.1f", (b-a)/1e3}') ms after it was sent"
+    else
+        note "wake: UNEXPECTED: the parked chronicle-tail -f did not deliver the line sent after the idle period within 3 s"
+    fi
     kill "$tpid" "$apid" 2>/dev/null || true
     wait "$tpid" 2>/dev/null || true
     wait "$apid" 2>/dev/null || true
+    # It reports the SIGTERM we sent it; anything else is worth showing.
+    grep -v 'interrupted by signal' "$D/append.err" | sed 's/^/# idle chronicle-append: /' >&2 || true
+    BG_PIDS=()
     rm -rf "$D"
 }
 

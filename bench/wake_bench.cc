@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     std::error_code ec;
     stdfs::create_directories(dir, ec);
-    note("wake: %d records paced at %ld us, %d rep(s), library reader vs raw eventfd", n, gap_us, reps);
+    note("wake: %d records paced at %ld us, %d rep(s), library reader vs raw eventfd", n, gap_us,
+         reps);
     std::vector<double> lib, raw;
     for (int rep = 0; rep < reps; ++rep) {
         auto a = lib_paced(dir, n, gap_us);

@@ -98,6 +98,8 @@ _chronicle_reader_names() {
     local q=$1 f n names=
     q=${q#[\"\']}
     q=${q%[\"\']}
+    # A leading ~/ as typed (not yet expanded on the command line).
+    # shellcheck disable=SC2088
     [[ $q == "~/"* ]] && q=$HOME/${q#"~/"}
     [[ -n $q && -d $q/readers ]] || return 0
     for f in "$q"/readers/*.cursor; do

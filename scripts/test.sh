@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # chronicle — the whole test suite, through CTest:
-#   1. the normal build (build/)
-#   2. AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
-#   3. ThreadSanitizer on the multi-threaded tests (build-tsan/)
+#   1. AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   2. ThreadSanitizer on the multi-threaded tests (build-tsan/)
+#   3. the portable (sleep-based) notifier instead of eventfd/inotify (build-portable/)
+#   4. the normal build (build/) — last, so that its CTest summary closes the output
 # Pass --quick to run only the normal build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,8 +26,10 @@ if [[ "${1:-}" != "--quick" ]]; then
     suite "ASan+UBSan" build-asan "" -- -DCMAKE_BUILD_TYPE=Debug \
         -DCHRONICLE_SANITIZE=address,undefined -DCHRONICLE_BUILD_BENCH=OFF
     export TSAN_OPTIONS=halt_on_error=1
-    suite "TSan" build-tsan "-R stress_test|writer_test|reader_test" -- -DCMAKE_BUILD_TYPE=Debug \
+    suite "TSan" build-tsan "-R stress_test|writer_test|reader_test|notifier_test" -- -DCMAKE_BUILD_TYPE=Debug \
         -DCHRONICLE_SANITIZE=thread -DCHRONICLE_BUILD_BENCH=OFF
     unset CHRONICLE_STRESS_SCALE
+    suite "portable notifier" build-portable "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCHRONICLE_PORTABLE_NOTIFIER=ON -DCHRONICLE_BUILD_BENCH=OFF
 fi
 suite "default" build "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo

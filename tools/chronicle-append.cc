@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"none", "batch", "every"}));
     app.add_flag("--wake-via-fifo", o.wake_via_fifo,
                  "wake followers through their FIFO instead of their eventfd (diagnosis)");
-    app.set_version_flag("--version", "chronicle-append 0.1.0");
+    app.set_version_flag("--version", cli::version_string("chronicle-append"));
 
     return cli::run(argc, argv, app, [&]() -> int {
         WriterOptions wo;

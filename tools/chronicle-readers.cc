@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
     gc->add_option("--stale-after", o.stale_after,
                    "also delete named readers nobody holds whose position is older than DUR");
     gc->add_flag("--dry-run", o.dry_run, "list what would be removed");
-    app.set_version_flag("--version", "chronicle-readers 0.1.0");
+    app.set_version_flag("--version", cli::version_string("chronicle-readers"));
 
     return cli::run(argc, argv, app, [&]() -> int {
         if (create->parsed()) {

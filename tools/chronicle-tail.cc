@@ -253,6 +253,6 @@ int main(int argc, char** argv) {
     app.add_option("--timeout", o.timeout,
                    "with --follow: give up after DUR without a record (500ms, 10s, 5m); exit 6")
         ->needs(follow);
-    app.set_version_flag("--version", "chronicle-tail 0.1.0");
+    app.set_version_flag("--version", cli::version_string("chronicle-tail"));
     return cli::run(argc, argv, app, [&] { return tail(o); });
 }

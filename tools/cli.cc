@@ -48,6 +48,15 @@ int exit_code(errc c) noexcept {
     return kError;
 }
 
+std::string version_string(std::string_view tool) {
+#ifdef CHRONICLE_PORTABLE_NOTIFIER
+    const char* notifier = "portable";
+#else
+    const char* notifier = "linux";
+#endif
+    return std::string(tool) + " 0.1.0 (notifier: " + notifier + ")";
+}
+
 void set_tool(std::string_view name) { g_tool = std::string(name); }
 const std::string& tool() { return g_tool; }
 

@@ -27,6 +27,9 @@ enum Exit : int {
 
 int exit_code(errc c) noexcept;
 
+// "chronicle-tail 0.1.0 (notifier: linux)" — the notifier tells how followers wait.
+std::string version_string(std::string_view tool);
+
 // Sets the tool name used in messages ("chronicle-append").
 void set_tool(std::string_view name);
 const std::string& tool();

@@ -146,8 +146,7 @@ public:
         e.created_ns = fs::realtime_ns();
         e.ephemeral = !c.name.empty() && c.name[0] == '~';
         // Published last, atomically: the writer sees a complete .efd or none.
-        return fs::write_file_atomic(readers_fd_.get(), readers_path_,
-                                     c.name + std::string(kEfdSuffix), efd_to_json(e));
+        return publish_efd(readers_fd_.get(), readers_path_, e);
     }
 
     bool arm(const std::function<bool()>& has_data) override {

@@ -3,19 +3,46 @@
 // notifies nobody (its hint pointer stays null, so a commit costs not even the fence).
 // Selected on non-Linux systems, and on Linux with -DCHRONICLE_PORTABLE_NOTIFIER=ON so that
 // CI runs the whole suite through it.
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 
+#include "cursor.h"
 #include "notifier.h"
 
 namespace chronicle {
+
+using format::CursorWake;
 
 namespace {
 
 class PortableFollower final : public Follower {
 public:
     explicit PortableFollower(const Config& c) : c_(c) {}
+    ~PortableFollower() override {
+        if (readers_fd_.valid()) {
+            ::unlinkat(readers_fd_.get(), (c_.name + std::string(kEfdSuffix)).c_str(), 0);
+        }
+    }
+
+    // Registers the follower (an .efd without a descriptor) so that chronicle-readers
+    // shows it; the portable writer reads none of it.
+    Status init() {
+        auto rfd = fs::open_at(c_.dirfd, c_.dir, kReadersDir, O_RDONLY | O_DIRECTORY);
+        if (!rfd) return rfd.status();
+        readers_fd_ = std::move(rfd.value());
+        EfdInfo e;
+        e.name = c_.name;
+        e.pid = ::getpid();
+        e.fd = -1;
+        e.start_time = fs::process_start_time(e.pid);
+        e.cursor = c_.cursor_file;
+        e.created_ns = fs::realtime_ns();
+        e.ephemeral = !c_.name.empty() && c_.name[0] == '~';
+        return publish_efd(readers_fd_.get(), fs::join(c_.dir, kReadersDir), e);
+    }
 
     bool arm(const std::function<bool()>& has_data) override {
         CursorWake* w = c_.wake;
@@ -72,12 +99,15 @@ public:
 
 private:
     Config c_;
+    fs::Fd readers_fd_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Follower>> Follower::create(const Config& c) {
-    return std::unique_ptr<Follower>(std::make_unique<PortableFollower>(c));
+    auto f = std::make_unique<PortableFollower>(c);
+    if (Status st = f->init(); !st) return st;
+    return std::unique_ptr<Follower>(std::move(f));
 }
 
 std::unique_ptr<WriterNotifier> WriterNotifier::create(int, std::string_view,

@@ -69,6 +69,11 @@ std::string efd_to_json(const EfdInfo& e) {
     return j.dump() + "\n";
 }
 
+Status publish_efd(int readers_fd, std::string_view readers_path, const EfdInfo& e) {
+    return fs::write_file_atomic(readers_fd, readers_path, e.name + std::string(kEfdSuffix),
+                                 efd_to_json(e));
+}
+
 Result<EfdInfo> efd_from_json(std::string_view text, std::string_view path) {
     auto j = nlohmann::json::parse(text, nullptr, false);
     auto bad = [&](const char* why) {
@@ -91,7 +96,7 @@ Result<EfdInfo> efd_from_json(std::string_view text, std::string_view path) {
         return bad(ex.what());
     }
     if (e.version != 1) return bad("unsupported version");
-    if (e.pid <= 0 || e.fd < 0) return bad("bad pid or fd");
+    if (e.pid <= 0 || e.fd < -1) return bad("bad pid or fd");  // -1: no eventfd (portable)
     // The files it names must be this reader's own, in readers/: no path tricks.
     if (e.cursor != e.name + ".cursor") return bad("cursor is not <name>.cursor");
     if (!e.fifo.empty() && e.fifo != e.name + std::string(kFifoSuffix)) {

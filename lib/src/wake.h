@@ -73,6 +73,8 @@ struct EfdInfo {
     bool ephemeral = false;    // an anonymous follower's registration
 };
 std::string efd_to_json(const EfdInfo& e);
+// Writes readers/<e.name>.efd atomically (temporary file + rename).
+Status publish_efd(int readers_fd, std::string_view readers_path, const EfdInfo& e);
 Result<EfdInfo> efd_from_json(std::string_view text, std::string_view path);
 
 class WriterNotifier;

@@ -45,7 +45,9 @@ t_follower_state_and_efd_are_reported() {
     expect_eq alive true "$(jqr .alive j)"
     expect_eq pid "$pid" "$(jqr .pid j)"
     expect_eq follower.pid "$pid" "$(jqr .follower.pid j)"
-    expect_eq follower.fifo mon.fifo "$(jqr .follower.fifo j)"
+    if $TAIL --version | grep -q "notifier: linux"; then
+        expect_eq follower.fifo mon.fifo "$(jqr .follower.fifo j)"
+    fi
     expect_eq sleeping true "$(jqr .follower.sleeping j)"
     expect_eq efd_pid "$pid" "$(jq -r .pid q/readers/mon.efd)"
     $READERS q | grep -q "^mon .*sleeping" || fail "table: $($READERS q)"
@@ -96,7 +98,10 @@ t_gc_removes_dead_followers_files_and_stale_names() {
     [[ -f q/readers/dead.efd ]] || fail "the dry run removed a file"
     $READERS q gc >removed
     grep -q "readers/dead.efd" removed || fail "efd not removed: $(cat removed)"
-    grep -q "readers/dead.fifo" removed || fail "fifo not removed: $(cat removed)"
+    if $TAIL --version | grep -q "notifier: linux"; then
+        grep -q "readers/dead.fifo" removed || fail "fifo not removed: $(cat removed)"
+    fi
+    [[ ! -e q/readers/dead.efd && ! -e q/readers/dead.fifo ]] || fail "left: $(ls q/readers)"
     [[ -f q/readers/dead.cursor ]] || fail "the name itself must stay without --stale-after"
     [[ -f q/readers/keep.cursor ]] || fail "keep removed"
     # Names nobody holds and whose position is older than --stale-after go too.

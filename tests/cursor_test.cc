@@ -63,7 +63,8 @@ struct Pipe {
     int fd[2] = {-1, -1};
     Pipe() { REQUIRE(::pipe2(fd, O_CLOEXEC) == 0); }
     ~Pipe() {
-        for (int f : fd) if (f >= 0) ::close(f);
+        for (int f : fd)
+            if (f >= 0) ::close(f);
     }
     void send() const { (void)!::write(fd[1], "x", 1); }
     // True if a byte arrived within `ms`; false on timeout or EOF.
@@ -106,9 +107,10 @@ struct Child {
     Child& operator=(const Child&) = delete;
 };
 
-const std::vector<std::string> kBadNames{"../x", "a/b", ".x", "x..y", "", std::string(300, 'n'),
-                                         "with space", " lead", "trail ", "tab\there", "a\nb",
-                                         std::string(101, 'n'), "..", "/abs", "caf\xc3\xa9"};
+const std::vector<std::string> kBadNames{
+    "../x",       "a/b",   ".x",         "x..y",      "",     std::string(300, 'n'),
+    "with space", " lead", "trail ",     "tab\there", "a\nb", std::string(101, 'n'),
+    "..",         "/abs",  "caf\xc3\xa9"};
 
 }  // namespace
 
@@ -138,8 +140,8 @@ TEST_CASE("ReaderWithAnInvalidNameIsRefusedAndCreatesNothing") {
 TEST_CASE("ValidReaderNamesAreAcceptedAndGetACursorFile") {
     test::TempDir t;
     write_queue(t, 3);
-    const std::vector<std::string> good{"a", "consumer-1", "A.b_c-9", "x.y", "ends.", "_",
-                                        std::string(100, 'z')};
+    const std::vector<std::string> good{"a", "consumer-1",         "A.b_c-9", "x.y", "ends.",
+                                        "_", std::string(100, 'z')};
     for (const auto& name : good) {
         CAPTURE(name);
         CHECK(validate_reader_name(name).ok());
@@ -379,8 +381,8 @@ TEST_CASE("ReaderKilledMidStreamResumesAtLeastOnce") {
     const int n = 20000;
     write_queue(t, n);
     // [0]: records the child has handed over; [1]: the sequence of its first record.
-    auto* shared = static_cast<std::atomic<uint64_t>*>(::mmap(
-        nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    auto* shared = static_cast<std::atomic<uint64_t>*>(
+        ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
     REQUIRE(shared != MAP_FAILED);
     uint64_t resumed = 0;
     for (int round = 0; round < 3; ++round) {

@@ -19,7 +19,7 @@ namespace test {
 
 // A fresh directory under $TMPDIR, removed with everything in it on destruction.
 class TempDir {
-public:
+  public:
     TempDir() {
         const char* base = std::getenv("TMPDIR");
         std::string tmpl = std::string(base ? base : "/tmp") + "/chronicle-test.XXXXXX";
@@ -35,7 +35,7 @@ public:
     [[nodiscard]] const std::string& path() const { return path_; }
     [[nodiscard]] std::string queue() const { return path_ + "/q"; }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -78,7 +78,8 @@ inline size_t count_mappings() {
 
 inline std::vector<std::string> list_dir(const std::string& dir) {
     std::vector<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename());
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        out.push_back(e.path().filename());
     std::sort(out.begin(), out.end());
     return out;
 }

@@ -55,7 +55,9 @@ T* shared_page() {
 
 bool in_readers(const std::string& q, const std::string& suffix) {
     for (const auto& n : test::list_dir(q + "/readers")) {
-        if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) return true;
+        if (n.size() > suffix.size() &&
+            n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
+            return true;
     }
     return false;
 }
@@ -421,7 +423,8 @@ TEST_CASE("InotifyOverflowIsFollowedByARescan") {
         readers.push_back(std::move(r.value()));
     }
     const auto end = Clock::now() + 5s;
-    while (wp->rescans.load() == rescans_before && Clock::now() < end) std::this_thread::sleep_for(1ms);
+    while (wp->rescans.load() == rescans_before && Clock::now() < end)
+        std::this_thread::sleep_for(1ms);
     CHECK(wp->rescans.load() > rescans_before);
     // After the rescan every follower is known: one append wakes them all.
     std::thread appender([&] {

@@ -62,10 +62,9 @@ Snapshot snapshot(const std::string& dir) {
                 std::ifstream f(path, std::ios::binary);
                 content.assign(std::istreambuf_iterator<char>(f), {});
             }
-            out[sub + "/" + name] = {st.st_size,
-                                     st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec,
-                                     st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec,
-                                     std::move(content)};
+            out[sub + "/" + name] = {
+                st.st_size, st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec,
+                st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec, std::move(content)};
         }
     }
     return out;
@@ -256,8 +255,8 @@ TEST_CASE("AtTimeFindsTheFirstRecordAtOrAfterTheTime") {
     for (uint64_t x : ts) probes.insert(probes.end(), {x - 1, x, x + 1});
     for (uint64_t at : probes) {
         CAPTURE(at);
-        const auto expected = static_cast<uint64_t>(
-            std::lower_bound(ts.begin(), ts.end(), at) - ts.begin());
+        const auto expected =
+            static_cast<uint64_t>(std::lower_bound(ts.begin(), ts.end(), at) - ts.begin());
         auto r = open_at(t.queue(), Position::at_time(at));
         CHECK(next_seq(*r) == (expected == ts.size() ? UINT64_MAX : expected));
     }
@@ -320,7 +319,7 @@ TEST_CASE("ReaderOpenedBeforeAnyRecordSeesLaterAppends") {
 TEST_CASE("AnonymousReaderWritesNothingIntoTheQueue") {
     test::TempDir t;
     write_queue(t, 300);
-    { // one named cursor so that readers/ is not empty
+    {  // one named cursor so that readers/ is not empty
         ReaderOptions o;
         o.name = "existing";
         REQUIRE(Reader::open(t.queue(), o).ok());
@@ -330,7 +329,8 @@ TEST_CASE("AnonymousReaderWritesNothingIntoTheQueue") {
     for (const Position& p : {Position::start(), Position::end(), Position::at_seq(123),
                               Position::last(7), Position::at_time(1)}) {
         auto r = open_at(t.queue(), p);
-        while (next_seq(*r) != UINT64_MAX) {}
+        while (next_seq(*r) != UINT64_MAX) {
+        }
         CHECK(r->commit().ok());
         CHECK(r->head().value() == 300);
         CHECK(r->first().value() == 0);

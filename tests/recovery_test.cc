@@ -70,7 +70,9 @@ std::string payload(uint64_t seq, uint64_t first, uint64_t len) {
     add_filler(s, seq, filler_len(seq));
     return s;
 }
-std::string single(uint64_t seq) { return payload(seq, seq, 1); }
+std::string single(uint64_t seq) {
+    return payload(seq, seq, 1);
+}
 
 // Exactly `len` bytes: "seq=<n>;" + filler (for hand-made states that need known spans).
 std::string sized(uint64_t seq, size_t len) {
@@ -112,9 +114,9 @@ std::string printable(std::string_view s) {
 
 // Reads the whole queue from the start and checks what the kill loop's writer promises.
 struct Scan {
-    uint64_t count = 0;      // records read, dense from 0
-    uint64_t batch_end = 0;  // the largest batch end named by a record read
-    std::string error;       // the first problem, empty if none
+    uint64_t count = 0;              // records read, dense from 0
+    uint64_t batch_end = 0;          // the largest batch end named by a record read
+    std::string error;               // the first problem, empty if none
     std::unique_ptr<Reader> reader;  // positioned after the last record read
 };
 
@@ -130,13 +132,15 @@ Scan scan_queue(const std::string& q) {
     for (;;) {
         auto n = s.reader->next();
         if (!n) {
-            s.error = "next() after " + std::to_string(s.count) + " records: " + n.status().message();
+            s.error =
+                "next() after " + std::to_string(s.count) + " records: " + n.status().message();
             return s;
         }
         if (!n.value()) return s;
         const Record& rec = *n.value();
         if (rec.seq != s.count) {
-            s.error = "record #" + std::to_string(s.count) + " has sequence " + std::to_string(rec.seq);
+            s.error =
+                "record #" + std::to_string(s.count) + " has sequence " + std::to_string(rec.seq);
             return s;
         }
         const uint64_t end = batch_end_if_valid(rec.text(), rec.seq);
@@ -146,7 +150,8 @@ Scan scan_queue(const std::string& q) {
             return s;
         }
         if (rec.timestamp_ns < prev_ts) {
-            s.error = "record " + std::to_string(rec.seq) + " has an earlier timestamp than the one before";
+            s.error = "record " + std::to_string(rec.seq) +
+                      " has an earlier timestamp than the one before";
             return s;
         }
         prev_ts = rec.timestamp_ns;
@@ -159,7 +164,7 @@ Scan scan_queue(const std::string& q) {
 
 // One std::atomic<uint64_t> in an anonymous shared page, visible to forked children.
 class SharedCounter {
-public:
+  public:
     SharedCounter() {
         void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) std::abort();
@@ -171,7 +176,7 @@ public:
     std::atomic<uint64_t>* operator->() const { return c_; }
     [[nodiscard]] std::atomic<uint64_t>* get() const { return c_; }
 
-private:
+  private:
     std::atomic<uint64_t>* c_;
 };
 
@@ -202,7 +207,8 @@ std::string kill_and_reap(ChildGuard& g) {
     g.pid = -1;
     if (got < 0) return "waitpid failed";
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return {};
-    if (WIFEXITED(status)) return "the child exited by itself with code " + std::to_string(WEXITSTATUS(status));
+    if (WIFEXITED(status))
+        return "the child exited by itself with code " + std::to_string(WEXITSTATUS(status));
     return "the child ended with status " + std::to_string(status);
 }
 
@@ -370,7 +376,7 @@ TEST_CASE("KilledWriterLosesNothingCommittedAndTheNextWriterContinuesDensely") {
     { REQUIRE(Writer::open(q, tiny(false)).ok()); }
     SharedCounter committed;
     std::mt19937_64 rng(0xC0FFEE);
-    uint64_t known = 0;          // records on disk before the iteration (its child's start)
+    uint64_t known = 0;            // records on disk before the iteration (its child's start)
     int killed_after_commits = 0;  // iterations whose child committed before it died
     for (int it = 0; it < kIterations; ++it) {
         CAPTURE(it);
@@ -388,7 +394,8 @@ TEST_CASE("KilledWriterLosesNothingCommittedAndTheNextWriterContinuesDensely") {
         }
         std::this_thread::sleep_for(delay);
         const std::string how = kill_and_reap(child);
-        INFO("pretouch=" << pretouch << " waited=" << wait_for_a_commit << " delay=" << delay.count() << "us");
+        INFO("pretouch=" << pretouch << " waited=" << wait_for_a_commit
+                         << " delay=" << delay.count() << "us");
         REQUIRE_MESSAGE(how.empty(), how);
         const uint64_t acked = committed->load(std::memory_order_acquire);
         if (acked > known) ++killed_after_commits;
@@ -410,7 +417,9 @@ TEST_CASE("KilledWriterLosesNothingCommittedAndTheNextWriterContinuesDensely") {
         // where readers are, not only where the writer is.
         auto n = s.reader->next();
         REQUIRE_MESSAGE(n.ok(), n.status().message());
-        REQUIRE_MESSAGE(n.value().has_value(), "record " << s.count << ", appended after recovery, never reaches a reader");
+        REQUIRE_MESSAGE(
+            n.value().has_value(),
+            "record " << s.count << ", appended after recovery, never reaches a reader");
         REQUIRE(n.value()->seq == s.count);
         known = s.count + 1;
     }
@@ -541,7 +550,8 @@ TEST_CASE("WriterKilledAtEverySystemCallOfRollsAndBatchesLosesNothingAndRecovers
         ++points;
         killed_at.push_back(at);
         const uint64_t acked = committed->load(std::memory_order_acquire);
-        INFO("killed at the " << std::string(at.entry ? "entry" : "exit") << " of system call " << at.nr);
+        INFO("killed at the " << std::string(at.entry ? "entry" : "exit") << " of system call "
+                              << at.nr);
 
         const Scan s = scan_queue(q);
         REQUIRE_MESSAGE(s.error.empty(), s.error);
@@ -555,7 +565,8 @@ TEST_CASE("WriterKilledAtEverySystemCallOfRollsAndBatchesLosesNothingAndRecovers
         CHECK(seq.value() == s.count);
         auto n = s.reader->next();
         REQUIRE_MESSAGE(n.ok(), n.status().message());
-        CHECK_MESSAGE(n.value().has_value(), "record " << s.count << ", appended after recovery, never reaches a reader");
+        CHECK_MESSAGE(n.value().has_value(),
+                      "record " << s.count << ", appended after recovery, never reaches a reader");
         const Scan again = scan_queue(q);
         REQUIRE_MESSAGE(again.error.empty(), again.error);
         CHECK(again.count == s.count + 1);
@@ -648,14 +659,16 @@ TEST_CASE("ReaderNeedsNoLiveWriterToReadEverythingCommitted") {
                 put(wr, seq, single(seq), rng() % 2 == 0, rng);
             } else {
                 if (!wr.begin_batch()) ::_exit(kBatchFailed);
-                for (uint64_t i = 0; i < len; ++i) put(wr, seq + i, payload(seq + i, seq, len), false, rng);
+                for (uint64_t i = 0; i < len; ++i)
+                    put(wr, seq + i, payload(seq + i, seq, len), false, rng);
                 if (!wr.commit_batch()) ::_exit(kBatchFailed);
             }
             committed->store(wr.next_seq(), std::memory_order_release);
         }
         for (;;) ::pause();  // alive, holding the lock, until killed
     }
-    REQUIRE(wait_until([&] { return committed->load(std::memory_order_acquire) == kRecords; }, 20000ms));
+    REQUIRE(wait_until([&] { return committed->load(std::memory_order_acquire) == kRecords; },
+                       20000ms));
     const std::string how = kill_and_reap(child);
     REQUIRE_MESSAGE(how.empty(), how);
 

@@ -59,8 +59,9 @@ TEST_CASE("SegmentNamesRoundTrip") {
 }
 
 TEST_CASE("SegmentNamesSortLexicographicallyInNumericOrder") {
-    std::vector<uint64_t> bases{UINT64_MAX, 0, 10, 9, 100, 99, 1000000, 999999, uint64_t{1} << 40,
-                                (uint64_t{1} << 40) - 1, 1};
+    std::vector<uint64_t> bases{
+        UINT64_MAX, 0, 10, 9, 100, 99, 1000000, 999999, uint64_t{1} << 40, (uint64_t{1} << 40) - 1,
+        1};
     std::vector<std::string> names;
     for (uint64_t b : bases) names.push_back(segment_name(b));
     std::sort(names.begin(), names.end());
@@ -73,13 +74,12 @@ TEST_CASE("SegmentNamesSortLexicographicallyInNumericOrder") {
 }
 
 TEST_CASE("GarbageSegmentNamesAreRejected") {
-    for (const char* name : {"", "42.seg", "0000000000000000042.seg", "000000000000000000042.seg",
-                             "0000000000000000004a.seg", "00000000000000000042.SEG",
-                             "00000000000000000042.sg", "00000000000000000042.seg.tmp",
-                             " 0000000000000000042.seg", "-0000000000000000042.seg",
-                             "+0000000000000000042.seg", "18446744073709551616.seg",
-                             "99999999999999999999.seg", "00000000000000000042_seg",
-                             ".next.seg.tmp", "writer.lock"}) {
+    for (const char* name :
+         {"", "42.seg", "0000000000000000042.seg", "000000000000000000042.seg",
+          "0000000000000000004a.seg", "00000000000000000042.SEG", "00000000000000000042.sg",
+          "00000000000000000042.seg.tmp", " 0000000000000000042.seg", "-0000000000000000042.seg",
+          "+0000000000000000042.seg", "18446744073709551616.seg", "99999999999999999999.seg",
+          "00000000000000000042_seg", ".next.seg.tmp", "writer.lock"}) {
         uint64_t parsed = 1234;
         CHECK_MESSAGE(!parse_segment_name(name, parsed), name);
         CHECK(parsed == 1234);  // left untouched
@@ -106,7 +106,8 @@ TEST_CASE("GeometryRejectsSizesOutsideTheRangeOrNotPageMultiples") {
         CHECK_MESSAGE(!g.ok(), bad);
         if (!g.ok()) CHECK(g.status().code() == errc::invalid_argument);
     }
-    for (uint64_t good : {uint64_t{16384}, uint64_t{20480}, uint64_t{64} << 20, uint64_t{1} << 30}) {
+    for (uint64_t good :
+         {uint64_t{16384}, uint64_t{20480}, uint64_t{64} << 20, uint64_t{1} << 30}) {
         CHECK_MESSAGE(SegmentGeometry::for_size(good).ok(), good);
     }
 }

@@ -88,7 +88,8 @@ std::string write_all(Writer& w, uint64_t total, uint64_t seed,
             s = w.append(p);
         }
         if (!s) return "append " + std::to_string(seq) + ": " + s.status().message();
-        if (s.value() != seq) return "record " + std::to_string(seq) + " got sequence " + std::to_string(s.value());
+        if (s.value() != seq)
+            return "record " + std::to_string(seq) + " got sequence " + std::to_string(s.value());
         return {};
     };
     while (w.next_seq() < total) {
@@ -132,7 +133,9 @@ std::string follow(Reader& r, uint64_t total, std::atomic<uint64_t>& progress,
             }
             if (stall_limit != Clock::duration::zero() && Clock::now() - last > stall_limit) {
                 return "stalled: nothing after record " + std::to_string(expect) + " for " +
-                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(stall_limit).count()) + " s";
+                       std::to_string(
+                           std::chrono::duration_cast<std::chrono::seconds>(stall_limit).count()) +
+                       " s";
             }
             std::this_thread::yield();
             continue;
@@ -186,7 +189,9 @@ std::string describe(int status) {
     return "status " + std::to_string(status);
 }
 
-bool exited_cleanly(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+bool exited_cleanly(int status) {
+    return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 }  // namespace
 
@@ -242,17 +247,21 @@ TEST_CASE("ThreadFollowersGetEveryRecordOnceInOrderAndNeverStallAtARoll") {
     if (stalled) {
         // The threads poll `stop`; if one is stuck inside the library, end the process.
         const auto deadline = Clock::now() + 5s;
-        while (finished.load() < kReaders + 1 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+        while (finished.load() < kReaders + 1 && Clock::now() < deadline)
+            std::this_thread::sleep_for(10ms);
         if (finished.load() < kReaders + 1) {
-            std::fprintf(stderr, "stress: a thread is stuck inside the library (written %llu, got %llu/%llu)\n",
-                         static_cast<unsigned long long>(written.load()),
-                         static_cast<unsigned long long>(got[0].load()),
-                         static_cast<unsigned long long>(got[1].load()));
+            std::fprintf(
+                stderr,
+                "stress: a thread is stuck inside the library (written %llu, got %llu/%llu)\n",
+                static_cast<unsigned long long>(written.load()),
+                static_cast<unsigned long long>(got[0].load()),
+                static_cast<unsigned long long>(got[1].load()));
             std::_Exit(1);
         }
     }
     for (auto& th : threads) th.join();
-    INFO("written " << written.load() << ", followers at " << got[0].load() << " and " << got[1].load());
+    INFO("written " << written.load() << ", followers at " << got[0].load() << " and "
+                    << got[1].load());
     CHECK_FALSE(stalled);
     CHECK_MESSAGE(writer_error.empty(), writer_error);
     for (int i = 0; i < kReaders; ++i) {
@@ -262,8 +271,9 @@ TEST_CASE("ThreadFollowersGetEveryRecordOnceInOrderAndNeverStallAtARoll") {
     }
     // Hundreds of rolls happened (the point of the tiny segments).
     const auto names = test::list_dir(q);
-    const auto segs = std::count_if(names.begin(), names.end(),
-                                    [](const std::string& n) { return n.ends_with(".seg") && n[0] != '.'; });
+    const auto segs = std::count_if(names.begin(), names.end(), [](const std::string& n) {
+        return n.ends_with(".seg") && n[0] != '.';
+    });
     CHECK(segs >= static_cast<long>(total / 1000));
 }
 
@@ -361,10 +371,12 @@ TEST_CASE("DescriptorsAndMappingsStayFlatForAFollowerAcross1000RollsOfAnotherPro
             if (!x) {
                 error = "next(): " + x.status().message();
             } else if (!x.value()) {
-                if (Clock::now() - last > kStallLimit) error = "stalled at " + std::to_string(got.load());
+                if (Clock::now() - last > kStallLimit)
+                    error = "stalled at " + std::to_string(got.load());
                 std::this_thread::yield();
             } else {
-                if (x.value()->seq != got.load()) error = "out of order at " + std::to_string(got.load());
+                if (x.value()->seq != got.load())
+                    error = "out of order at " + std::to_string(got.load());
                 got.fetch_add(1);
                 last = Clock::now();
             }
@@ -384,7 +396,7 @@ TEST_CASE("DescriptorsAndMappingsStayFlatForAFollowerAcross1000RollsOfAnotherPro
     CHECK(maps_after <= maps + 1);
     // The follower really crossed 1000 boundaries.
     const auto names = test::list_dir(q);
-    CHECK(std::count_if(names.begin(), names.end(),
-                        [](const std::string& n) { return n.ends_with(".seg") && n[0] != '.'; }) >=
-          static_cast<long>(kRolls));
+    CHECK(std::count_if(names.begin(), names.end(), [](const std::string& n) {
+              return n.ends_with(".seg") && n[0] != '.';
+          }) >= static_cast<long>(kRolls));
 }

@@ -153,9 +153,9 @@ TEST_CASE("TimestampsAreWallClockAndNeverDecrease") {
     test::TempDir t;
     auto w = Writer::open(t.queue());
     REQUIRE(w.ok());
-    const auto now = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::system_clock::now().time_since_epoch()).count());
+    const auto now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
     for (int i = 0; i < 1000; ++i) REQUIRE(w.value()->append("x").ok());
     auto r = Reader::open(t.queue());
     REQUIRE(r.ok());

@@ -37,7 +37,7 @@ struct Options {
 enum class SyncMode { none, batch, every };
 
 class Appender {
-public:
+  public:
     Appender(Writer& w, cli::Framing f, bool print_seq, bool atomic, SyncMode sync)
         : w_(w), framing_(f), print_seq_(print_seq), atomic_(atomic), sync_(sync), out_(1) {
         buf_.resize(kReadSize * 2);
@@ -66,7 +66,8 @@ public:
             }
             const ssize_t n = ::read(fd, buf_.data() + have_, buf_.size() - have_);
             if (cli::terminated() != 0) {
-                return Status(errc::io_error, "interrupted by signal " + std::to_string(cli::terminated()) +
+                return Status(errc::io_error, "interrupted by signal " +
+                                                  std::to_string(cli::terminated()) +
                                                   (atomic_ ? " (nothing appended)" : ""));
             }
             if (n < 0) {
@@ -80,11 +81,12 @@ public:
     }
 
     Status flush_output() {
-        if (!out_.flush()) return Status::from_errno(out_.error(), "cannot write", "standard output");
+        if (!out_.flush())
+            return Status::from_errno(out_.error(), "cannot write", "standard output");
         return {};
     }
 
-private:
+  private:
     Status too_large(const std::string& name) {
         return Status(errc::too_large, name + ": record " + std::to_string(count_ + 1) +
                                            " is larger than the queue's maximum of " +
@@ -108,10 +110,10 @@ private:
             if (seq.status().code() == errc::too_large) {
                 err_ = too_large(name);
             } else {
-                err_ = Status(seq.status().code(),
-                              name + ": record " + std::to_string(count_ + 1) + ": " +
-                                  seq.status().message(),
-                              seq.status().sys_errno());
+                err_ = Status(
+                    seq.status().code(),
+                    name + ": record " + std::to_string(count_ + 1) + ": " + seq.status().message(),
+                    seq.status().sys_errno());
             }
             return false;
         }
@@ -147,10 +149,9 @@ private:
             }
             if (ok && at_eof && p != end) {
                 ok = false;
-                err_ = Status(errc::corrupt, name + ": input ends inside record " +
-                                                 std::to_string(count_ + 1) + " (" +
-                                                 std::to_string(end - p) +
-                                                 " bytes left of a len32 frame)");
+                err_ = Status(errc::corrupt,
+                              name + ": input ends inside record " + std::to_string(count_ + 1) +
+                                  " (" + std::to_string(end - p) + " bytes left of a len32 frame)");
             }
         } else if (framing_ == cli::Framing::raw) {
             if (at_eof) {
@@ -212,10 +213,11 @@ private:
 int main(int argc, char** argv) {
     cli::set_tool("chronicle-append");
     Options o;
-    CLI::App app{"Append records from standard input or files to a chronicle queue.\n"
-                 "Each line becomes one record (without its newline); the queue is created on "
-                 "first use.",
-                 "chronicle-append"};
+    CLI::App app{
+        "Append records from standard input or files to a chronicle queue.\n"
+        "Each line becomes one record (without its newline); the queue is created on "
+        "first use.",
+        "chronicle-append"};
     app.add_option("QUEUE", o.queue, "queue directory")->required();
     app.add_option("FILE", o.files, "input files ('-' or none: standard input)");
     app.add_option("--framing", o.framing,
@@ -240,7 +242,7 @@ int main(int argc, char** argv) {
     return cli::run(argc, argv, app, [&]() -> int {
         WriterOptions wo;
         wo.segment_size = cli::parse_size(o.segment_size);
-        const SyncMode sync = o.sync == "every" ? SyncMode::every
+        const SyncMode sync = o.sync == "every"   ? SyncMode::every
                               : o.sync == "batch" ? SyncMode::batch
                                                   : SyncMode::none;
         wo.durable = sync != SyncMode::none;

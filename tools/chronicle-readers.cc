@@ -71,17 +71,19 @@ std::string human_age(double s) {
 }
 
 json queue_json(const QueueStats& q) {
-    return {{"dir", q.dir},
-            {"head_seq", q.head_seq},
-            {"first_seq", q.first_seq},
-            {"records", q.head_seq - q.first_seq},
-            {"last_timestamp_ns", q.last_timestamp_ns},
-            {"segments", q.segments},
-            {"segment_size", q.segment_size},
-            {"bytes", q.bytes},
-            {"disk_free", q.disk_free},
-            {"writer", {{"alive", q.writer_alive}, {"pid", q.writer_alive ? json(q.writer_pid) : json(nullptr)}}},
-            {"notifier", {{"rescans", q.notifier_rescans}, {"wakes", q.notifier_wakes}}}};
+    return {
+        {"dir", q.dir},
+        {"head_seq", q.head_seq},
+        {"first_seq", q.first_seq},
+        {"records", q.head_seq - q.first_seq},
+        {"last_timestamp_ns", q.last_timestamp_ns},
+        {"segments", q.segments},
+        {"segment_size", q.segment_size},
+        {"bytes", q.bytes},
+        {"disk_free", q.disk_free},
+        {"writer",
+         {{"alive", q.writer_alive}, {"pid", q.writer_alive ? json(q.writer_pid) : json(nullptr)}}},
+        {"notifier", {{"rescans", q.notifier_rescans}, {"wakes", q.notifier_wakes}}}};
 }
 
 json reader_json(const ReaderStats& r) {
@@ -97,10 +99,14 @@ json reader_json(const ReaderStats& r) {
               {"commit_ns", r.commit_ns}};
     if (r.follower.registered) {
         const FollowerStats& f = r.follower;
-        j["follower"] = {{"pid", f.pid},           {"fd", f.fd},
-                         {"fifo", f.fifo},         {"start_time", f.start_time},
-                         {"eventfd_id", f.eventfd_id}, {"created_ns", f.created_ns},
-                         {"alive", f.pid_alive && r.alive}, {"sleeping", f.sleeping},
+        j["follower"] = {{"pid", f.pid},
+                         {"fd", f.fd},
+                         {"fifo", f.fifo},
+                         {"start_time", f.start_time},
+                         {"eventfd_id", f.eventfd_id},
+                         {"created_ns", f.created_ns},
+                         {"alive", f.pid_alive && r.alive},
+                         {"sleeping", f.sleeping},
                          {"wakeups", f.wakeups}};
     } else {
         j["follower"] = nullptr;
@@ -133,16 +139,16 @@ std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
     for (const auto& r : rs) {
         std::string wake = "-";
         if (r.follower.registered) {
-            wake = r.follower.pid_alive && r.alive ? "eventfd " + std::to_string(r.follower.fd) +
-                                                         ", " + std::to_string(r.follower.wakeups) +
-                                                         " wakeups"
-                                                   : "stale (run gc)";
+            wake = r.follower.pid_alive && r.alive
+                       ? "eventfd " + std::to_string(r.follower.fd) + ", " +
+                             std::to_string(r.follower.wakeups) + " wakeups"
+                       : "stale (run gc)";
         }
-        std::snprintf(line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s\n", r.name.c_str(),
-                      static_cast<unsigned long long>(r.position), static_cast<unsigned long long>(r.lag),
-                      human_bytes(r.lag_bytes).c_str(), human_age(r.lag_seconds).c_str(),
-                      state_of(r).c_str(), r.alive ? std::to_string(r.owner_pid).c_str() : "-",
-                      wake.c_str());
+        std::snprintf(line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s\n",
+                      r.name.c_str(), static_cast<unsigned long long>(r.position),
+                      static_cast<unsigned long long>(r.lag), human_bytes(r.lag_bytes).c_str(),
+                      human_age(r.lag_seconds).c_str(), state_of(r).c_str(),
+                      r.alive ? std::to_string(r.owner_pid).c_str() : "-", wake.c_str());
         out += line;
     }
     if (rs.empty()) out += "(no readers)\n";
@@ -152,8 +158,8 @@ std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
 std::string show_text(const QueueStats& q, const ReaderStats& r) {
     std::ostringstream o;
     o << "reader:      " << r.name << (r.ephemeral ? " (anonymous follower)" : "") << "\n"
-      << "state:       " << state_of(r) << (r.alive ? " (pid " + std::to_string(r.owner_pid) + ")" : "")
-      << "\n"
+      << "state:       " << state_of(r)
+      << (r.alive ? " (pid " + std::to_string(r.owner_pid) + ")" : "") << "\n"
       << "position:    " << r.position << "\n"
       << "head:        " << q.head_seq << "\n"
       << "lag:         " << r.lag << " records, " << human_bytes(r.lag_bytes) << ", oldest unread "
@@ -196,8 +202,10 @@ Position parse_at(const std::string& s) {
 
 // Nagios-style check over the named readers (or one): 0 OK, 1 WARNING, 2 CRITICAL.
 int check(const Options& o, const std::vector<ReaderStats>& rs) {
-    const double max_age = o.max_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.max_age)) / 1e9;
-    const double warn_age = o.warn_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.warn_age)) / 1e9;
+    const double max_age =
+        o.max_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.max_age)) / 1e9;
+    const double warn_age =
+        o.warn_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.warn_age)) / 1e9;
     int level = 0;
     std::string worst = "-";
     uint64_t worst_lag = 0;
@@ -210,7 +218,8 @@ int check(const Options& o, const std::vector<ReaderStats>& rs) {
         int l = 0;
         if ((o.max_lag && r.lag > *o.max_lag) || (max_age >= 0 && r.lag_seconds > max_age)) {
             l = 2;
-        } else if ((o.warn_lag && r.lag > *o.warn_lag) || (warn_age >= 0 && r.lag_seconds > warn_age)) {
+        } else if ((o.warn_lag && r.lag > *o.warn_lag) ||
+                   (warn_age >= 0 && r.lag_seconds > warn_age)) {
             l = 1;
         }
         if (l > level || (l == level && (r.lag > worst_lag || r.lag_seconds > worst_age))) {
@@ -224,7 +233,8 @@ int check(const Options& o, const std::vector<ReaderStats>& rs) {
     const char* names[] = {"OK", "WARNING", "CRITICAL"};
     std::ostringstream msg;
     msg << "CHRONICLE " << names[level] << ": " << n << " reader" << (n == 1 ? "" : "s");
-    if (n > 0) msg << ", worst " << worst << " lag " << worst_lag << " (" << human_age(worst_age) << ")";
+    if (n > 0)
+        msg << ", worst " << worst << " lag " << worst_lag << " (" << human_age(worst_age) << ")";
     msg << " |" << perf << "\n";
     (void)print_out(msg.str());
     return level;
@@ -240,13 +250,17 @@ int main(int argc, char** argv) {
     app.require_subcommand(0, 1);
     app.add_option("QUEUE", o.queue, "queue directory")->required();
     app.add_flag("--json", o.json, "one JSON document (schema chronicle.readers/v1)");
-    app.add_flag("--ndjson", o.ndjson, "one JSON line per reader (schema chronicle.reader/v1)")->excludes("--json");
+    app.add_flag("--ndjson", o.ndjson, "one JSON line per reader (schema chronicle.reader/v1)")
+        ->excludes("--json");
     app.add_option("--watch", o.watch, "redraw every SECS seconds until interrupted");
-    app.add_flag("--check", o.check, "monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
+    app.add_flag("--check", o.check,
+                 "monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
     app.add_option("--max-lag", o.max_lag, "with --check: CRITICAL above N records of lag");
     app.add_option("--warn-lag", o.warn_lag, "with --check: WARNING above N records of lag");
-    app.add_option("--max-age", o.max_age, "with --check: CRITICAL when the oldest unread record is older (e.g. 30s, 5m)");
-    app.add_option("--warn-age", o.warn_age, "with --check: WARNING when the oldest unread record is older");
+    app.add_option("--max-age", o.max_age,
+                   "with --check: CRITICAL when the oldest unread record is older (e.g. 30s, 5m)");
+    app.add_option("--warn-age", o.warn_age,
+                   "with --check: WARNING when the oldest unread record is older");
 
     auto* list = app.add_subcommand("list", "list the queue and its readers (the default)");
     auto* show = app.add_subcommand("show", "show one reader");
@@ -272,7 +286,8 @@ int main(int argc, char** argv) {
 
     return cli::run(argc, argv, app, [&]() -> int {
         if (create->parsed()) {
-            if (Status st = create_reader(o.queue, o.name, parse_at(o.at)); !st) return cli::report(st);
+            if (Status st = create_reader(o.queue, o.name, parse_at(o.at)); !st)
+                return cli::report(st);
             return cli::kOk;
         }
         if (del->parsed()) {
@@ -287,19 +302,25 @@ int main(int argc, char** argv) {
             auto r = reset_reader(o.queue, o.name, p, o.dry_run);
             if (!r) return cli::report(r.status());
             if (o.json) {
-                return print_out(json({{"name", o.name}, {"old_position", r->old_position},
-                                       {"new_position", r->new_position}, {"dry_run", o.dry_run}})
-                                     .dump() + "\n");
+                return print_out(json({{"name", o.name},
+                                       {"old_position", r->old_position},
+                                       {"new_position", r->new_position},
+                                       {"dry_run", o.dry_run}})
+                                     .dump() +
+                                 "\n");
             }
             return print_out((o.dry_run ? "would move " : "moved ") + o.name + " from " +
-                             std::to_string(r->old_position) + " to " + std::to_string(r->new_position) + "\n");
+                             std::to_string(r->old_position) + " to " +
+                             std::to_string(r->new_position) + "\n");
         }
         if (gc->parsed()) {
-            const uint64_t stale = o.stale_after.empty() ? 0 : cli::parse_duration_ns(o.stale_after);
+            const uint64_t stale =
+                o.stale_after.empty() ? 0 : cli::parse_duration_ns(o.stale_after);
             auto r = gc_readers(o.queue, stale, o.dry_run);
             if (!r) return cli::report(r.status());
             std::string out;
-            for (const auto& f : r.value()) out += (o.dry_run ? "would remove " : "removed ") + f + "\n";
+            for (const auto& f : r.value())
+                out += (o.dry_run ? "would remove " : "removed ") + f + "\n";
             return print_out(out);
         }
         (void)list;
@@ -337,9 +358,11 @@ int main(int argc, char** argv) {
                 } else {
                     json arr = json::array();
                     for (const auto& r : rs) arr.push_back(reader_json(r));
-                    out = json({{"schema", "chronicle.readers/v1"}, {"queue", queue_json(q.value())},
+                    out = json({{"schema", "chronicle.readers/v1"},
+                                {"queue", queue_json(q.value())},
                                 {"readers", arr}})
-                              .dump() + "\n";
+                              .dump() +
+                          "\n";
                 }
             } else {
                 out = show->parsed() ? show_text(q.value(), rs.front()) : table(q.value(), rs);

@@ -41,10 +41,12 @@ struct Options {
 };
 
 // Whether the reader of our standard output has gone (a closed pipe reports POLLERR).
-bool output_closed(short revents) { return (revents & (POLLERR | POLLHUP | POLLNVAL)) != 0; }
+bool output_closed(short revents) {
+    return (revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+}
 
 class Printer {
-public:
+  public:
     Printer(cli::Framing f, bool show_seq, bool json, const std::string& tmpl)
         : framing_(f), show_seq_(show_seq), json_(json), out_(1) {
         if (!tmpl.empty()) tmpl_.emplace(tmpl);
@@ -66,8 +68,8 @@ public:
         }
         if (show_seq_) {
             char num[24];
-            const int k = std::snprintf(num, sizeof num, "%llu\t",
-                                        static_cast<unsigned long long>(r.seq));
+            const int k =
+                std::snprintf(num, sizeof num, "%llu\t", static_cast<unsigned long long>(r.seq));
             out_.put(num, static_cast<size_t>(k));
         }
         switch (framing_) {
@@ -83,14 +85,15 @@ public:
                 out_.put(len, 4);
                 return out_.put(payload);
             }
-            case cli::Framing::raw: return out_.put(payload);
+            case cli::Framing::raw:
+                return out_.put(payload);
         }
         return false;
     }
 
     cli::Output& out() { return out_; }
 
-private:
+  private:
     cli::Framing framing_;
     bool show_seq_;
     bool json_;
@@ -110,9 +113,10 @@ int tail(const Options& o) {
         ro.start = Position::last(*o.last_n);
         ro.reposition = true;
     } else if (!o.since.empty()) {
-        const auto now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                   std::chrono::system_clock::now().time_since_epoch())
-                                                   .count());
+        const auto now =
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
         const uint64_t d = cli::parse_duration_ns(o.since);
         ro.start = Position::at_time(now > d ? now - d : 0);
         ro.reposition = true;
@@ -190,7 +194,8 @@ int tail(const Options& o) {
             if (left <= std::chrono::nanoseconds(0)) {
                 return cli::report(Status(errc::timeout, "no record for " + o.timeout));
             }
-            timeout_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+            timeout_ms =
+                static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
         }
         auto armed = reader.prepare_wait();
         if (!armed) return cli::report(armed.status());
@@ -199,7 +204,8 @@ int tail(const Options& o) {
         if (!fd) return cli::report(fd.status());
         pollfd fds[2] = {{1, 0, 0}, {fd.value(), POLLIN, 0}};
         // The portable notifier has no descriptor: re-check every 10 ms.
-        const int slice = fd.value() < 0 ? (timeout_ms < 0 ? 10 : std::min(timeout_ms, 10)) : timeout_ms;
+        const int slice =
+            fd.value() < 0 ? (timeout_ms < 0 ? 10 : std::min(timeout_ms, 10)) : timeout_ms;
         const int n = ::poll(fds, fd.value() < 0 ? 1 : 2, slice);
         if (n > 0 && output_closed(fds[0].revents)) return cli::kOk;
         if (cli::terminated() != 0) return 128 + cli::terminated();  // after cleanup
@@ -211,9 +217,10 @@ int tail(const Options& o) {
 int main(int argc, char** argv) {
     cli::set_tool("chronicle-tail");
     Options o;
-    CLI::App app{"Print the records of a chronicle queue, one per line, and exit at the end of "
-                 "the data.",
-                 "chronicle-tail"};
+    CLI::App app{
+        "Print the records of a chronicle queue, one per line, and exit at the end of "
+        "the data.",
+        "chronicle-tail"};
     app.add_option("QUEUE", o.queue, "queue directory")->required();
     app.add_option("-n,--lines", o.last_n, "print only the last N records");
     app.add_option("--from-seq", o.from_seq, "start at sequence number S")->excludes("-n");
@@ -227,9 +234,10 @@ int main(int argc, char** argv) {
                    "then the bytes), raw")
         ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
     app.add_flag("-z,--null", o.nul, "end records with NUL instead of newline (--format nul)");
-    auto* json = app.add_flag("--json", o.json,
-                              "one JSON object per record (NDJSON): seq, timestamp_ns, time, length, "
-                              "payload (base64 with \"encoding\":\"base64\" when not UTF-8)");
+    auto* json =
+        app.add_flag("--json", o.json,
+                     "one JSON object per record (NDJSON): seq, timestamp_ns, time, length, "
+                     "payload (base64 with \"encoding\":\"base64\" when not UTF-8)");
     app.add_option("--template", o.tmpl,
                    "print each record through a template: %q seq, %t ISO time, %T ns, %l length, "
                    "%s payload, %%, \\n \\t (e.g. '%q %t %s\\n')")

@@ -18,7 +18,9 @@ namespace chronicle::cli {
 namespace {
 std::string g_tool = "chronicle";
 volatile std::sig_atomic_t g_signal = 0;
-extern "C" void on_terminate(int sig) { g_signal = sig; }
+extern "C" void on_terminate(int sig) {
+    g_signal = sig;
+}
 }  // namespace
 
 void install_termination_handlers() {
@@ -29,21 +31,31 @@ void install_termination_handlers() {
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
 }
 
-int terminated() noexcept { return g_signal; }
+int terminated() noexcept {
+    return g_signal;
+}
 
 int exit_code(errc c) noexcept {
     switch (c) {
-        case errc::ok: return kOk;
-        case errc::invalid_argument: return kUsage;
-        case errc::not_found: return kNotFound;
-        case errc::busy: return kBusy;
-        case errc::no_space: return kNoSpace;
-        case errc::timeout: return kTimeout;
+        case errc::ok:
+            return kOk;
+        case errc::invalid_argument:
+            return kUsage;
+        case errc::not_found:
+            return kNotFound;
+        case errc::busy:
+            return kBusy;
+        case errc::no_space:
+            return kNoSpace;
+        case errc::timeout:
+            return kTimeout;
         case errc::too_large:
         case errc::corrupt:
-        case errc::expired: return kDataError;
+        case errc::expired:
+            return kDataError;
         case errc::closed:
-        case errc::io_error: return kError;
+        case errc::io_error:
+            return kError;
     }
     return kError;
 }
@@ -57,8 +69,12 @@ std::string version_string(std::string_view tool) {
     return std::string(tool) + " 0.1.0 (notifier: " + notifier + ")";
 }
 
-void set_tool(std::string_view name) { g_tool = std::string(name); }
-const std::string& tool() { return g_tool; }
+void set_tool(std::string_view name) {
+    g_tool = std::string(name);
+}
+const std::string& tool() {
+    return g_tool;
+}
 
 int report(const Status& st) {
     std::string line = g_tool + ": " + st.message() + "\n";
@@ -141,7 +157,8 @@ uint64_t parse_time_ns(const std::string& s) {
     }
     std::tm tm{};
     int consumed = 0;
-    if (std::sscanf(s.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3) {
+    if (std::sscanf(s.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) !=
+        3) {
         throw bad();
     }
     const char* p = s.c_str() + consumed;
@@ -175,7 +192,8 @@ uint64_t parse_time_ns(const std::string& s) {
         t = ::timegm(&tm);
     } else if (*p == '+' || *p == '-') {
         int hh = 0, mm = 0;
-        if (std::sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 && std::sscanf(p + 1, "%2d%2d", &hh, &mm) < 1) {
+        if (std::sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 &&
+            std::sscanf(p + 1, "%2d%2d", &hh, &mm) < 1) {
             throw bad();
         }
         t = ::timegm(&tm) - (*p == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
@@ -233,7 +251,9 @@ Output::Output(int fd, size_t capacity)
     if (buf_ == nullptr) throw std::bad_alloc();
 }
 
-Output::~Output() { std::free(buf_); }
+Output::~Output() {
+    std::free(buf_);
+}
 
 bool Output::put(const void* p, size_t n) {
     if (failed_) return false;

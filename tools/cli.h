@@ -64,7 +64,7 @@ bool write_all(int fd, const void* p, size_t n);
 
 // An output buffer on a file descriptor, for record printing without stdio.
 class Output {
-public:
+  public:
     explicit Output(int fd, size_t capacity = 1 << 16);
     ~Output();
     Output(const Output&) = delete;
@@ -78,7 +78,7 @@ public:
     [[nodiscard]] int error() const noexcept { return errno_; }
     [[nodiscard]] size_t pending() const noexcept { return len_; }
 
-private:
+  private:
     int fd_;
     char* buf_;
     size_t cap_;

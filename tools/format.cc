@@ -81,11 +81,21 @@ void append_json_escaped(std::string& out, std::string_view s) {
     for (const char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
         switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (c < 0x20) {
                     char buf[8];
@@ -131,8 +141,8 @@ Template::Template(std::string_view spec) {
                 continue;
             }
             if (f != 'q' && f != 't' && f != 'T' && f != 'l' && f != 's') {
-                throw CLI::ValidationError("--template", std::string("unknown field %") + f +
-                                                             " (use %q %t %T %l %s %%)");
+                throw CLI::ValidationError(
+                    "--template", std::string("unknown field %") + f + " (use %q %t %T %l %s %%)");
             }
             if (!lit.empty()) parts_.push_back({0, std::move(lit)});
             lit.clear();
@@ -147,13 +157,26 @@ Template::Template(std::string_view spec) {
 void Template::render(std::string& out, uint64_t seq, uint64_t ts, std::string_view payload) const {
     for (const auto& p : parts_) {
         switch (p.field) {
-            case 0: out += p.text; break;
-            case 'q': out += std::to_string(seq); break;
-            case 't': out += iso_time(ts); break;
-            case 'T': out += std::to_string(ts); break;
-            case 'l': out += std::to_string(payload.size()); break;
-            case 's': out.append(payload.data(), payload.size()); break;
-            default: break;
+            case 0:
+                out += p.text;
+                break;
+            case 'q':
+                out += std::to_string(seq);
+                break;
+            case 't':
+                out += iso_time(ts);
+                break;
+            case 'T':
+                out += std::to_string(ts);
+                break;
+            case 'l':
+                out += std::to_string(payload.size());
+                break;
+            case 's':
+                out.append(payload.data(), payload.size());
+                break;
+            default:
+                break;
         }
     }
 }

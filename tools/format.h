@@ -22,11 +22,11 @@ void append_json_record(std::string& out, uint64_t seq, uint64_t ts, std::string
 // A --template: %q sequence, %t ISO time, %T timestamp in ns, %l length, %s payload, %%;
 // backslash escapes \n \t \0 \\. Printed as given (add \n yourself, as with kcat -f).
 class Template {
-public:
+  public:
     explicit Template(std::string_view spec);
     void render(std::string& out, uint64_t seq, uint64_t ts, std::string_view payload) const;
 
-private:
+  private:
     struct Part {
         char field;  // 0 = literal
         std::string text;

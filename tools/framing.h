@@ -51,7 +51,8 @@ const char* split_records(const char* p, const char* end, char delim, F&& f) {
     while (end - p >= 64) {
         auto mask16 = [&](int k) {
             const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-            return static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, d))));
+            return static_cast<uint64_t>(
+                static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, d))));
         };
         uint64_t m = mask16(0) | (mask16(1) << 16) | (mask16(2) << 32) | (mask16(3) << 48);
         while (m != 0) {
@@ -64,7 +65,8 @@ const char* split_records(const char* p, const char* end, char delim, F&& f) {
     }
 #endif
     while (p < end) {
-        const char* hit = static_cast<const char*>(std::memchr(p, delim, static_cast<size_t>(end - p)));
+        const char* hit =
+            static_cast<const char*>(std::memchr(p, delim, static_cast<size_t>(end - p)));
         if (hit == nullptr) break;
         if (!f(rec, static_cast<size_t>(hit - rec))) return rec;
         rec = hit + 1;

@@ -27,7 +27,9 @@ namespace {
 // and taking their lock.
 constexpr uint64_t kGcGraceNs = 60ull * 1000000000ull;
 
-bool is_ephemeral(std::string_view name) { return name.rfind(kEphemeralPrefix, 0) == 0; }
+bool is_ephemeral(std::string_view name) {
+    return name.rfind(kEphemeralPrefix, 0) == 0;
+}
 
 Status check_name(std::string_view name) {
     if (is_ephemeral(name) && name.find('/') == std::string_view::npos && name.size() < 200) {
@@ -56,7 +58,8 @@ Result<Opened> open_queue(std::string_view dir) {
     auto r = fs::open_at(o.dirfd.get(), dir, kReadersDir, O_RDONLY | O_DIRECTORY);
     if (!r) {
         if (r.status().code() == errc::not_found) {
-            return Status(errc::not_found, std::string(dir) + " is not a chronicle queue (no readers/)");
+            return Status(errc::not_found,
+                          std::string(dir) + " is not a chronicle queue (no readers/)");
         }
         return r.status();
     }
@@ -72,7 +75,8 @@ struct Loc {
     uint64_t size = 0;
 };
 
-Result<Loc> locate(int dirfd, std::string_view dir, const std::vector<uint64_t>& bases, uint64_t seq) {
+Result<Loc> locate(int dirfd, std::string_view dir, const std::vector<uint64_t>& bases,
+                   uint64_t seq) {
     if (bases.empty()) return Loc{};
     auto it = std::upper_bound(bases.begin(), bases.end(), seq);
     const uint64_t base = it == bases.begin() ? bases.front() : *(it - 1);
@@ -114,7 +118,8 @@ Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::stri
     auto size = fs::file_size(fd->get(), path);
     if (!size) return size.status();
     if (size.value() != kCursorFileSize) {
-        return Status(errc::corrupt, path + ": size " + std::to_string(size.value()) + " is not a cursor size");
+        return Status(errc::corrupt,
+                      path + ": size " + std::to_string(size.value()) + " is not a cursor size");
     }
     std::byte page[kCursorFileSize];
     if (::pread(fd->get(), page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)) {
@@ -251,7 +256,8 @@ Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir) {
     std::vector<std::string> readers;
     for (const auto& n : names.value()) {
         if (n.size() <= kCursorSuffix.size() || n.front() == '.') continue;
-        if (n.compare(n.size() - kCursorSuffix.size(), kCursorSuffix.size(), kCursorSuffix) != 0) continue;
+        if (n.compare(n.size() - kCursorSuffix.size(), kCursorSuffix.size(), kCursorSuffix) != 0)
+            continue;
         std::string base = n.substr(0, n.size() - kCursorSuffix.size());
         if (check_name(base)) readers.push_back(std::move(base));
     }
@@ -281,7 +287,8 @@ Status create_reader(std::string_view dir, std::string_view name, const Position
     auto pos = resolve(dir, at);
     if (!pos) return pos.status();
     bool created = false;
-    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, true, pos.value(), created);
+    auto c =
+        CursorStore::open(q->readers_fd.get(), q->readers_path, name, true, pos.value(), created);
     if (!c) return c.status();
     if (!created) return Status(errc::busy, "reader '" + std::string(name) + "' already exists");
     return {};
@@ -299,7 +306,8 @@ Status delete_reader(std::string_view dir, std::string_view name) {
     if (!c) return c.status();
     const std::string n(name);
     for (std::string_view suffix : {kEfdSuffix, kFifoSuffix, kCursorSuffix}) {
-        if (Status st = remove_file(q->readers_fd.get(), q->readers_path, n + std::string(suffix)); !st) {
+        if (Status st = remove_file(q->readers_fd.get(), q->readers_path, n + std::string(suffix));
+            !st) {
             return st;
         }
     }
@@ -349,7 +357,8 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
     };
     auto old_enough = [&](const std::string& file) {
         struct stat st {};
-        if (::fstatat(q->readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+        if (::fstatat(q->readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+            return false;
         const uint64_t mtime = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
                                static_cast<uint64_t>(st.st_mtim.tv_nsec);
         return now > mtime && now - mtime >= kGcGraceNs;
@@ -366,7 +375,8 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
         }
         // .efd / .fifo without a cursor: the follower is gone.
         for (std::string_view suffix : {kEfdSuffix, kFifoSuffix}) {
-            if (f.size() > suffix.size() && f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0) {
+            if (f.size() > suffix.size() &&
+                f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0) {
                 const std::string base = f.substr(0, f.size() - suffix.size());
                 if (!has(base + std::string(kCursorSuffix)) && old_enough(f)) {
                     if (Status st = drop(f); !st) return st;
@@ -383,7 +393,7 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
         if (!fd) continue;
         auto held = lock::is_held(fd->get(), f);
         if (!held || held.value()) continue;  // alive: never touched
-        if (!old_enough(f)) continue;  // maybe being set up right now
+        if (!old_enough(f)) continue;         // maybe being set up right now
         CursorHeader h{};
         if (::pread(fd->get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) continue;
         if (Status st = drop(base + std::string(kEfdSuffix)); !st) return st;

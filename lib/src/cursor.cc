@@ -19,16 +19,15 @@ Status validate_reader_name(std::string_view name) {
     auto bad = [&](const char* why) {
         std::string shown(name.substr(0, 40));
         if (name.size() > 40) shown += "...";
-        return Status(errc::invalid_argument,
-                      "invalid reader name '" + shown + "': " + why);
+        return Status(errc::invalid_argument, "invalid reader name '" + shown + "': " + why);
     };
     if (name.empty()) return bad("empty");
     if (name.size() > 100) return bad("longer than 100 characters");
     if (name.front() == '.') return bad("starts with '.'");
     if (name.find("..") != std::string_view::npos) return bad("contains '..'");
     for (char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '.' || c == '_' || c == '-';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
         if (!ok) return bad("only letters, digits, '.', '_' and '-' are allowed");
     }
     return {};
@@ -41,8 +40,8 @@ Status check_cursor_header(const CursorHeader* h, const std::string& path) {
         return Status(errc::corrupt, path + ": not a chronicle cursor (wrong magic)");
     }
     if (h->version != kCursorVersion) {
-        return Status(errc::corrupt, path + ": unsupported cursor version " +
-                                         std::to_string(h->version));
+        return Status(errc::corrupt,
+                      path + ": unsupported cursor version " + std::to_string(h->version));
     }
     return {};
 }
@@ -90,8 +89,8 @@ Result<CursorStore> CursorStore::open(int readers_fd, std::string_view readers_p
     auto fd = fs::open_at(readers_fd, readers_path, file, O_RDWR);
     if (!fd && fd.status().sys_errno() == ENOENT) {
         if (!create) {
-            return Status(errc::not_found, "reader '" + std::string(name) + "' does not exist (" +
-                                               c.path_ + ")");
+            return Status(errc::not_found,
+                          "reader '" + std::string(name) + "' does not exist (" + c.path_ + ")");
         }
         if (Status st = create_cursor_file(readers_fd, readers_path, file, initial_seq); !st) {
             return st;
@@ -116,8 +115,8 @@ Result<CursorStore> CursorStore::open(int readers_fd, std::string_view readers_p
     auto size = fs::file_size(c.fd_.get(), c.path_);
     if (!size) return size.status();
     if (size.value() != kCursorFileSize) {
-        return Status(errc::corrupt, c.path_ + ": size " + std::to_string(size.value()) +
-                                         " is not a cursor size");
+        return Status(errc::corrupt,
+                      c.path_ + ": size " + std::to_string(size.value()) + " is not a cursor size");
     }
     auto map = fs::Mapping::map(c.fd_.get(), kCursorFileSize, true, c.path_);
     if (!map) return map.status();
@@ -153,8 +152,8 @@ Result<CursorInfo> inspect_cursor(int readers_fd, std::string_view readers_path,
     auto size = fs::file_size(fd->get(), path);
     if (!size) return size.status();
     if (size.value() != kCursorFileSize) {
-        return Status(errc::corrupt, path + ": size " + std::to_string(size.value()) +
-                                         " is not a cursor size");
+        return Status(errc::corrupt,
+                      path + ": size " + std::to_string(size.value()) + " is not a cursor size");
     }
     CursorHeader h{};
     if (::pread(fd->get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {

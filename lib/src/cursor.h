@@ -22,7 +22,7 @@ inline constexpr std::string_view kReadersDir = "readers";
 inline constexpr std::string_view kCursorSuffix = ".cursor";
 
 class CursorStore {
-public:
+  public:
     CursorStore() = default;
     CursorStore(CursorStore&&) noexcept = default;
     CursorStore& operator=(CursorStore&&) noexcept = default;
@@ -48,7 +48,7 @@ public:
     [[nodiscard]] std::byte* page() const noexcept { return map_.data(); }
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
-private:
+  private:
     fs::Fd fd_;
     fs::Mapping map_;
     std::string path_;

@@ -67,12 +67,12 @@ constexpr uint64_t record_span(uint64_t payload) {
 // First bytes of every segment file; the sparse index follows at kIndexOffset and the first
 // record starts at header_size (a multiple of the page size).
 struct SegmentHeader {
-    uint64_t magic;         // kSegmentMagic
-    uint32_t version;       // kSegmentVersion
-    uint32_t header_size;   // offset of the first record
-    uint64_t segment_size;  // file size, fixed at creation
-    uint64_t base_seq;      // sequence of the first record; also the file name
-    uint64_t created_ns;    // CLOCK_REALTIME at creation
+    uint64_t magic;              // kSegmentMagic
+    uint32_t version;            // kSegmentVersion
+    uint32_t header_size;        // offset of the first record
+    uint64_t segment_size;       // file size, fixed at creation
+    uint64_t base_seq;           // sequence of the first record; also the file name
+    uint64_t created_ns;         // CLOCK_REALTIME at creation
     uint32_t index_stride_log2;  // one index slot per 2^n data bytes
     uint32_t index_slots;
     std::atomic<uint32_t> seg_state;  // kSegmentPreparing / kSegmentLive (release)
@@ -97,8 +97,12 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 constexpr uint64_t pack_index(uint64_t seq_delta, uint64_t offset) {
     return (seq_delta << 32) | offset;
 }
-constexpr uint64_t index_seq_delta(uint64_t v) { return v >> 32; }
-constexpr uint64_t index_offset(uint64_t v) { return v & 0xffffffffull; }
+constexpr uint64_t index_seq_delta(uint64_t v) {
+    return v >> 32;
+}
+constexpr uint64_t index_offset(uint64_t v) {
+    return v & 0xffffffffull;
+}
 
 // Durable cursor of a named reader: readers/<name>.cursor, one page, mmap'd.
 // Concurrency: only the process holding the name's lock writes `next_seq` and `commit_ns`
@@ -106,9 +110,9 @@ constexpr uint64_t index_offset(uint64_t v) { return v & 0xffffffffull; }
 // them relaxed; they are informational snapshots for lag reports. The wake area (from 64
 // on) belongs to the wake protocol and is documented in notifier.h.
 struct CursorHeader {
-    uint64_t magic;     // kCursorMagic
-    uint32_t version;   // kCursorVersion
-    uint32_t size;      // file size (one page)
+    uint64_t magic;    // kCursorMagic
+    uint32_t version;  // kCursorVersion
+    uint32_t size;     // file size (one page)
     uint64_t created_ns;
     std::atomic<uint64_t> next_seq;   // the next record to hand over
     std::atomic<uint64_t> commit_ns;  // CLOCK_REALTIME of the last position store

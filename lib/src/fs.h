@@ -17,7 +17,7 @@ namespace chronicle::fs {
 
 // An owned file descriptor; closes on destruction.
 class Fd {
-public:
+  public:
     Fd() = default;
     explicit Fd(int fd) : fd_(fd) {}
     Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
@@ -30,13 +30,13 @@ public:
     void reset() noexcept;
     int release() noexcept { return std::exchange(fd_, -1); }
 
-private:
+  private:
     int fd_ = -1;
 };
 
 // An owned shared mapping of a whole file; unmaps on destruction.
 class Mapping {
-public:
+  public:
     Mapping() = default;
     Mapping(Mapping&& o) noexcept
         : base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)) {}
@@ -53,7 +53,7 @@ public:
     [[nodiscard]] bool valid() const noexcept { return base_ != nullptr; }
     void reset() noexcept;
 
-private:
+  private:
     std::byte* base_ = nullptr;
     size_t size_ = 0;
 };

@@ -29,7 +29,8 @@ Result<bool> is_held(int fd, std::string_view path) {
     fl.l_start = 0;
     fl.l_len = 0;
     fl.l_pid = 0;
-    if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return Status::from_errno(errno, "cannot query lock", path);
+    if (::fcntl(fd, F_OFD_GETLK, &fl) != 0)
+        return Status::from_errno(errno, "cannot query lock", path);
     return fl.l_type != F_UNLCK;
 }
 

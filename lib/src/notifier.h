@@ -27,13 +27,13 @@ enum class WaitResult { ready, timeout, writer_gone };
 
 // The follower side: created lazily by a Reader the first time it waits.
 class Follower {
-public:
+  public:
     struct Config {
-        int dirfd = -1;                     // the queue directory
+        int dirfd = -1;  // the queue directory
         std::string dir;
-        std::string name;                   // reader name (ephemeral ones start with '~')
-        std::string cursor_file;            // its cursor file in readers/
-        format::CursorWake* wake = nullptr; // the wake area of its cursor page
+        std::string name;                    // reader name (ephemeral ones start with '~')
+        std::string cursor_file;             // its cursor file in readers/
+        format::CursorWake* wake = nullptr;  // the wake area of its cursor page
     };
     static Result<std::unique_ptr<Follower>> create(const Config& c);
     virtual ~Follower() = default;
@@ -53,7 +53,7 @@ public:
 
 // The writer side, owned by WakeHook.
 class WriterNotifier {
-public:
+  public:
     static std::unique_ptr<WriterNotifier> create(int dirfd, std::string_view dir,
                                                   const NotifierOptions& o,
                                                   std::atomic<uint32_t>*& hint);

@@ -49,8 +49,12 @@ using namespace format;
 
 namespace {
 
-int pidfd_open(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-int pidfd_getfd(int pidfd, int fd) { return static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0)); }
+int pidfd_open(int pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+int pidfd_getfd(int pidfd, int fd) {
+    return static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+}
 
 bool process_exited(int pidfd) {
     pollfd p{pidfd, POLLIN, 0};
@@ -88,7 +92,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 // ------------------------------------------------------------------------ follower side
 
 class LinuxFollower final : public Follower {
-public:
+  public:
     ~LinuxFollower() override {
         if (readers_fd_.valid()) {
             ::unlinkat(readers_fd_.get(), (c_.name + std::string(kEfdSuffix)).c_str(), 0);
@@ -108,7 +112,8 @@ public:
         hint_ = &reinterpret_cast<WakePage*>(wake_page_.data())->sleepers;
 
         efd_ = fs::Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-        if (!efd_.valid()) return Status::from_errno(errno, "cannot create eventfd for reader", c.name);
+        if (!efd_.valid())
+            return Status::from_errno(errno, "cannot create eventfd for reader", c.name);
         // The FIFO fallback: recreate it (a crashed predecessor may have left one), keep it
         // open read-write so that it never reports EOF and opens for writing never block.
         const std::string fifo = c.name + std::string(kFifoSuffix);
@@ -124,7 +129,8 @@ public:
         fifo_ = std::move(ff.value());
 
         epfd_ = fs::Fd(::epoll_create1(EPOLL_CLOEXEC));
-        if (!epfd_.valid()) return Status::from_errno(errno, "cannot create epoll for reader", c.name);
+        if (!epfd_.valid())
+            return Status::from_errno(errno, "cannot create epoll for reader", c.name);
         for (int fd : {efd_.get(), fifo_.get()}) {
             epoll_event ev{};
             ev.events = EPOLLIN;
@@ -189,7 +195,8 @@ public:
     }
 
     WaitResult wait(int64_t timeout_ns, const std::function<bool()>& has_data) override {
-        const uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : fs::monotonic_ns() + static_cast<uint64_t>(timeout_ns);
+        const uint64_t deadline =
+            timeout_ns < 0 ? UINT64_MAX : fs::monotonic_ns() + static_cast<uint64_t>(timeout_ns);
         for (;;) {
             if (has_data()) return WaitResult::ready;
             if (!arm(has_data)) return WaitResult::ready;
@@ -200,7 +207,8 @@ public:
                     disarm();
                     return has_data() ? WaitResult::ready : WaitResult::timeout;
                 }
-                ms = static_cast<int>(std::min<uint64_t>((deadline - now + 999999) / 1000000, INT_MAX));
+                ms = static_cast<int>(
+                    std::min<uint64_t>((deadline - now + 999999) / 1000000, INT_MAX));
             }
             epoll_event evs[4];
             const int n = ::epoll_wait(epfd_.get(), evs, 4, ms);
@@ -228,7 +236,7 @@ public:
         return w.alive;
     }
 
-private:
+  private:
     // Watches the current writer's pidfd, so that a wait ends when it exits.
     void track_writer() {
         const WriterInfo w = query_writer(c_.dirfd, c_.dir);
@@ -284,7 +292,7 @@ struct Entry {
 };
 
 class LinuxWriterNotifier final : public WriterNotifier {
-public:
+  public:
     ~LinuxWriterNotifier() override {
         if (thread_.joinable()) {
             {
@@ -357,7 +365,7 @@ public:
         batch_.clear();
     }
 
-private:
+  private:
     static constexpr size_t kInlineWakes = 2;
 
     WakePage* page() const { return reinterpret_cast<WakePage*>(wake_page_.data()); }
@@ -392,8 +400,8 @@ private:
         e->wake = reinterpret_cast<const CursorWake*>(e->cursor.data() + kCursorWakeOffset);
         if (!opts_.force_fifo) e->wake_fd = fetch_eventfd(e->info);
         if (!e->wake_fd.valid() && !e->info.fifo.empty()) {
-            auto ff = fs::open_at(readers_fd_.get(), readers_path_, e->info.fifo,
-                                  O_WRONLY | O_NONBLOCK);
+            auto ff =
+                fs::open_at(readers_fd_.get(), readers_path_, e->info.fifo, O_WRONLY | O_NONBLOCK);
             struct stat st {};
             if (ff && ::fstat(ff->get(), &st) == 0 && S_ISFIFO(st.st_mode)) {
                 e->wake_fd = std::move(ff.value());

@@ -19,7 +19,7 @@ using format::CursorWake;
 namespace {
 
 class PortableFollower final : public Follower {
-public:
+  public:
     explicit PortableFollower(const Config& c) : c_(c) {}
     ~PortableFollower() override {
         if (readers_fd_.valid()) {
@@ -63,7 +63,8 @@ public:
 
     WaitResult wait(int64_t timeout_ns, const std::function<bool()>& has_data) override {
         const uint64_t start = fs::monotonic_ns();
-        const uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : start + static_cast<uint64_t>(timeout_ns);
+        const uint64_t deadline =
+            timeout_ns < 0 ? UINT64_MAX : start + static_cast<uint64_t>(timeout_ns);
         const bool had_writer = query_writer(c_.dirfd, c_.dir).alive;
         uint64_t nap = 100'000;  // ns
         uint64_t next_writer_check = start + 50'000'000;
@@ -97,7 +98,7 @@ public:
     int fd() const override { return -1; }
     bool writer_alive() override { return query_writer(c_.dirfd, c_.dir).alive; }
 
-private:
+  private:
     Config c_;
     fs::Fd readers_fd_;
 };

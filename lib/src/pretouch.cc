@@ -93,8 +93,8 @@ Segment Pretoucher::take_prepared(uint64_t base, uint32_t seg_state) {
 
 void Pretoucher::prepare_next() {
     // Called by the helper thread with mu_ released and preparing_ set.
-    auto made = Segment::create(dirfd_, dir_, kPreparedSegmentTmp, geo_, 0,
-                                format::kSegmentPreparing);
+    auto made =
+        Segment::create(dirfd_, dir_, kPreparedSegmentTmp, geo_, 0, format::kSegmentPreparing);
     if (!made) return;  // the writer will create the segment itself and report the error
     const uint64_t first = std::min<uint64_t>(made->size(), made->data_begin() + kMaxWindow);
     ::madvise(made->bytes(), first, MADV_POPULATE_WRITE);

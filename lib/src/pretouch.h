@@ -25,7 +25,7 @@ namespace chronicle {
 inline constexpr std::string_view kPreparedSegmentTmp = ".prep.seg.tmp";
 
 class Pretoucher {
-public:
+  public:
     Pretoucher() = default;
     Pretoucher(const Pretoucher&) = delete;
     Pretoucher& operator=(const Pretoucher&) = delete;
@@ -42,7 +42,7 @@ public:
     // The prepared next segment, with its base and state set, or an invalid Segment.
     Segment take_prepared(uint64_t base, uint32_t seg_state);
 
-private:
+  private:
     void kick(uint64_t off);
     void run();
     void prepare_next();

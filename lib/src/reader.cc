@@ -21,7 +21,7 @@ namespace chronicle {
 using namespace format;
 
 class Reader::Impl {
-public:
+  public:
     std::string dir_;
     std::string name_;
     fs::Fd dirfd_;
@@ -117,9 +117,9 @@ Status Reader::Impl::locate(uint64_t target) {
         return {};
     }
     if (target < bases->front()) {
-        return Status(errc::expired, "sequence " + std::to_string(target) +
-                                         " is no longer in " + dir_ + " (the first is " +
-                                         std::to_string(bases->front()) + ")");
+        return Status(errc::expired, "sequence " + std::to_string(target) + " is no longer in " +
+                                         dir_ + " (the first is " + std::to_string(bases->front()) +
+                                         ")");
     }
     auto it = std::upper_bound(bases->begin(), bases->end(), target);
     size_t i = static_cast<size_t>(it - bases->begin()) - 1;
@@ -204,7 +204,8 @@ Status Reader::Impl::seek(const Position& where) {
             if (!f) return f.status();
             return locate(f.value());
         }
-        case Position::Kind::seq: return locate(where.value);
+        case Position::Kind::seq:
+            return locate(where.value);
         case Position::Kind::end: {
             auto h = head();
             if (!h) return h.status();
@@ -250,8 +251,8 @@ Status Reader::Impl::ensure_follower() {
         static std::atomic<uint64_t> counter{0};
         // Relaxed: only uniqueness matters.
         const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
-        const std::string name = std::string(kEphemeralPrefix) + std::to_string(::getpid()) +
-                                 "." + std::to_string(n);
+        const std::string name =
+            std::string(kEphemeralPrefix) + std::to_string(::getpid()) + "." + std::to_string(n);
         bool created = false;
         auto cs = CursorStore::open(readers_fd_.get(), fs::join(dir_, kReadersDir), name, true,
                                     position(), created, true);
@@ -288,9 +289,12 @@ Status Reader::Impl::wait(std::chrono::nanoseconds timeout) {
     if (eph_cursor_.valid()) eph_cursor_.store(position());
     const auto r = follower_->wait(timeout.count(), [this] { return has_data(); });
     switch (r) {
-        case WaitResult::ready: return {};
-        case WaitResult::timeout: return Status(errc::timeout, "no record within the timeout");
-        case WaitResult::writer_gone: return Status(errc::closed, "the writer of " + dir_ + " exited");
+        case WaitResult::ready:
+            return {};
+        case WaitResult::timeout:
+            return Status(errc::timeout, "no record within the timeout");
+        case WaitResult::writer_gone:
+            return Status(errc::closed, "the writer of " + dir_ + " exited");
     }
     return {};
 }
@@ -310,8 +314,10 @@ Result<std::optional<Record>> Reader::Impl::next() {
         if (!via_seal_ && !seg_.live()) return std::optional<Record>{};
         const RecView r = seg_.read(off_);
         switch (r.kind) {
-            case RecKind::empty: return std::optional<Record>{};
-            case RecKind::corrupt: return seg_.corrupt_at(off_, "damaged record");
+            case RecKind::empty:
+                return std::optional<Record>{};
+            case RecKind::corrupt:
+                return seg_.corrupt_at(off_, "damaged record");
             case RecKind::seal: {
                 auto nx = Segment::open(dirfd_.get(), dir_, seq_, false);
                 if (!nx) {
@@ -354,15 +360,31 @@ Result<std::unique_ptr<Reader>> Reader::open(std::string_view dir, const ReaderO
     return std::unique_ptr<Reader>(new Reader(std::move(impl)));
 }
 
-Result<std::optional<Record>> Reader::next() { return impl_->next(); }
-Status Reader::seek(const Position& where) { return impl_->seek(where); }
-uint64_t Reader::position() const noexcept { return impl_->position(); }
-Result<uint64_t> Reader::head() { return impl_->head(); }
-Result<uint64_t> Reader::first() { return impl_->first(); }
-const std::string& Reader::name() const noexcept { return impl_->name_; }
-const std::string& Reader::dir() const noexcept { return impl_->dir_; }
+Result<std::optional<Record>> Reader::next() {
+    return impl_->next();
+}
+Status Reader::seek(const Position& where) {
+    return impl_->seek(where);
+}
+uint64_t Reader::position() const noexcept {
+    return impl_->position();
+}
+Result<uint64_t> Reader::head() {
+    return impl_->head();
+}
+Result<uint64_t> Reader::first() {
+    return impl_->first();
+}
+const std::string& Reader::name() const noexcept {
+    return impl_->name_;
+}
+const std::string& Reader::dir() const noexcept {
+    return impl_->dir_;
+}
 
-Status Reader::wait(std::chrono::nanoseconds timeout) { return impl_->wait(timeout); }
+Status Reader::wait(std::chrono::nanoseconds timeout) {
+    return impl_->wait(timeout);
+}
 
 Result<bool> Reader::prepare_wait() {
     Impl& r = *impl_;
@@ -385,7 +407,9 @@ bool Reader::writer_alive() {
     return query_writer(impl_->dirfd_.get(), impl_->dir_).alive;
 }
 
-Status Reader::commit() { return commit(impl_->position()); }
+Status Reader::commit() {
+    return commit(impl_->position());
+}
 
 Status Reader::commit(uint64_t next_seq) {
     if (next_seq > impl_->position()) {

@@ -210,7 +210,8 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
     // Clear the torn tail. The state word at `off` is already 0 (that is why the scan
     // stopped), and it is the only word a reader may be loading; start after it.
     SegmentHeader* h = seg.header();
-    const uint64_t hw = std::min<uint64_t>(h->written_hw.load(std::memory_order_relaxed), seg.size());
+    const uint64_t hw =
+        std::min<uint64_t>(h->written_hw.load(std::memory_order_relaxed), seg.size());
     if (hw > off + sizeof(uint32_t)) zero_range(seg, off + sizeof(uint32_t), hw);
     h->written_hw.store(off, std::memory_order_relaxed);  // only the writer reads it
 

@@ -51,18 +51,17 @@ Result<std::vector<uint64_t>> list_segments(std::string_view dir) {
 Result<SegmentGeometry> SegmentGeometry::for_size(uint64_t segment_size) {
     if (segment_size < kMinSegmentSize || segment_size > kMaxSegmentSize ||
         segment_size % kPageSize != 0) {
-        return Status(errc::invalid_argument,
-                      "segment size " + std::to_string(segment_size) +
-                          " must be a multiple of 4096 between " +
-                          std::to_string(kMinSegmentSize) + " and " +
-                          std::to_string(kMaxSegmentSize));
+        return Status(errc::invalid_argument, "segment size " + std::to_string(segment_size) +
+                                                  " must be a multiple of 4096 between " +
+                                                  std::to_string(kMinSegmentSize) + " and " +
+                                                  std::to_string(kMaxSegmentSize));
     }
     SegmentGeometry g;
     g.segment_size = segment_size;
     const uint64_t per_slot = std::max<uint64_t>(segment_size / kMaxIndexSlots, 1);
     g.stride_log2 = std::max<uint32_t>(12, static_cast<uint32_t>(std::bit_width(per_slot - 1)));
-    g.slots = static_cast<uint32_t>((segment_size + (uint64_t{1} << g.stride_log2) - 1) >>
-                                    g.stride_log2);
+    g.slots =
+        static_cast<uint32_t>((segment_size + (uint64_t{1} << g.stride_log2) - 1) >> g.stride_log2);
     const uint64_t hdr = kIndexOffset + uint64_t{g.slots} * sizeof(uint64_t);
     g.header_size = static_cast<uint32_t>((hdr + kPageSize - 1) / kPageSize * kPageSize);
     return g;
@@ -75,8 +74,8 @@ uint64_t SegmentGeometry::max_payload() const {
 }
 
 Status Segment::corrupt_at(uint64_t off, std::string_view why) const {
-    return Status(errc::corrupt, path_ + ": offset " + std::to_string(off) + ": " +
-                                     std::string(why));
+    return Status(errc::corrupt,
+                  path_ + ": offset " + std::to_string(off) + ": " + std::string(why));
 }
 
 Result<Segment> Segment::open(int dirfd, std::string_view dir, uint64_t base, bool writable) {

@@ -45,7 +45,7 @@ struct RecView {
 };
 
 class Segment {
-public:
+  public:
     Segment() = default;
     Segment(Segment&&) noexcept = default;
     Segment& operator=(Segment&&) noexcept = default;
@@ -110,7 +110,7 @@ public:
 
     Status corrupt_at(uint64_t off, std::string_view why) const;
 
-private:
+  private:
     [[nodiscard]] uint32_t filled_slots() const noexcept;
 
     fs::Fd fd_;

@@ -8,17 +8,28 @@ namespace chronicle {
 
 const char* errc_name(errc c) noexcept {
     switch (c) {
-        case errc::ok: return "ok";
-        case errc::invalid_argument: return "invalid argument";
-        case errc::not_found: return "not found";
-        case errc::busy: return "busy";
-        case errc::no_space: return "no space";
-        case errc::too_large: return "too large";
-        case errc::corrupt: return "corrupt";
-        case errc::timeout: return "timeout";
-        case errc::io_error: return "i/o error";
-        case errc::expired: return "expired";
-        case errc::closed: return "closed";
+        case errc::ok:
+            return "ok";
+        case errc::invalid_argument:
+            return "invalid argument";
+        case errc::not_found:
+            return "not found";
+        case errc::busy:
+            return "busy";
+        case errc::no_space:
+            return "no space";
+        case errc::too_large:
+            return "too large";
+        case errc::corrupt:
+            return "corrupt";
+        case errc::timeout:
+            return "timeout";
+        case errc::io_error:
+            return "i/o error";
+        case errc::expired:
+            return "expired";
+        case errc::closed:
+            return "closed";
     }
     return "unknown";
 }
@@ -27,18 +38,27 @@ Status Status::from_errno(int err, std::string_view what, std::string_view path)
     errc code = errc::io_error;
     switch (err) {
         case ENOENT:
-        case ENOTDIR: code = errc::not_found; break;
+        case ENOTDIR:
+            code = errc::not_found;
+            break;
         case ENOSPC:
-        case EDQUOT: code = errc::no_space; break;
+        case EDQUOT:
+            code = errc::no_space;
+            break;
         case EAGAIN:
         case EACCES:
             // EACCES from a lock means busy; from open() it is a permission problem.
             code = (err == EAGAIN) ? errc::busy : errc::io_error;
             break;
         case EINVAL:
-        case ENAMETOOLONG: code = errc::invalid_argument; break;
-        case ELOOP: code = errc::invalid_argument; break;
-        default: break;
+        case ENAMETOOLONG:
+            code = errc::invalid_argument;
+            break;
+        case ELOOP:
+            code = errc::invalid_argument;
+            break;
+        default:
+            break;
     }
     std::string msg;
     msg.reserve(what.size() + path.size() + 40);

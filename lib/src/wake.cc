@@ -24,8 +24,8 @@ Result<fs::Mapping> open_wake_page(int dirfd, std::string_view dir) {
         return Status::from_errno(errno, "cannot size", path);
     }
     if (size.value() > kPageSize) {
-        return Status(errc::corrupt, path + ": size " + std::to_string(size.value()) +
-                                         " is not a wake page");
+        return Status(errc::corrupt,
+                      path + ": size " + std::to_string(size.value()) + " is not a wake page");
     }
     auto map = fs::Mapping::map(fd->get(), kPageSize, true, path);
     if (!map) return map.status();
@@ -51,7 +51,8 @@ WriterInfo query_writer(int dirfd, std::string_view dir) {
     char buf[512];
     const ssize_t n = ::pread(fd->get(), buf, sizeof buf - 1, 0);
     if (n > 0) {
-        auto j = nlohmann::json::parse(std::string_view(buf, static_cast<size_t>(n)), nullptr, false);
+        auto j =
+            nlohmann::json::parse(std::string_view(buf, static_cast<size_t>(n)), nullptr, false);
         if (j.is_object()) {
             w.pid = j.value("pid", 0);
             w.start_time = j.value("start_time", uint64_t{0});
@@ -61,11 +62,16 @@ WriterInfo query_writer(int dirfd, std::string_view dir) {
 }
 
 std::string efd_to_json(const EfdInfo& e) {
-    nlohmann::json j = {{"version", e.version},   {"name", e.name},
-                        {"pid", e.pid},           {"fd", e.fd},
-                        {"start_time", e.start_time}, {"eventfd_id", e.eventfd_id},
-                        {"fifo", e.fifo},         {"cursor", e.cursor},
-                        {"created_ns", e.created_ns}, {"ephemeral", e.ephemeral}};
+    nlohmann::json j = {{"version", e.version},
+                        {"name", e.name},
+                        {"pid", e.pid},
+                        {"fd", e.fd},
+                        {"start_time", e.start_time},
+                        {"eventfd_id", e.eventfd_id},
+                        {"fifo", e.fifo},
+                        {"cursor", e.cursor},
+                        {"created_ns", e.created_ns},
+                        {"ephemeral", e.ephemeral}};
     return j.dump() + "\n";
 }
 
@@ -115,6 +121,8 @@ void WakeHook::open(int dirfd, std::string_view dir, const NotifierOptions& o) {
     notifier_ = WriterNotifier::create(dirfd, dir, o, hint_);
 }
 
-void WakeHook::slow_path() noexcept { notifier_->wake_sleepers(); }
+void WakeHook::slow_path() noexcept {
+    notifier_->wake_sleepers();
+}
 
 }  // namespace chronicle

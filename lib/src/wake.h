@@ -65,12 +65,12 @@ struct EfdInfo {
     std::string name;
     int pid = 0;
     int fd = -1;
-    uint64_t start_time = 0;   // field 22 of /proc/<pid>/stat
-    uint64_t eventfd_id = 0;   // "eventfd-id:" of /proc/<pid>/fdinfo/<fd>; 0 if unknown
-    std::string fifo;          // FIFO name in readers/ (fallback wake channel)
-    std::string cursor;        // cursor file name in readers/
+    uint64_t start_time = 0;  // field 22 of /proc/<pid>/stat
+    uint64_t eventfd_id = 0;  // "eventfd-id:" of /proc/<pid>/fdinfo/<fd>; 0 if unknown
+    std::string fifo;         // FIFO name in readers/ (fallback wake channel)
+    std::string cursor;       // cursor file name in readers/
     uint64_t created_ns = 0;
-    bool ephemeral = false;    // an anonymous follower's registration
+    bool ephemeral = false;  // an anonymous follower's registration
 };
 std::string efd_to_json(const EfdInfo& e);
 // Writes readers/<e.name>.efd atomically (temporary file + rename).
@@ -85,7 +85,7 @@ struct NotifierOptions {
 
 // The writer's hook, called after every commit. Inline fast path: a fence and one load.
 class WakeHook {
-public:
+  public:
     WakeHook();
     ~WakeHook();
     WakeHook(const WakeHook&) = delete;
@@ -103,7 +103,7 @@ public:
         if (hint_->load(std::memory_order_relaxed) != 0) slow_path();
     }
 
-private:
+  private:
     void slow_path() noexcept;
     std::atomic<uint32_t>* hint_ = nullptr;
     std::unique_ptr<WriterNotifier> notifier_;

@@ -30,18 +30,18 @@ inline constexpr std::string_view kWriterLock = "writer.lock";
 inline constexpr uint64_t kHighWaterStep = 1ull << 20;
 
 class Writer::Impl {
-public:
+  public:
     std::string dir_;
     fs::Fd dirfd_;
     fs::Fd lockfd_;
     SegmentGeometry geo_;
-    Segment seg_;             // current segment, mapped writable
-    uint64_t off_ = 0;        // append offset in seg_
-    uint64_t seq_ = 0;        // next sequence number (counts staged batch records)
-    uint64_t last_ts_ = 0;    // timestamps never go backwards
-    uint32_t next_slot_ = 0;  // next index slot of seg_ to fill
+    Segment seg_;                          // current segment, mapped writable
+    uint64_t off_ = 0;                     // append offset in seg_
+    uint64_t seq_ = 0;                     // next sequence number (counts staged batch records)
+    uint64_t last_ts_ = 0;                 // timestamps never go backwards
+    uint32_t next_slot_ = 0;               // next index slot of seg_ to fill
     uint64_t next_slot_off_ = UINT64_MAX;  // seg_.slot_start(next_slot_), cached
-    uint64_t hw_ = 0;         // cached seg_.header()->written_hw
+    uint64_t hw_ = 0;                      // cached seg_.header()->written_hw
 
     // Claim in progress.
     bool claimed_ = false;
@@ -54,8 +54,8 @@ public:
     std::atomic<uint32_t>* first_state_ = nullptr;
     uint32_t first_value_ = 0;
     std::vector<std::pair<IndexSlot*, uint64_t>> pending_index_;
-    std::vector<Segment> held_;             // earlier segments of the batch, still mapped
-    std::vector<SegmentHeader*> preparing_; // segments created by the batch, in order
+    std::vector<Segment> held_;              // earlier segments of the batch, still mapped
+    std::vector<SegmentHeader*> preparing_;  // segments created by the batch, in order
     // Where the staged work began, to undo it.
     uint64_t start_off_ = 0, start_seq_ = 0, start_seg_end_ = 0, start_last_ts_ = 0;
     uint32_t start_slot_ = 0;
@@ -107,8 +107,9 @@ Status check_is_queue_dir(std::string_view dir, bool create, bool& fresh) {
     }
     fresh = !queue_files;
     if (!queue_files && other) {
-        return Status(errc::invalid_argument,
-                      std::string(dir) + " is not a chronicle queue (the directory holds other files)");
+        return Status(
+            errc::invalid_argument,
+            std::string(dir) + " is not a chronicle queue (the directory holds other files)");
     }
     if (!queue_files && !create) {
         return Status(errc::not_found, std::string(dir) + " is not a chronicle queue");
@@ -201,7 +202,8 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
 }
 
 void Writer::Impl::raise_hw(uint64_t need) noexcept {
-    hw_ = std::min<uint64_t>(seg_.size(), (need + kHighWaterStep - 1) / kHighWaterStep * kHighWaterStep);
+    hw_ = std::min<uint64_t>(seg_.size(),
+                             (need + kHighWaterStep - 1) / kHighWaterStep * kHighWaterStep);
     // Relaxed: read only by a later writer's recovery, after this process is gone (a dead
     // process's stores are all in the page cache, whatever their order).
     seg_.header()->written_hw.store(hw_, std::memory_order_relaxed);
@@ -269,11 +271,10 @@ Status Writer::Impl::roll() {
 
 Result<std::byte*> Writer::Impl::begin_record(uint64_t len) {
     if (len > geo_.max_payload()) {
-        return Status(errc::too_large, "record of " + std::to_string(len) +
-                                           " bytes is larger than the maximum of " +
-                                           std::to_string(geo_.max_payload()) + " bytes for " +
-                                           dir_ + " (its segment size is " +
-                                           std::to_string(geo_.segment_size) + ")");
+        return Status(errc::too_large,
+                      "record of " + std::to_string(len) + " bytes is larger than the maximum of " +
+                          std::to_string(geo_.max_payload()) + " bytes for " + dir_ +
+                          " (its segment size is " + std::to_string(geo_.segment_size) + ")");
     }
     const uint64_t span = record_span(len);
     // Keep room for the seal after every record.
@@ -470,19 +471,32 @@ void Writer::abort_batch() noexcept {
     w.explicit_batch_ = false;
 }
 
-bool Writer::in_batch() const noexcept { return impl_->explicit_batch_; }
-uint64_t Writer::next_seq() const noexcept { return impl_->seq_; }
-uint64_t Writer::max_payload() const noexcept { return impl_->geo_.max_payload(); }
-uint64_t Writer::segment_size() const noexcept { return impl_->geo_.segment_size; }
-const std::string& Writer::dir() const noexcept { return impl_->dir_; }
-void Writer::set_batch_time(uint64_t realtime_ns) noexcept { impl_->batch_ts_ = realtime_ns; }
+bool Writer::in_batch() const noexcept {
+    return impl_->explicit_batch_;
+}
+uint64_t Writer::next_seq() const noexcept {
+    return impl_->seq_;
+}
+uint64_t Writer::max_payload() const noexcept {
+    return impl_->geo_.max_payload();
+}
+uint64_t Writer::segment_size() const noexcept {
+    return impl_->geo_.segment_size;
+}
+const std::string& Writer::dir() const noexcept {
+    return impl_->dir_;
+}
+void Writer::set_batch_time(uint64_t realtime_ns) noexcept {
+    impl_->batch_ts_ = realtime_ns;
+}
 
 Status Writer::sync() {
     Impl& w = *impl_;
     // Segments a batch left behind (still mapped in held_) were not synced at the roll.
     for (const Segment& s : w.held_) ::msync(s.bytes(), s.size(), MS_SYNC);
     const uint64_t from = w.synced_off_ / kPageSize * kPageSize;
-    const uint64_t end = std::min<uint64_t>((w.off_ + kPageSize - 1) / kPageSize * kPageSize, w.seg_.size());
+    const uint64_t end =
+        std::min<uint64_t>((w.off_ + kPageSize - 1) / kPageSize * kPageSize, w.seg_.size());
     if (end > from && ::msync(w.seg_.bytes() + from, end - from, MS_SYNC) != 0) {
         return Status::from_errno(errno, "cannot sync", w.seg_.path());
     }

@@ -18,17 +18,17 @@ namespace chronicle {
 
 struct QueueStats {
     std::string dir;
-    uint64_t first_seq = 0;       // first record still on disk
-    uint64_t head_seq = 0;        // one past the last committed record
+    uint64_t first_seq = 0;          // first record still on disk
+    uint64_t head_seq = 0;           // one past the last committed record
     uint64_t last_timestamp_ns = 0;  // of the last committed record (0: empty)
     uint64_t segments = 0;
     uint64_t segment_size = 0;
-    uint64_t bytes = 0;           // size of all segment files
-    uint64_t disk_free = 0;       // bytes available on its file system
-    bool writer_alive = false;    // the writer lock is held
-    int writer_pid = 0;           // as written in writer.lock (meaningful when alive)
-    uint64_t notifier_rescans = 0;   // full rescans of readers/ by the writer's notifier
-    uint64_t notifier_wakes = 0;     // follower wake-ups it sent
+    uint64_t bytes = 0;             // size of all segment files
+    uint64_t disk_free = 0;         // bytes available on its file system
+    bool writer_alive = false;      // the writer lock is held
+    int writer_pid = 0;             // as written in writer.lock (meaningful when alive)
+    uint64_t notifier_rescans = 0;  // full rescans of readers/ by the writer's notifier
+    uint64_t notifier_wakes = 0;    // follower wake-ups it sent
 };
 
 struct FollowerStats {
@@ -46,15 +46,15 @@ struct FollowerStats {
 
 struct ReaderStats {
     std::string name;
-    bool ephemeral = false;    // an anonymous follower's registration ("~anon.<pid>.<n>")
-    bool alive = false;        // a process holds the name (its lock)
-    int owner_pid = 0;         // the holder's pid (meaningful when alive)
-    uint64_t position = 0;     // next record to hand over
-    uint64_t lag = 0;          // head_seq - position (0 when caught up)
-    uint64_t lag_bytes = 0;    // bytes of records not yet read (upper bound per segment)
-    double lag_seconds = 0;    // age of the oldest unread record
+    bool ephemeral = false;  // an anonymous follower's registration ("~anon.<pid>.<n>")
+    bool alive = false;      // a process holds the name (its lock)
+    int owner_pid = 0;       // the holder's pid (meaningful when alive)
+    uint64_t position = 0;   // next record to hand over
+    uint64_t lag = 0;        // head_seq - position (0 when caught up)
+    uint64_t lag_bytes = 0;  // bytes of records not yet read (upper bound per segment)
+    double lag_seconds = 0;  // age of the oldest unread record
     uint64_t created_ns = 0;
-    uint64_t commit_ns = 0;    // last time the position was stored
+    uint64_t commit_ns = 0;  // last time the position was stored
     FollowerStats follower;
 };
 

@@ -59,15 +59,15 @@ struct ReaderOptions {
 
 struct Record {
     uint64_t seq = 0;
-    uint64_t timestamp_ns = 0;              // writer's CLOCK_REALTIME, non-decreasing
-    std::span<const std::byte> payload;     // valid until the next call on the Reader
+    uint64_t timestamp_ns = 0;           // writer's CLOCK_REALTIME, non-decreasing
+    std::span<const std::byte> payload;  // valid until the next call on the Reader
     [[nodiscard]] std::string_view text() const noexcept {
         return {reinterpret_cast<const char*>(payload.data()), payload.size()};
     }
 };
 
 class CHRONICLE_API Reader {
-public:
+  public:
     static Result<std::unique_ptr<Reader>> open(std::string_view dir,
                                                 const ReaderOptions& options = {});
     ~Reader();
@@ -116,7 +116,7 @@ public:
 
     class Impl;
 
-private:
+  private:
     explicit Reader(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -35,7 +35,7 @@ enum class errc : int {
 CHRONICLE_API const char* errc_name(errc c) noexcept;
 
 class CHRONICLE_API Status {
-public:
+  public:
     Status() = default;
     Status(errc code, std::string message, int sys_errno = 0)
         : code_(code),
@@ -65,7 +65,7 @@ public:
     }
     explicit operator bool() const noexcept { return ok(); }
 
-private:
+  private:
     errc code_ = errc::ok;
     int sys_errno_ = 0;
     // Null when ok: an OK status costs two words and no allocation (hot paths return one
@@ -76,8 +76,8 @@ private:
 // A value or the Status saying why there is none.
 template <class T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  public:
+    Result(T value) : value_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
     Result(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
     [[nodiscard]] bool ok() const noexcept { return value_.has_value(); }
@@ -90,7 +90,7 @@ public:
     const T* operator->() const { return &*value_; }
     T& operator*() & { return *value_; }
 
-private:
+  private:
     std::optional<T> value_;
     Status status_;
 };

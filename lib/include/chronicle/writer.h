@@ -42,7 +42,7 @@ struct WriterOptions {
 };
 
 class CHRONICLE_API Writer {
-public:
+  public:
     static Result<std::unique_ptr<Writer>> open(std::string_view dir,
                                                 const WriterOptions& options = {});
     ~Writer();
@@ -88,7 +88,7 @@ public:
 
     class Impl;
 
-private:
+  private:
     explicit Writer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

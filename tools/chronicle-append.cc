@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
                    "then the bytes; kcat's %R), raw (the whole input is one record)")
         ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
     app.add_flag("-z,--null", o.nul, "records end with NUL instead of newline (--framing nul)");
-    app.add_option("--segment-size", o.segment_size,
+    auto* segsize = app.add_option("--segment-size", o.segment_size,
                    "segment size when creating the queue (default 64M; 16K..1G)");
     app.add_flag("--print-seq", o.print_seq, "print the sequence number of each record");
     app.add_flag("--atomic", o.atomic,
@@ -250,6 +250,11 @@ int main(int argc, char** argv) {
         cli::install_termination_handlers();
         auto w = Writer::open(o.queue, wo);
         if (!w) return cli::report(w.status());
+        if (segsize->count() > 0 && w.value()->segment_size() != wo.segment_size) {
+            cli::warn("note: " + o.queue + " keeps its segment size of " +
+                      std::to_string(w.value()->segment_size()) +
+                      " bytes; --segment-size applies when a queue is created");
+        }
         const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.framing);
         Appender a(*w.value(), f, o.print_seq, o.atomic, sync);
         if (o.files.empty()) o.files.push_back("-");

@@ -19,7 +19,7 @@
 #include "cli.h"
 
 using namespace chronicle;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // keys in the documented order, schema first
 
 namespace {
 
@@ -114,6 +114,14 @@ json reader_json(const ReaderStats& r) {
     return j;
 }
 
+// One reader as a chronicle.reader/v1 document (--ndjson lines and show --json).
+std::string reader_line(const QueueStats& q, const ReaderStats& r) {
+    json j = {{"schema", "chronicle.reader/v1"}, {"queue", q.dir}, {"head_seq", q.head_seq}};
+    const json fields = reader_json(r);  // kept alive for the loop (items() is a view)
+    for (const auto& [k, v] : fields.items()) j[k] = v;
+    return j.dump() + "\n";
+}
+
 std::string state_of(const ReaderStats& r) {
     if (!r.alive) return "idle";
     if (r.follower.registered) return r.follower.sleeping ? "sleeping" : "reading";
@@ -162,7 +170,8 @@ std::string show_text(const QueueStats& q, const ReaderStats& r) {
       << (r.alive ? " (pid " + std::to_string(r.owner_pid) + ")" : "") << "\n"
       << "position:    " << r.position << "\n"
       << "head:        " << q.head_seq << "\n"
-      << "lag:         " << r.lag << " records, " << human_bytes(r.lag_bytes) << ", oldest unread "
+      << "lag:         " << r.lag << " records, " << human_bytes(r.lag_bytes)
+      << (r.lag_bytes < 1024 ? " bytes" : "") << ", oldest unread "
       << human_age(r.lag_seconds) << " old\n";
     if (r.follower.registered) {
         const auto& f = r.follower;
@@ -200,12 +209,22 @@ Position parse_at(const std::string& s) {
     return Position::at_seq(v);
 }
 
+// Set once the check's thresholds parsed: CRITICAL (2) from a check is not a usage error.
+bool g_check_ran = false;
+
+// --check could not look: "CHRONICLE UNKNOWN: why" on stdout, exit 3.
+int unknown(const Status& st) {
+    (void)print_out("CHRONICLE UNKNOWN: " + st.message() + "\n");
+    return 3;
+}
+
 // Nagios-style check over the named readers (or one): 0 OK, 1 WARNING, 2 CRITICAL.
 int check(const Options& o, const std::vector<ReaderStats>& rs) {
     const double max_age =
         o.max_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.max_age)) / 1e9;
     const double warn_age =
         o.warn_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.warn_age)) / 1e9;
+    g_check_ran = true;
     int level = 0;
     std::string worst = "-";
     uint64_t worst_lag = 0;
@@ -255,12 +274,17 @@ int main(int argc, char** argv) {
     app.add_option("--watch", o.watch, "redraw every SECS seconds until interrupted");
     app.add_flag("--check", o.check,
                  "monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
-    app.add_option("--max-lag", o.max_lag, "with --check: CRITICAL above N records of lag");
-    app.add_option("--warn-lag", o.warn_lag, "with --check: WARNING above N records of lag");
+    auto* check_flag = app.get_option("--check");
+    app.add_option("--max-lag", o.max_lag, "with --check: CRITICAL above N records of lag")
+        ->needs(check_flag);
+    app.add_option("--warn-lag", o.warn_lag, "with --check: WARNING above N records of lag")
+        ->needs(check_flag);
     app.add_option("--max-age", o.max_age,
-                   "with --check: CRITICAL when the oldest unread record is older (e.g. 30s, 5m)");
+                   "with --check: CRITICAL when the oldest unread record is older (e.g. 30s, 5m)")
+        ->needs(check_flag);
     app.add_option("--warn-age", o.warn_age,
-                   "with --check: WARNING when the oldest unread record is older");
+                   "with --check: WARNING when the oldest unread record is older")
+        ->needs(check_flag);
 
     auto* list = app.add_subcommand("list", "list the queue and its readers (the default)");
     auto* show = app.add_subcommand("show", "show one reader");
@@ -284,7 +308,10 @@ int main(int argc, char** argv) {
     gc->add_flag("--dry-run", o.dry_run, "list what would be removed");
     app.set_version_flag("--version", cli::version_string("chronicle-readers"));
 
-    return cli::run(argc, argv, app, [&]() -> int {
+    // Under --check a monitoring system reads 2 as CRITICAL: a usage error there is UNKNOWN.
+    bool checking = false;
+    for (int i = 1; i < argc; ++i) checking = checking || std::string_view(argv[i]) == "--check";
+    const int rc = cli::run(argc, argv, app, [&]() -> int {
         if (create->parsed()) {
             if (Status st = create_reader(o.queue, o.name, parse_at(o.at)); !st)
                 return cli::report(st);
@@ -328,33 +355,24 @@ int main(int argc, char** argv) {
         // list / show, once or under --watch.
         for (;;) {
             auto q = inspect_queue(o.queue);
-            if (!q) return o.check ? (cli::report(q.status()), 3) : cli::report(q.status());
+            if (!q) return o.check ? unknown(q.status()) : cli::report(q.status());
             std::vector<ReaderStats> rs;
             if (show->parsed()) {
                 auto r = inspect_reader(o.queue, o.name);
-                if (!r) return o.check ? (cli::report(r.status()), 3) : cli::report(r.status());
+                if (!r) return o.check ? unknown(r.status()) : cli::report(r.status());
                 rs.push_back(std::move(r.value()));
             } else {
                 auto r = inspect_readers(o.queue);
-                if (!r) return o.check ? (cli::report(r.status()), 3) : cli::report(r.status());
+                if (!r) return o.check ? unknown(r.status()) : cli::report(r.status());
                 rs = std::move(r.value());
             }
             if (o.check) return check(o, rs);
             std::string out;
             if (o.ndjson) {
-                for (const auto& r : rs) {
-                    json j = reader_json(r);
-                    j["schema"] = "chronicle.reader/v1";
-                    j["queue"] = q->dir;
-                    j["head_seq"] = q->head_seq;
-                    out += j.dump() + "\n";
-                }
+                for (const auto& r : rs) out += reader_line(q.value(), r);
             } else if (o.json) {
                 if (show->parsed()) {
-                    json j = reader_json(rs.front());
-                    j["schema"] = "chronicle.reader/v1";
-                    j["queue"] = queue_json(q.value());
-                    out = j.dump() + "\n";
+                    out = reader_line(q.value(), rs.front());
                 } else {
                     json arr = json::array();
                     for (const auto& r : rs) arr.push_back(reader_json(r));
@@ -373,9 +391,14 @@ int main(int argc, char** argv) {
             } else {
                 out += "\n";
             }
-            if (const int rc = print_out(out); rc != cli::kOk || g_output_gone) return rc;
+            if (const int prc = print_out(out); prc != cli::kOk || g_output_gone) return prc;
             std::this_thread::sleep_for(std::chrono::duration<double>(o.watch));
             if (cli::terminated() != 0) return cli::kOk;
         }
     });
+    if (checking && !g_check_ran && rc == cli::kUsage) {
+        (void)print_out("CHRONICLE UNKNOWN: bad command line (see chronicle-readers --help)\n");
+        return 3;
+    }
+    return rc;
 }

@@ -1,7 +1,7 @@
 // chronicle-tail — print the records of a queue.
 //
-// Without --reader it opens every queue file read-only and writes nothing into the queue
-// directory. With --reader NAME it resumes from and advances that reader's durable cursor,
+// Without --reader and --follow it opens every queue file read-only and writes nothing into
+// the queue directory; --follow registers the follower in readers/ (or polls when it cannot). With --reader NAME it resumes from and advances that reader's durable cursor,
 // and only past records whose output has been written (flushed) — at-least-once.
 #include <poll.h>
 #include <unistd.h>
@@ -24,7 +24,7 @@ struct Options {
     std::string queue;
     std::optional<uint64_t> last_n;
     std::optional<uint64_t> from_seq;
-    uint64_t count = 0;  // 0 = no limit
+    std::optional<uint64_t> count;  // none = no limit
     std::string reader;
     bool show_seq = false;
     bool nul = false;
@@ -126,6 +126,10 @@ int tail(const Options& o) {
     }
     const uint64_t until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time);
     const uint64_t until_seq = o.until_seq.value_or(UINT64_MAX);
+    if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
+        throw CLI::ValidationError("--show-seq", "only with --format lines or nul (it would break the framing)");
+    }
+    if (o.count && *o.count == 0) return cli::kOk;  // like head -n 0
     if (o.follow) cli::install_termination_handlers();
     auto rd = Reader::open(o.queue, ro);
     if (!rd) return cli::report(rd.status());
@@ -144,7 +148,7 @@ int tail(const Options& o) {
     };
     // Prints what is committed now. Returns false when output failed.
     auto drain = [&](Status& err) -> bool {
-        while (o.count == 0 || printed < o.count) {
+        while (!o.count || printed < *o.count) {
             auto r = reader.next();
             if (!r) {
                 err = r.status();
@@ -172,13 +176,14 @@ int tail(const Options& o) {
 
     auto last_record = std::chrono::steady_clock::now();
     bool writer_seen_gone = false;
+    bool warned_polling = false;
     for (;;) {
         const uint64_t before = printed;
         Status err;
         if (!drain(err)) return output_failed();
         if (!err) return cli::report(err);
         if (printed != before) last_record = std::chrono::steady_clock::now();
-        if (!o.follow || reached_end || (o.count != 0 && printed >= o.count)) return cli::kOk;
+        if (!o.follow || reached_end || (o.count && printed >= *o.count)) return cli::kOk;
         if (o.until_writer_exits) {
             // Everything the writer committed before it exited was drained above.
             if (writer_seen_gone) return cli::kOk;
@@ -202,6 +207,10 @@ int tail(const Options& o) {
         if (!armed.value()) continue;  // records arrived meanwhile
         auto fd = reader.fd();
         if (!fd) return cli::report(fd.status());
+        if (fd.value() < 0 && !reader.follow_status().ok() && !warned_polling) {
+            cli::warn("note: following by polling: " + reader.follow_status().message());
+            warned_polling = true;
+        }
         pollfd fds[2] = {{1, 0, 0}, {fd.value(), POLLIN, 0}};
         // The portable notifier has no descriptor: re-check every 10 ms.
         const int slice =
@@ -228,7 +237,9 @@ int main(int argc, char** argv) {
     app.add_option("--reader", o.reader,
                    "resume from and advance the durable cursor of reader NAME (created at "
                    "the start position if missing)");
-    app.add_flag("--show-seq", o.show_seq, "prefix each record with its sequence number and a tab");
+    auto* show_seq = app.add_flag("--show-seq", o.show_seq,
+                                  "prefix each record with its sequence number and a tab (lines and "
+                                  "nul formats)");
     app.add_option("--format", o.format,
                    "output framing: lines (default), nul, len32 (4-byte big-endian length, "
                    "then the bytes), raw")
@@ -241,7 +252,9 @@ int main(int argc, char** argv) {
     app.add_option("--template", o.tmpl,
                    "print each record through a template: %q seq, %t ISO time, %T ns, %l length, "
                    "%s payload, %%, \\n \\t (e.g. '%q %t %s\\n')")
-        ->excludes(json);
+        ->excludes(json)
+        ->excludes(show_seq);
+    json->excludes(show_seq);
     app.add_option("--since", o.since, "start at records younger than DUR (e.g. 10m, 2h)")
         ->excludes("-n")
         ->excludes("--from-seq");

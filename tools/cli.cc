@@ -100,9 +100,9 @@ uint64_t parse_size(const std::string& s) {
         mul = 1;
     } else if (suffix == "K" || suffix == "k" || suffix == "KiB" || suffix == "KB") {
         mul = 1ull << 10;
-    } else if (suffix == "M" || suffix == "MiB" || suffix == "MB") {
+    } else if (suffix == "M" || suffix == "m" || suffix == "MiB" || suffix == "MB") {
         mul = 1ull << 20;
-    } else if (suffix == "G" || suffix == "GiB" || suffix == "GB") {
+    } else if (suffix == "G" || suffix == "g" || suffix == "GiB" || suffix == "GB") {
         mul = 1ull << 30;
     } else {
         throw CLI::ValidationError("size", "'" + s + "': unknown unit '" + suffix + "'");

@@ -25,7 +25,7 @@ namespace {
 
 // Files younger than this are never collected: their owner may be between creating them
 // and taking their lock.
-constexpr uint64_t kGcGraceNs = 60ull * 1000000000ull;
+constexpr uint64_t kGcGraceNs = 10ull * 1000000000ull;
 
 bool is_ephemeral(std::string_view name) {
     return name.rfind(kEphemeralPrefix, 0) == 0;
@@ -187,11 +187,20 @@ Status remove_file(int readers_fd, const std::string& readers_path, const std::s
     return {};
 }
 
+// Resolves a position for create/reset. A sequence past the head is refused: a reader
+// placed there would silently skip the records in between as they arrive.
 Result<uint64_t> resolve(std::string_view dir, const Position& p) {
     ReaderOptions ro;
     ro.start = p;
     auto r = Reader::open(dir, ro);
     if (!r) return r.status();
+    auto head = r.value()->head();
+    if (!head) return head.status();
+    if (r.value()->position() > head.value()) {
+        return Status(errc::invalid_argument, "sequence " + std::to_string(r.value()->position()) +
+                                                  " is past the head of " + std::string(dir) +
+                                                  " (" + std::to_string(head.value()) + ")");
+    }
     return r.value()->position();
 }
 

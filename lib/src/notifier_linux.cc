@@ -175,23 +175,14 @@ class LinuxFollower final : public Follower {
     }
 
     void disarm() override {
-        CursorWake* w = c_.wake;
-        const uint64_t v = w->sleep_word.load(std::memory_order_relaxed);
-        // Awake again (even). Release: orders our reads before it for an observer; nothing
-        // depends on it beyond "once per sleep" bookkeeping in the writer.
-        if ((v & 1) != 0) w->sleep_word.store(v + 1, std::memory_order_release);
+        mark_awake();
         if (!armed_) return;
         armed_ = false;
-        // A dead writer's pidfd stays readable: stop watching it, or every later poll of
-        // fd() would return at once.
-        if (pidfd_.valid() && process_exited(pidfd_.get())) drop_writer();
-        uint64_t count = 0;
-        if (::read(efd_.get(), &count, sizeof count) == static_cast<ssize_t>(sizeof count)) {
-            w->wakeups.fetch_add(1, std::memory_order_relaxed);
-        }
-        char buf[256];
-        while (::read(fifo_.get(), buf, sizeof buf) > 0) {
-        }
+        // Woken through fd() by the caller's own poll: ask epoll what fired (one call)
+        // and drain only that.
+        epoll_event evs[4];
+        const int n = ::epoll_wait(epfd_.get(), evs, 4, 0);
+        if (drain(evs, n)) drop_writer();
     }
 
     WaitResult wait(int64_t timeout_ns, const std::function<bool()>& has_data) override {
@@ -212,11 +203,11 @@ class LinuxFollower final : public Follower {
             }
             epoll_event evs[4];
             const int n = ::epoll_wait(epfd_.get(), evs, 4, ms);
-            bool writer_exit = false;
-            for (int i = 0; i < n; ++i) {
-                if (pidfd_.valid() && evs[i].data.fd == pidfd_.get()) writer_exit = true;
-            }
-            disarm();
+            mark_awake();
+            armed_ = false;
+            // The wake-up itself costs one read of the eventfd; nothing else is touched
+            // unless epoll said it fired.
+            const bool writer_exit = drain(evs, n);
             if (writer_exit) {
                 drop_writer();
                 if (has_data()) return WaitResult::ready;
@@ -237,6 +228,37 @@ class LinuxFollower final : public Follower {
     }
 
   private:
+    void mark_awake() {
+        CursorWake* w = c_.wake;
+        const uint64_t v = w->sleep_word.load(std::memory_order_relaxed);
+        // Awake again (even). Release: nothing depends on it beyond the writer's "once per
+        // sleep" bookkeeping, which only compares values.
+        if ((v & 1) != 0) w->sleep_word.store(v + 1, std::memory_order_release);
+    }
+
+    // Drains the descriptors epoll reported; returns whether the writer's pidfd fired
+    // (the writer exited: its pidfd stays readable, so it must leave the set).
+    bool drain(const epoll_event* evs, int n) {
+        bool writer_exit = false;
+        for (int i = 0; i < n; ++i) {
+            const int fd = evs[i].data.fd;
+            if (fd == efd_.get()) {
+                uint64_t count = 0;
+                if (::read(efd_.get(), &count, sizeof count) == static_cast<ssize_t>(sizeof count)) {
+                    c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);  // statistic
+                }
+            } else if (fd == fifo_.get()) {
+                char buf[256];
+                while (::read(fifo_.get(), buf, sizeof buf) > 0) {
+                }
+                c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);  // statistic
+            } else if (pidfd_.valid() && fd == pidfd_.get()) {
+                writer_exit = true;
+            }
+        }
+        return writer_exit;
+    }
+
     // Watches the current writer's pidfd, so that a wait ends when it exits.
     void track_writer() {
         const WriterInfo w = query_writer(c_.dirfd, c_.dir);

@@ -7,6 +7,8 @@
 
 #include <unistd.h>
 
+#include <time.h>
+
 #include <atomic>
 
 #include "cursor.h"
@@ -42,9 +44,14 @@ class Reader::Impl {
     std::string eph_name_;
     fs::Fd readers_fd_;
     bool armed_ = false;
+    // Registration failed (e.g. a read-only queue): wait by polling, as the portable
+    // notifier does. Holds the reason.
+    Status no_registration_;
 
     ~Impl();
+    Status poll_wait(std::chrono::nanoseconds timeout);
     Status ensure_follower();
+    Status register_follower();
     bool has_data();
     Status wait(std::chrono::nanoseconds timeout);
 
@@ -235,7 +242,38 @@ Reader::Impl::~Impl() {
 }
 
 Status Reader::Impl::ensure_follower() {
-    if (follower_) return {};
+    if (follower_ || !no_registration_.ok()) return {};
+    Status st = register_follower();
+    if (!st.ok()) {
+        // Without files in readers/ the writer cannot wake us: keep working by polling.
+        no_registration_ = std::move(st);
+        follower_.reset();
+    }
+    return {};
+}
+
+Status Reader::Impl::poll_wait(std::chrono::nanoseconds timeout) {
+    const uint64_t start = fs::monotonic_ns();
+    const bool had_writer = query_writer(dirfd_.get(), dir_).alive;
+    uint64_t nap = 100'000;
+    for (;;) {
+        if (has_data()) return {};
+        const uint64_t now = fs::monotonic_ns();
+        if (timeout.count() >= 0 && now - start >= static_cast<uint64_t>(timeout.count())) {
+            return Status(errc::timeout, "no record within the timeout");
+        }
+        if (had_writer && !query_writer(dirfd_.get(), dir_).alive && !has_data()) {
+            return Status(errc::closed, "the writer of " + dir_ + " exited");
+        }
+        uint64_t sleep_ns = nap;
+        if (timeout.count() >= 0) sleep_ns = std::min<uint64_t>(sleep_ns, static_cast<uint64_t>(timeout.count()) - (now - start));
+        timespec ts{static_cast<time_t>(sleep_ns / 1000000000), static_cast<long>(sleep_ns % 1000000000)};
+        ::nanosleep(&ts, nullptr);
+        nap = std::min<uint64_t>(nap * 2, 50'000'000);
+    }
+}
+
+Status Reader::Impl::register_follower() {
     if (!readers_fd_.valid()) {
         auto rfd = fs::open_at(dirfd_.get(), dir_, kReadersDir, O_RDONLY | O_DIRECTORY);
         if (!rfd) return rfd.status();
@@ -286,6 +324,7 @@ Status Reader::Impl::wait(std::chrono::nanoseconds timeout) {
     }
     if (has_data()) return {};
     if (Status st = ensure_follower(); !st) return st;
+    if (!follower_) return poll_wait(timeout);
     if (eph_cursor_.valid()) eph_cursor_.store(position());
     const auto r = follower_->wait(timeout.count(), [this] { return has_data(); });
     switch (r) {
@@ -391,6 +430,7 @@ Result<bool> Reader::prepare_wait() {
     if (r.armed_) return true;
     if (r.has_data()) return false;
     if (Status st = r.ensure_follower(); !st) return st;
+    if (!r.follower_) return true;  // polling: fd() is -1, the caller re-checks on a timer
     if (r.eph_cursor_.valid()) r.eph_cursor_.store(r.position());
     if (!r.follower_->arm([&r] { return r.has_data(); })) return false;
     r.armed_ = true;
@@ -399,8 +439,10 @@ Result<bool> Reader::prepare_wait() {
 
 Result<int> Reader::fd() {
     if (Status st = impl_->ensure_follower(); !st) return st;
-    return impl_->follower_->fd();
+    return impl_->follower_ ? impl_->follower_->fd() : -1;
 }
+
+const Status& Reader::follow_status() const noexcept { return impl_->no_registration_; }
 
 bool Reader::writer_alive() {
     if (impl_->follower_) return impl_->follower_->writer_alive();

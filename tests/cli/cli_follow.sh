@@ -180,4 +180,24 @@ t_many_followers_all_see_one_append() {
     wait "${pids[@]}" 2>/dev/null || true
 }
 
+t_read_only_queue_is_read_and_followed_by_polling() {
+    if ! unshare -m true 2>/dev/null; then
+        echo "    skip: cannot make a mount namespace here (needs root)"
+        return 0
+    fi
+    seq 1 2 | $APPEND q
+    # The queue seen through a read-only bind mount, in a private mount namespace.
+    unshare -m bash -c "mount --bind '$T/q' '$T/q' && mount -o remount,ro,bind '$T/q' &&
+        '$TAIL' '$T/q' >'$T/plain' && exec '$TAIL' -f '$T/q'" >out 2>err &
+    local pid=$!
+    wait_for 'lines_in out 2' || fail "not read: $(cat err)"
+    expect_eq plain "$(seq 1 2)" "$(cat plain)"
+    echo 3 | $APPEND q
+    wait_for 'lines_in out 3' || fail "not followed: $(cat err)"
+    kill $pid
+    wait $pid || true
+    grep -q "following by polling" err || fail "no note: $(cat err)"
+    expect_eq no_registration "" "$(ls q/readers)"
+}
+
 run_tests

@@ -63,7 +63,8 @@ CHRONICLE_API Result<QueueStats> inspect_queue(std::string_view dir);
 CHRONICLE_API Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir);
 CHRONICLE_API Result<ReaderStats> inspect_reader(std::string_view dir, std::string_view name);
 
-// Creates a named reader at `at`; errc::busy if it exists already.
+// Creates a named reader at `at`; errc::busy if it exists already, errc::invalid_argument
+// for a sequence past the head.
 CHRONICLE_API Status create_reader(std::string_view dir, std::string_view name, const Position& at);
 // Deletes a named reader and its files; errc::busy while a process holds it.
 CHRONICLE_API Status delete_reader(std::string_view dir, std::string_view name);
@@ -79,7 +80,8 @@ CHRONICLE_API Result<ResetResult> reset_reader(std::string_view dir, std::string
 // Removes what dead processes left in readers/: ephemeral follower registrations and the
 // .efd/.fifo of named readers nobody holds (always), and named readers nobody holds whose
 // position has not been stored for `stale_after_ns` (0: keep all names). Returns the files
-// removed (or that would be, with dry_run), relative to the queue directory.
+// removed (or that would be, with dry_run), relative to the queue directory. Files changed
+// in the last 10 seconds are left alone: their owner may be setting them up.
 CHRONICLE_API Result<std::vector<std::string>> gc_readers(std::string_view dir,
                                                           uint64_t stale_after_ns, bool dry_run);
 

@@ -108,6 +108,10 @@ class CHRONICLE_API Reader {
     // with the portable notifier (use wait() with a timeout there).
     Result<bool> prepare_wait();
     Result<int> fd();
+    // Why this reader could not register as a follower (ok if it did, or never tried):
+    // e.g. a read-only queue. It then waits by polling (100 µs doubling to 50 ms) and
+    // fd() is -1.
+    [[nodiscard]] const Status& follow_status() const noexcept;
     // Whether a writer holds the queue's lock right now (asks the kernel; takes no lock).
     bool writer_alive();
 

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(g++ cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev doctest-dev
-          tmux man-db bash-completion zsh fish jq)
+          tmux man-db groff bash-completion zsh fish jq perl
+          redis-server redis-tools kcat nats-server)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -206,6 +206,62 @@ TEST_CASE("SixtyFourFollowersAreAllWokenByOneAppend") {
     CHECK(woken.load() == kFollowers);
 }
 
+TEST_CASE("AWriterThatAppendsAndExitsAtOnceStillWakesEveryFollower") {
+    // More sleepers than the writer wakes inline: the rest go through its notifier thread,
+    // which must deliver them although the writer closes right after the append. The
+    // followers use the event-loop path (prepare_wait + poll(fd)), as chronicle-tail does.
+    test::TempDir t;
+    { REQUIRE(Writer::open(t.queue()).ok()); }
+    for (int round = 0; round < 3; ++round) {
+        constexpr int kFollowers = 8;
+        std::atomic<int> parked{0};
+        std::atomic<int> woken{0};
+        std::vector<std::thread> threads;
+        for (int i = 0; i < kFollowers; ++i) {
+            threads.emplace_back([&] {
+                ReaderOptions ro;
+                ro.start = Position::end();
+                auto r = Reader::open(t.queue(), ro);
+                REQUIRE(r.ok());
+                auto fd = r.value()->fd();
+                REQUIRE(fd.ok());
+                parked.fetch_add(1);
+                const auto end = Clock::now() + 3s;
+                while (Clock::now() < end) {
+                    auto n = r.value()->next();
+                    REQUIRE(n.ok());
+                    if (n.value()) {
+                        woken.fetch_add(1);
+                        return;
+                    }
+                    auto armed = r.value()->prepare_wait();
+                    REQUIRE(armed.ok());
+                    if (!armed.value()) continue;
+                    pollfd p{fd.value(), POLLIN, 0};
+                    ::poll(&p, 1, fd.value() < 0 ? 10 : 3000);
+                }
+            });
+        }
+        while (parked.load() < kFollowers) std::this_thread::sleep_for(1ms);
+        std::this_thread::sleep_for(50ms);
+        const pid_t child = ::fork();
+        if (child == 0) {
+            bool ok = false;
+            {
+                auto w = Writer::open(t.queue());
+                ::usleep(200000);  // the registration wake-ups are over, all park again
+                ok = w.ok() && w.value()->append("once").ok();
+            }  // the writer closes at once
+            _exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        REQUIRE(WEXITSTATUS(status) == 0);
+        for (auto& th : threads) th.join();
+        CHECK(woken.load() == kFollowers);
+    }
+}
+
 TEST_CASE("FollowingAcrossSegmentRollsSeesEveryRecordInOrder") {
     test::TempDir t;
     auto w = Writer::open(t.queue(), test::small_segments());

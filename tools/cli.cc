@@ -66,7 +66,7 @@ std::string version_string(std::string_view tool) {
 #else
     const char* notifier = "linux";
 #endif
-    return std::string(tool) + " 0.1.0 (notifier: " + notifier + ")";
+    return std::string(tool) + " " CHRONICLE_VERSION " (notifier: " + notifier + ")";
 }
 
 void set_tool(std::string_view name) {

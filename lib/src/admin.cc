@@ -46,13 +46,8 @@ struct Opened {
 
 Result<Opened> open_queue(std::string_view dir) {
     Opened o;
-    auto d = fs::open_dir(dir);
-    if (!d) {
-        if (d.status().code() == errc::not_found) {
-            return Status(errc::not_found, "queue " + std::string(dir) + " does not exist");
-        }
-        return d.status();
-    }
+    auto d = open_queue_dir(dir);
+    if (!d) return d.status();
     o.dirfd = std::move(d.value());
     o.readers_path = fs::join(dir, kReadersDir);
     auto r = fs::open_at(o.dirfd.get(), dir, kReadersDir, O_RDONLY | O_DIRECTORY);
@@ -107,20 +102,8 @@ Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::stri
     if (Status st = check_name(name); !st) return st;
     const std::string file = std::string(name) + std::string(kCursorSuffix);
     const std::string path = fs::join(q.readers_path, file);
-    auto fd = fs::open_at(q.readers_fd.get(), q.readers_path, file, O_RDONLY);
-    if (!fd) {
-        if (fd.status().sys_errno() == ENOENT) {
-            return Status(errc::not_found, "reader '" + std::string(name) + "' does not exist in " +
-                                               std::string(dir));
-        }
-        return fd.status();
-    }
-    auto size = fs::file_size(fd->get(), path);
-    if (!size) return size.status();
-    if (size.value() != kCursorFileSize) {
-        return Status(errc::corrupt,
-                      path + ": size " + std::to_string(size.value()) + " is not a cursor size");
-    }
+    auto fd = open_cursor_readonly(q.readers_fd.get(), q.readers_path, name);
+    if (!fd) return fd.status();
     std::byte page[kCursorFileSize];
     if (::pread(fd->get(), page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)) {
         return Status::from_errno(errno, "cannot read", path);

@@ -137,9 +137,8 @@ void CursorStore::store(uint64_t seq) noexcept {
     h->commit_ns.store(fs::realtime_ns(), std::memory_order_relaxed);
 }
 
-Result<CursorInfo> inspect_cursor(int readers_fd, std::string_view readers_path,
-                                  std::string_view name) {
-    if (Status st = validate_reader_name(name); !st) return st;
+Result<fs::Fd> open_cursor_readonly(int readers_fd, std::string_view readers_path,
+                                    std::string_view name) {
     const std::string file = std::string(name) + std::string(kCursorSuffix);
     const std::string path = fs::join(readers_path, file);
     auto fd = fs::open_at(readers_fd, readers_path, file, O_RDONLY);
@@ -155,6 +154,16 @@ Result<CursorInfo> inspect_cursor(int readers_fd, std::string_view readers_path,
         return Status(errc::corrupt,
                       path + ": size " + std::to_string(size.value()) + " is not a cursor size");
     }
+    return std::move(fd.value());
+}
+
+Result<CursorInfo> inspect_cursor(int readers_fd, std::string_view readers_path,
+                                  std::string_view name) {
+    if (Status st = validate_reader_name(name); !st) return st;
+    const std::string file = std::string(name) + std::string(kCursorSuffix);
+    const std::string path = fs::join(readers_path, file);
+    auto fd = open_cursor_readonly(readers_fd, readers_path, name);
+    if (!fd) return fd.status();
     CursorHeader h{};
     if (::pread(fd->get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
         return Status::from_errno(errno, "cannot read", path);

@@ -54,6 +54,11 @@ class CursorStore {
     std::string path_;
 };
 
+// Opens readers/<name>.cursor read-only (no lock) and checks its size: errc::not_found
+// "reader 'NAME' does not exist", errc::corrupt for a file of the wrong size.
+Result<fs::Fd> open_cursor_readonly(int readers_fd, std::string_view readers_path,
+                                    std::string_view name);
+
 // What chronicle-readers shows of a cursor, read without taking its lock.
 struct CursorInfo {
     std::string name;

@@ -183,6 +183,9 @@ class LinuxFollower final : public Follower {
         epoll_event evs[4];
         const int n = ::epoll_wait(epfd_.get(), evs, 4, 0);
         if (drain(evs, n)) drop_writer();
+        // A wake-up without a tracked writer is usually a new writer announcing itself:
+        // watch its pidfd, so that its exit wakes this follower too.
+        if (!pidfd_.valid()) track_writer();
     }
 
     WaitResult wait(int64_t timeout_ns, const std::function<bool()>& has_data) override {
@@ -516,14 +519,18 @@ class LinuxWriterNotifier final : public WriterNotifier {
             // Without inotify: rescan twice a second.
             const int rc = ::poll(fds, static_cast<nfds_t>(nfds), inotify_.valid() ? -1 : 500);
             std::vector<std::shared_ptr<Entry>> work;
+            bool stop = false;
             {
                 std::lock_guard<std::mutex> g(mu_);
-                if (stop_) return;
                 work.swap(pending_);
+                stop = stop_;
             }
             uint64_t v;
             if (rc > 0 && (fds[0].revents & POLLIN) != 0) (void)!::read(kick_.get(), &v, sizeof v);
+            // Wake-ups handed over before a stop are still owed: a writer that appends and
+            // exits at once (echo x | chronicle-append q) must not leave followers asleep.
             for (const auto& e : work) e->signal();
+            if (stop) return;
             if (!inotify_.valid() && rc == 0) rescan();
             if (nfds == 2 && (fds[1].revents & POLLIN) != 0) drain_inotify();
         }

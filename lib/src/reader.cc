@@ -72,13 +72,8 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
     if (!name_.empty()) {
         if (Status st = validate_reader_name(name_); !st) return st;
     }
-    auto dfd = fs::open_dir(dir_);
-    if (!dfd) {
-        if (dfd.status().code() == errc::not_found) {
-            return Status(errc::not_found, "queue " + dir_ + " does not exist");
-        }
-        return dfd.status();
-    }
+    auto dfd = open_queue_dir(dir_);
+    if (!dfd) return dfd.status();
     dirfd_ = std::move(dfd.value());
     auto bases = list_segments(dir_);
     if (!bases) return bases.status();

@@ -36,6 +36,14 @@ bool parse_segment_name(std::string_view name, uint64_t& base_seq) {
     return true;
 }
 
+Result<fs::Fd> open_queue_dir(std::string_view dir) {
+    auto dfd = fs::open_dir(dir);
+    if (!dfd && dfd.status().code() == errc::not_found) {
+        return Status(errc::not_found, "queue " + std::string(dir) + " does not exist");
+    }
+    return dfd;
+}
+
 Result<std::vector<uint64_t>> list_segments(std::string_view dir) {
     auto names = fs::list_dir(dir);
     if (!names) return names.status();

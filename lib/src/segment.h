@@ -21,6 +21,9 @@ namespace chronicle {
 std::string segment_name(uint64_t base_seq);
 bool parse_segment_name(std::string_view name, uint64_t& base_seq);
 
+// Opens a queue directory; errc::not_found "queue DIR does not exist" if it is missing.
+Result<fs::Fd> open_queue_dir(std::string_view dir);
+
 // Sorted base sequences of the segment files in `dir` (other entries are ignored).
 Result<std::vector<uint64_t>> list_segments(std::string_view dir);
 

@@ -162,13 +162,8 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
     if (o.create && ::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
         return Status::from_errno(errno, "cannot create queue directory", dir_);
     }
-    auto dfd = fs::open_dir(dir_);
-    if (!dfd) {
-        if (dfd.status().code() == errc::not_found) {
-            return Status(errc::not_found, "queue " + dir_ + " does not exist");
-        }
-        return dfd.status();
-    }
+    auto dfd = open_queue_dir(dir_);
+    if (!dfd) return dfd.status();
     dirfd_ = std::move(dfd.value());
     bool fresh = false;
     if (Status st = check_is_queue_dir(dir_, o.create, fresh); !st) return st;

@@ -38,7 +38,7 @@ start_recipe() {
     script=$(block "recipe: $1")
     # Not holding the test's own FIFO ends (3, 4): they must close when the test closes them.
     setsid bash -c "$script" >"$T/$1.out" 2>"$T/$1.err" 3>&- 4>&- &
-    BG+=($!)
+    BG+=("$!")
 }
 stop_all() {
     local p
@@ -144,7 +144,7 @@ t_copy_queue_while_it_is_written() {
     mkfifo in
     $APPEND --framing=len32 q <in &
     local writer=$!
-    PIDS+=($writer)
+    PIDS+=("$writer")
     exec 3>in
     make_records a 1
     cat a >&3
@@ -167,13 +167,12 @@ t_copy_queue_while_it_is_written() {
 redis_up() { [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
 
 start_redis() {
-    local try
-    for try in 1 2 3; do
+    for _ in 1 2 3; do
         REDIS_PORT=$(free_port) || fail "no free port"
         redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
             --daemonize no --dir "$T" >redis.log 2>&1 &
         REDIS_PID=$!
-        PIDS+=($REDIS_PID)
+        PIDS+=("$REDIS_PID")
         wait_until 10 redis_up && return 0
         kill "$REDIS_PID" 2>/dev/null || true
         wait_until 5 eval "! kill -0 $REDIS_PID" || kill -KILL "$REDIS_PID" 2>/dev/null || true
@@ -181,6 +180,8 @@ start_redis() {
     fail "redis-server did not start: $(tail -5 redis.log)"
 }
 
+# $REDIS is a list of redis-cli options: unquoted on purpose, as in the recipes.
+# shellcheck disable=SC2086
 t_redis_streams_round_trip() {
     if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
         note "skip: redis-server/redis-cli not installed (Debian: redis-server redis-tools)"
@@ -230,7 +231,7 @@ t_nats_round_trip() {
     trap cleanup EXIT
     # -p -1: a random free port, written to the ports file.
     nats-server -a 127.0.0.1 -p -1 --ports_file_dir "$T" >nats.log 2>&1 &
-    PIDS+=($!)
+    PIDS+=("$!")
     wait_until 10 eval 'ls "$T"/nats-server_*.ports' || fail "nats-server did not start: $(tail -5 nats.log)"
     local port
     port=$(grep -o '127.0.0.1:[0-9]*' "$T"/nats-server_*.ports | head -1)
@@ -238,7 +239,9 @@ t_nats_round_trip() {
     export Q=$T/q Q2=$T/q2 NATS=$port SUBJECT=events
     block "file: nats-pub.pl" >nats-pub.pl
     block "file: nats-sub.pl" >nats-sub.pl
-    perl -c nats-pub.pl 2>/dev/null && perl -c nats-sub.pl 2>/dev/null || fail "the perl programs do not compile"
+    if ! perl -c nats-pub.pl 2>/dev/null || ! perl -c nats-sub.pl 2>/dev/null; then
+        fail "the perl programs do not compile"
+    fi
 
     # The subscriber first: core NATS keeps nothing for absent subscribers.
     start_recipe nats-in
@@ -249,7 +252,7 @@ t_nats_round_trip() {
     mkfifo in
     $APPEND --framing=len32 q <in &
     local writer=$!
-    PIDS+=($writer)
+    PIDS+=("$writer")
     exec 3>in
     make_records a 1
     cat a >&3
@@ -298,7 +301,7 @@ t_len32_is_kcat_R_framing() {
 start_kafka_mock() {
     mkfifo hold
     kcat -P -b 127.0.0.1:1 -X test.mock.num.brokers=1 -t keepalive <hold 2>mock.log &
-    PIDS+=($!)
+    PIDS+=("$!")
     exec 4>hold
     wait_until 10 grep -q 'replaced with' mock.log || fail "no mock cluster: $(cat mock.log)"
     BROKERS=$(grep -o 'replaced with [0-9.:]*' mock.log | head -1 | cut -d' ' -f3)

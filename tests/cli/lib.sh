@@ -38,6 +38,15 @@ expect_code() {
     fi
 }
 
+kill_strays() {
+    local p cwd
+    for p in /proc/[0-9]*; do
+        cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+        [[ "$cwd" == "$1" || "$cwd" == "$1"/* ]] && kill -9 "${p#/proc/}" 2>/dev/null
+    done
+    return 0
+}
+
 run_tests() {
     local fn
     for fn in $(declare -F | awk '{print $3}' | grep '^t_'); do
@@ -57,8 +66,9 @@ run_tests() {
             failures+=("${fn#t_}")
             echo "FAIL ${fn#t_}"
         fi
-        # Kill anything a test left behind in its directory (followers, writers).
-        pkill -f "$T" 2>/dev/null || true
+        # Kill anything a test left behind (followers, writers): every process whose
+        # working directory is the test's, whatever its command line says.
+        kill_strays "$T"
         rm -rf "$T"
     done
     echo "$passed passed, $failed failed"

@@ -210,7 +210,9 @@ class Appender {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int tool_main(int argc, char** argv) {
     cli::set_tool("chronicle-append");
     Options o;
     CLI::App app{
@@ -226,7 +228,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
     app.add_flag("-z,--null", o.nul, "records end with NUL instead of newline (--framing nul)");
     auto* segsize = app.add_option("--segment-size", o.segment_size,
-                   "segment size when creating the queue (default 64M; 16K..1G)");
+                                   "segment size when creating the queue (default 64M; 16K..1G)");
     app.add_flag("--print-seq", o.print_seq, "print the sequence number of each record");
     app.add_flag("--atomic", o.atomic,
                  "all of the input becomes visible at once at the end, or none of it (on an "
@@ -257,7 +259,7 @@ int main(int argc, char** argv) {
         }
         const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.framing);
         Appender a(*w.value(), f, o.print_seq, o.atomic, sync);
-        if (o.files.empty()) o.files.push_back("-");
+        if (o.files.empty()) o.files.emplace_back("-");
         if (Status st = a.begin_all(); !st) return cli::report(st);
         for (const auto& file : o.files) {
             Status st;
@@ -286,4 +288,10 @@ int main(int argc, char** argv) {
         if (Status st = a.flush_output(); !st) return cli::report(st);
         return cli::kOk;
     });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return cli::guard(tool_main, argc, argv);
 }

@@ -171,8 +171,8 @@ std::string show_text(const QueueStats& q, const ReaderStats& r) {
       << "position:    " << r.position << "\n"
       << "head:        " << q.head_seq << "\n"
       << "lag:         " << r.lag << " records, " << human_bytes(r.lag_bytes)
-      << (r.lag_bytes < 1024 ? " bytes" : "") << ", oldest unread "
-      << human_age(r.lag_seconds) << " old\n";
+      << (r.lag_bytes < 1024 ? " bytes" : "") << ", oldest unread " << human_age(r.lag_seconds)
+      << " old\n";
     if (r.follower.registered) {
         const auto& f = r.follower;
         o << "follower:    pid " << f.pid << ", eventfd " << f.fd << " (id " << f.eventfd_id
@@ -261,7 +261,9 @@ int check(const Options& o, const std::vector<ReaderStats>& rs) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int tool_main(int argc, char** argv) {
     cli::set_tool("chronicle-readers");
     Options o;
     CLI::App app{"List, inspect and manage the readers of a chronicle queue.", "chronicle-readers"};
@@ -387,7 +389,7 @@ int main(int argc, char** argv) {
             }
             if (o.watch <= 0) return print_out(out);
             if (::isatty(1)) {
-                out = "\x1b[H\x1b[2J" + out;  // home, clear: redraw in place
+                out.insert(0, "\x1b[H\x1b[2J");  // home, clear: redraw in place
             } else {
                 out += "\n";
             }
@@ -401,4 +403,10 @@ int main(int argc, char** argv) {
         return 3;
     }
     return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return cli::guard(tool_main, argc, argv);
 }

@@ -1,8 +1,9 @@
 // chronicle-tail — print the records of a queue.
 //
 // Without --reader and --follow it opens every queue file read-only and writes nothing into
-// the queue directory; --follow registers the follower in readers/ (or polls when it cannot). With --reader NAME it resumes from and advances that reader's durable cursor,
-// and only past records whose output has been written (flushed) — at-least-once.
+// the queue directory; --follow registers the follower in readers/ (or polls when it cannot). With
+// --reader NAME it resumes from and advances that reader's durable cursor, and only past records
+// whose output has been written (flushed) — at-least-once.
 #include <poll.h>
 #include <unistd.h>
 
@@ -127,7 +128,8 @@ int tail(const Options& o) {
     const uint64_t until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time);
     const uint64_t until_seq = o.until_seq.value_or(UINT64_MAX);
     if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
-        throw CLI::ValidationError("--show-seq", "only with --format lines or nul (it would break the framing)");
+        throw CLI::ValidationError("--show-seq",
+                                   "only with --format lines or nul (it would break the framing)");
     }
     if (o.count && *o.count == 0) return cli::kOk;  // like head -n 0
     if (o.follow) cli::install_termination_handlers();
@@ -223,7 +225,9 @@ int tail(const Options& o) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int tool_main(int argc, char** argv) {
     cli::set_tool("chronicle-tail");
     Options o;
     CLI::App app{
@@ -237,9 +241,10 @@ int main(int argc, char** argv) {
     app.add_option("--reader", o.reader,
                    "resume from and advance the durable cursor of reader NAME (created at "
                    "the start position if missing)");
-    auto* show_seq = app.add_flag("--show-seq", o.show_seq,
-                                  "prefix each record with its sequence number and a tab (lines and "
-                                  "nul formats)");
+    auto* show_seq =
+        app.add_flag("--show-seq", o.show_seq,
+                     "prefix each record with its sequence number and a tab (lines and "
+                     "nul formats)");
     app.add_option("--format", o.format,
                    "output framing: lines (default), nul, len32 (4-byte big-endian length, "
                    "then the bytes), raw")
@@ -276,4 +281,10 @@ int main(int argc, char** argv) {
         ->needs(follow);
     app.set_version_flag("--version", cli::version_string("chronicle-tail"));
     return cli::run(argc, argv, app, [&] { return tail(o); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return cli::guard(tool_main, argc, argv);
 }

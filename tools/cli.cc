@@ -232,6 +232,17 @@ int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body) 
     }
 }
 
+int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept {
+    try {
+        return tool_main(argc, argv);
+    } catch (const std::exception& e) {
+        warn(std::string("internal error: ") + e.what());
+    } catch (...) {
+        warn("internal error");
+    }
+    return kError;
+}
+
 bool write_all(int fd, const void* p, size_t n) {
     const char* c = static_cast<const char*>(p);
     while (n > 0) {

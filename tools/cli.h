@@ -59,6 +59,10 @@ int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body);
 void install_termination_handlers();
 int terminated() noexcept;
 
+// Runs a tool's main, turning any exception that escapes it (CLI11 set-up) into one
+// line on stderr and kError: main() itself never throws.
+int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept;
+
 // Writes all of [p, p+n) to fd. Returns false with errno set on failure (EPIPE included).
 bool write_all(int fd, const void* p, size_t n);
 

@@ -46,15 +46,11 @@ Status Status::from_errno(int err, std::string_view what, std::string_view path)
             code = errc::no_space;
             break;
         case EAGAIN:
-        case EACCES:
-            // EACCES from a lock means busy; from open() it is a permission problem.
-            code = (err == EAGAIN) ? errc::busy : errc::io_error;
+            code = errc::busy;  // lock::try_exclusive maps a lock's EACCES itself
             break;
         case EINVAL:
         case ENAMETOOLONG:
-            code = errc::invalid_argument;
-            break;
-        case ELOOP:
+        case ELOOP:  // O_NOFOLLOW met a symlink
             code = errc::invalid_argument;
             break;
         default:

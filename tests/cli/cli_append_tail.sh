@@ -120,4 +120,24 @@ t_segment_rolls_are_invisible_to_the_user() {
     expect_eq seek "$(printf '40001\n40002')" "$($TAIL --from-seq 40000 -c 2 q)"
 }
 
+t_full_disk_is_exit_5_and_keeps_every_committed_record() {
+    if ! unshare -m true 2>/dev/null; then
+        echo "    skip: cannot make a mount namespace here (needs root)"
+        return 0
+    fi
+    mkdir mnt
+    # A 512 KiB file system: segments of 64 KiB run out after a few rolls.
+    unshare -m bash -c "mount -t tmpfs -o size=512k tmpfs '$T/mnt' &&
+        { seq 1 100000 | '$APPEND' --segment-size 64K '$T/mnt/q' 2>'$T/err'; echo \$? >'$T/rc'; } &&
+        '$TAIL' '$T/mnt/q' >'$T/got' && echo x | '$APPEND' '$T/mnt/q' 2>'$T/err2'; echo \$? >'$T/rc2'"
+    expect_eq exit 5 "$(cat rc)"
+    grep -q "No space left on device" err || fail "message: $(cat err)"
+    expect_eq lines 1 "$(wc -l <err)"
+    local n
+    n=$(wc -l <got)
+    [[ $n -gt 1000 ]] || fail "only $n records kept"
+    expect_eq dense "$(seq 1 "$n")" "$(cat got)"
+    expect_eq still_full 5 "$(cat rc2)"
+}
+
 run_tests

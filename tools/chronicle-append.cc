@@ -4,6 +4,7 @@
 // commits each block's records as one batch, which also wakes followers once per read: a
 // line typed into chronicle-append is visible to followers as soon as it is read.
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,7 +65,12 @@ class Appender {
                 if (have_ > w_.max_payload() + 4) return too_large(name);
                 buf_.resize(std::max(buf_.size() * 2, have_ + kReadSize));
             }
-            const ssize_t n = ::read(fd, buf_.data() + have_, buf_.size() - have_);
+            // Wait for input with the termination signals deliverable (see cli.h); a file
+            // is always readable, so this costs one cheap call per 1 MiB read.
+            pollfd pfd{fd, POLLIN, 0};
+            (void)cli::poll_signals(&pfd, 1, -1);
+            const ssize_t n =
+                cli::terminated() != 0 ? 0 : ::read(fd, buf_.data() + have_, buf_.size() - have_);
             if (cli::terminated() != 0) {
                 return Status(errc::io_error, "interrupted by signal " +
                                                   std::to_string(cli::terminated()) +

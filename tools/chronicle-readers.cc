@@ -394,7 +394,8 @@ int tool_main(int argc, char** argv) {
                 out += "\n";
             }
             if (const int prc = print_out(out); prc != cli::kOk || g_output_gone) return prc;
-            std::this_thread::sleep_for(std::chrono::duration<double>(o.watch));
+            // Sleeps with the termination signals deliverable (they are blocked elsewhere).
+            (void)cli::poll_signals(nullptr, 0, static_cast<int>(o.watch * 1000));
             if (cli::terminated() != 0) return cli::kOk;
         }
     });

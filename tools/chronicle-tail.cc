@@ -217,7 +217,7 @@ int tail(const Options& o) {
         // The portable notifier has no descriptor: re-check every 10 ms.
         const int slice =
             fd.value() < 0 ? (timeout_ms < 0 ? 10 : std::min(timeout_ms, 10)) : timeout_ms;
-        const int n = ::poll(fds, fd.value() < 0 ? 1 : 2, slice);
+        const int n = cli::poll_signals(fds, fd.value() < 0 ? 1 : 2, slice);
         if (n > 0 && output_closed(fds[0].revents)) return cli::kOk;
         if (cli::terminated() != 0) return 128 + cli::terminated();  // after cleanup
     }

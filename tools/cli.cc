@@ -1,6 +1,8 @@
 // chronicle tools — shared CLI helpers (see cli.h).
 #include "cli.h"
 
+#include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,14 +23,41 @@ volatile std::sig_atomic_t g_signal = 0;
 extern "C" void on_terminate(int sig) {
     g_signal = sig;
 }
+bool g_handlers = false;
+sigset_t g_wait_mask;  // the mask in force inside poll_signals()
 }  // namespace
 
 void install_termination_handlers() {
+    if (g_handlers) return;
     struct sigaction sa {};
     sa.sa_handler = on_terminate;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: a blocking poll returns EINTR
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+    sa.sa_flags = 0;
+    sigset_t block;
+    sigemptyset(&block);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        ::sigaction(sig, &sa, nullptr);
+        sigaddset(&block, sig);
+    }
+    // Blocked from now on (threads started later inherit it), delivered in poll_signals().
+    ::pthread_sigmask(SIG_BLOCK, &block, &g_wait_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigdelset(&g_wait_mask, sig);
+    g_handlers = true;
+}
+
+int poll_signals(pollfd* fds, unsigned long nfds, int timeout_ms) {
+    if (g_signal != 0) {
+        errno = EINTR;
+        return -1;
+    }
+    timespec ts{};
+    timespec* tsp = nullptr;
+    if (timeout_ms >= 0) {
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = static_cast<long>(timeout_ms % 1000) * 1000000L;
+        tsp = &ts;
+    }
+    return ::ppoll(fds, static_cast<nfds_t>(nfds), tsp, g_handlers ? &g_wait_mask : nullptr);
 }
 
 int terminated() noexcept {

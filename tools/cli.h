@@ -3,6 +3,8 @@
 // and stray exceptions from leaking out of main().
 #pragma once
 
+#include <poll.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
@@ -54,10 +56,14 @@ uint64_t parse_time_ns(const std::string& s);
 // exits kUsage, an exception exits kError. SIGPIPE is ignored (tools handle EPIPE).
 int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body);
 
-// SIGINT, SIGTERM and SIGHUP set a flag (and interrupt poll) instead of killing the tool,
-// so that it can remove its follower registration; terminated() returns the signal or 0.
+// SIGINT, SIGTERM and SIGHUP set a flag instead of killing the tool, so that it can remove
+// its follower registration; terminated() returns the signal or 0. The signals are blocked
+// and delivered only inside poll_signals(), which unblocks them atomically (ppoll): a
+// signal that arrives just before a wait cannot be lost and leave the wait blocked.
 void install_termination_handlers();
 int terminated() noexcept;
+// ppoll with the termination signals unblocked for its duration; -1/EINTR on a signal.
+int poll_signals(pollfd* fds, unsigned long nfds, int timeout_ms);
 
 // Runs a tool's main, turning any exception that escapes it (CLI11 set-up) into one
 // line on stderr and kError: main() itself never throws.

@@ -123,6 +123,24 @@ t_terminated_follower_removes_its_registration() {
     expect_eq readers "" "$(ls q/readers)"
 }
 
+t_sigterm_at_any_moment_ends_the_follower() {
+    # A signal arriving just before the follower blocks must not be lost.
+    echo x | $APPEND q
+    local i pid rc
+    for i in $(seq 1 20); do
+        $TAIL -f q >/dev/null &
+        pid=$!
+        sleep "0.0$((i % 10))"
+        kill -TERM $pid
+        for _ in $(seq 40); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+        kill -0 $pid 2>/dev/null && fail "round $i: still running 2 s after SIGTERM"
+        rc=0
+        wait $pid || rc=$?
+        expect_eq "round $i exit" 143 "$rc"
+    done
+    expect_eq readers "" "$(ls q/readers)"
+}
+
 t_named_follower_resumes_after_kill_9() {
     seq 1 5 | $APPEND q
     $TAIL -f --reader r q >out &

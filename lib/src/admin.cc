@@ -236,40 +236,44 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
     return s;
 }
 
-Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir) {
+namespace {
+
+// What every reader report starts from: the queue's descriptors, its stats, its segments.
+struct Snapshot {
+    Opened q;
+    QueueStats stats;
+    std::vector<uint64_t> bases;
+};
+
+Result<Snapshot> snapshot(std::string_view dir) {
     auto q = open_queue(dir);
     if (!q) return q.status();
     auto qs = inspect_queue(dir);
     if (!qs) return qs.status();
     auto bases = list_segments(dir);
     if (!bases) return bases.status();
-    auto names = fs::list_dir(q->readers_path);
+    return Snapshot{std::move(q.value()), std::move(qs.value()), std::move(bases.value())};
+}
+
+}  // namespace
+
+Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir) {
+    auto s = snapshot(dir);
+    if (!s) return s.status();
+    auto names = list_reader_names(s->q.readers_path, true);
     if (!names) return names.status();
-    std::vector<std::string> readers;
-    for (const auto& n : names.value()) {
-        if (n.size() <= kCursorSuffix.size() || n.front() == '.') continue;
-        if (n.compare(n.size() - kCursorSuffix.size(), kCursorSuffix.size(), kCursorSuffix) != 0)
-            continue;
-        std::string base = n.substr(0, n.size() - kCursorSuffix.size());
-        if (check_name(base)) readers.push_back(std::move(base));
-    }
-    std::sort(readers.begin(), readers.end());
     std::vector<ReaderStats> out;
-    for (const auto& n : readers) {
-        auto r = stat_reader(q.value(), dir, n, qs.value(), bases.value());
+    for (const auto& n : names.value()) {
+        auto r = stat_reader(s->q, dir, n, s->stats, s->bases);
         if (r) out.push_back(std::move(r.value()));  // a reader removed meanwhile: skip
     }
     return out;
 }
 
 Result<ReaderStats> inspect_reader(std::string_view dir, std::string_view name) {
-    auto q = open_queue(dir);
-    if (!q) return q.status();
-    auto qs = inspect_queue(dir);
-    if (!qs) return qs.status();
-    auto bases = list_segments(dir);
-    if (!bases) return bases.status();
-    return stat_reader(q.value(), dir, name, qs.value(), bases.value());
+    auto s = snapshot(dir);
+    if (!s) return s.status();
+    return stat_reader(s->q, dir, name, s->stats, s->bases);
 }
 
 Status create_reader(std::string_view dir, std::string_view name, const Position& at) {

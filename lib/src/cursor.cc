@@ -181,7 +181,8 @@ Result<CursorInfo> inspect_cursor(int readers_fd, std::string_view readers_path,
     return info;
 }
 
-Result<std::vector<std::string>> list_reader_names(std::string_view readers_path) {
+Result<std::vector<std::string>> list_reader_names(std::string_view readers_path,
+                                                   bool include_ephemeral) {
     auto names = fs::list_dir(readers_path);
     if (!names) return names.status();
     std::vector<std::string> out;
@@ -191,7 +192,9 @@ Result<std::vector<std::string>> list_reader_names(std::string_view readers_path
             continue;
         }
         std::string base = n.substr(0, n.size() - kCursorSuffix.size());
-        if (validate_reader_name(base)) out.push_back(std::move(base));
+        const bool ephemeral = include_ephemeral && base.rfind(kEphemeralPrefix, 0) == 0 &&
+                               base.find('/') == std::string::npos;
+        if (ephemeral || validate_reader_name(base)) out.push_back(std::move(base));
     }
     std::sort(out.begin(), out.end());
     return out;

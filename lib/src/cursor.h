@@ -20,6 +20,8 @@ namespace chronicle {
 
 inline constexpr std::string_view kReadersDir = "readers";
 inline constexpr std::string_view kCursorSuffix = ".cursor";
+// Names of anonymous followers: "~anon.<pid>.<n>" ('~' is outside the user alphabet).
+inline constexpr std::string_view kEphemeralPrefix = "~anon.";
 
 class CursorStore {
   public:
@@ -72,6 +74,8 @@ Result<CursorInfo> inspect_cursor(int readers_fd, std::string_view readers_path,
                                   std::string_view name);
 
 // Names of the readers that have a cursor file, sorted.
-Result<std::vector<std::string>> list_reader_names(std::string_view readers_path);
+// With include_ephemeral, anonymous followers' "~anon.<pid>.<n>" names too.
+Result<std::vector<std::string>> list_reader_names(std::string_view readers_path,
+                                                   bool include_ephemeral = false);
 
 }  // namespace chronicle

@@ -247,7 +247,8 @@ class LinuxFollower final : public Follower {
             const int fd = evs[i].data.fd;
             if (fd == efd_.get()) {
                 uint64_t count = 0;
-                if (::read(efd_.get(), &count, sizeof count) == static_cast<ssize_t>(sizeof count)) {
+                if (::read(efd_.get(), &count, sizeof count) ==
+                    static_cast<ssize_t>(sizeof count)) {
                     c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);  // statistic
                 }
             } else if (fd == fifo_.get()) {

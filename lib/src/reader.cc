@@ -261,8 +261,11 @@ Status Reader::Impl::poll_wait(std::chrono::nanoseconds timeout) {
             return Status(errc::closed, "the writer of " + dir_ + " exited");
         }
         uint64_t sleep_ns = nap;
-        if (timeout.count() >= 0) sleep_ns = std::min<uint64_t>(sleep_ns, static_cast<uint64_t>(timeout.count()) - (now - start));
-        timespec ts{static_cast<time_t>(sleep_ns / 1000000000), static_cast<long>(sleep_ns % 1000000000)};
+        if (timeout.count() >= 0)
+            sleep_ns = std::min<uint64_t>(sleep_ns,
+                                          static_cast<uint64_t>(timeout.count()) - (now - start));
+        timespec ts{static_cast<time_t>(sleep_ns / 1000000000),
+                    static_cast<long>(sleep_ns % 1000000000)};
         ::nanosleep(&ts, nullptr);
         nap = std::min<uint64_t>(nap * 2, 50'000'000);
     }
@@ -437,7 +440,9 @@ Result<int> Reader::fd() {
     return impl_->follower_ ? impl_->follower_->fd() : -1;
 }
 
-const Status& Reader::follow_status() const noexcept { return impl_->no_registration_; }
+const Status& Reader::follow_status() const noexcept {
+    return impl_->no_registration_;
+}
 
 bool Reader::writer_alive() {
     if (impl_->follower_) return impl_->follower_->writer_alive();

@@ -38,6 +38,7 @@
 #include <string_view>
 
 #include "chronicle/status.h"
+#include "cursor.h"
 #include "format.h"
 #include "fs.h"
 
@@ -46,7 +47,6 @@ namespace chronicle {
 inline constexpr std::string_view kWakePageName = "wake.shm";
 inline constexpr std::string_view kEfdSuffix = ".efd";
 inline constexpr std::string_view kFifoSuffix = ".fifo";
-inline constexpr std::string_view kEphemeralPrefix = "~anon.";
 
 // Maps <queue>/wake.shm read-write, creating it if needed (any follower or the writer).
 Result<fs::Mapping> open_wake_page(int dirfd, std::string_view dir);

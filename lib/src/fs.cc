@@ -8,12 +8,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 namespace chronicle::fs {
+
+namespace {
+constexpr size_t kPageBytes = 4096;
+}
 
 Fd& Fd::operator=(Fd&& o) noexcept {
     if (this != &o) {
@@ -28,28 +35,128 @@ void Fd::reset() noexcept {
     fd_ = -1;
 }
 
+// --- The truncation guard. A mapped file that another process truncates raises SIGBUS on
+// the next access past its new end: a reader of a queue someone damaged would die. Every
+// Mapping registers its range here; a SIGBUS inside a registered range replaces the
+// faulting page with a private zero page (MAP_FIXED) and marks the mapping, and the access
+// is retried and reads zeros — a record state of 0, "no record here". The owner asks
+// Mapping::truncated() when it meets the end of the data. A SIGBUS anywhere else goes to
+// the handler that was installed before (or the default action: the process dies as it
+// would have). The registry is a fixed array of lock-free words, so the handler reads it
+// without locks; a mapping made while it is full is simply not guarded.
+namespace {
+
+constexpr int kGuardSlots = 4096;
+struct GuardSlot {
+    std::atomic<uintptr_t> begin{0};  // 0: free
+    std::atomic<uintptr_t> end{0};
+    std::atomic<uint32_t> hit{0};
+};
+GuardSlot g_guard[kGuardSlots];
+struct sigaction g_previous_sigbus {};
+
+extern "C" void on_sigbus(int sig, siginfo_t* si, void* ctx) {
+    const auto addr = reinterpret_cast<uintptr_t>(si->si_addr);
+    for (auto& slot : g_guard) {
+        // Acquire: pairs with the release store of `begin` in guard_register, so `end`
+        // is that mapping's.
+        const uintptr_t b = slot.begin.load(std::memory_order_acquire);
+        if (b == 0 || addr < b || addr >= slot.end.load(std::memory_order_relaxed)) continue;
+        const uintptr_t page = addr & ~(uintptr_t{kPageBytes} - 1);
+        void* p = ::mmap(reinterpret_cast<void*>(page), kPageBytes, PROT_READ | PROT_WRITE,
+                         MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) break;
+        slot.hit.store(1, std::memory_order_relaxed);  // read by the same thread later
+        return;
+    }
+    // Not ours: behave as if we had never been installed.
+    if ((g_previous_sigbus.sa_flags & SA_SIGINFO) != 0 && g_previous_sigbus.sa_sigaction) {
+        g_previous_sigbus.sa_sigaction(sig, si, ctx);
+        return;
+    }
+    if (g_previous_sigbus.sa_handler != SIG_DFL && g_previous_sigbus.sa_handler != SIG_IGN) {
+        g_previous_sigbus.sa_handler(sig);
+        return;
+    }
+    ::signal(SIGBUS, SIG_DFL);  // the access is retried and kills the process as before
+}
+
+void install_guard() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa {};
+        sa.sa_sigaction = on_sigbus;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        ::sigaction(SIGBUS, &sa, &g_previous_sigbus);
+    });
+}
+
+int guard_register(const std::byte* base, size_t size) {
+    install_guard();
+    for (int i = 0; i < kGuardSlots; ++i) {
+        uintptr_t expect = 0;
+        // Claim a free slot with a placeholder, fill it, then publish `begin` (release).
+        if (g_guard[i].begin.compare_exchange_strong(expect, 1, std::memory_order_relaxed)) {
+            g_guard[i].hit.store(0, std::memory_order_relaxed);
+            g_guard[i].end.store(0, std::memory_order_relaxed);
+            g_guard[i].end.store(reinterpret_cast<uintptr_t>(base) + size,
+                                 std::memory_order_relaxed);
+            g_guard[i].begin.store(reinterpret_cast<uintptr_t>(base), std::memory_order_release);
+            return i;
+        }
+    }
+    return -1;
+}
+
+void guard_unregister(int i) {
+    if (i < 0) return;
+    g_guard[i].end.store(0, std::memory_order_relaxed);
+    // Release: orders the reset of `end` before the slot becomes free for reuse.
+    g_guard[i].begin.store(0, std::memory_order_release);
+}
+
+}  // namespace
+
 Mapping& Mapping::operator=(Mapping&& o) noexcept {
     if (this != &o) {
         reset();
         base_ = std::exchange(o.base_, nullptr);
         size_ = std::exchange(o.size_, 0);
+        guard_ = std::exchange(o.guard_, -1);
     }
     return *this;
 }
 
 void Mapping::reset() noexcept {
+    guard_unregister(std::exchange(guard_, -1));
     if (base_ != nullptr) ::munmap(base_, size_);
     base_ = nullptr;
     size_ = 0;
 }
 
+bool Mapping::truncated() const noexcept {
+    return guard_ >= 0 && g_guard[guard_].hit.load(std::memory_order_relaxed) != 0;
+}
+
 Result<Mapping> Mapping::map(int fd, size_t size, bool writable, std::string_view path) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return Status::from_errno(errno, "cannot stat", path);
+    if (static_cast<uint64_t>(st.st_size) < size) {
+        return Status(errc::corrupt, std::string(path) + ": file is shorter (" +
+                                         std::to_string(st.st_size) + " bytes) than expected (" +
+                                         std::to_string(size) + ")");
+    }
+    if (writable) {
+        if (Status a = allocate(fd, size, path); !a) return a;
+    }
     const int prot = writable ? (PROT_READ | PROT_WRITE) : PROT_READ;
     void* p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return Status::from_errno(errno, "cannot map", path);
     Mapping m;
     m.base_ = static_cast<std::byte*>(p);
     m.size_ = size;
+    m.guard_ = guard_register(m.base_, size);
     return m;
 }
 
@@ -60,19 +167,102 @@ std::string join(std::string_view dir, std::string_view name) {
     return s;
 }
 
+int above_stdio(int fd) noexcept {
+    if (fd < 0 || fd > 2) return fd;
+    const int high = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return high;
+}
+
+namespace {
+const char* type_name(mode_t m) {
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISSOCK(m)) return "a socket";
+    if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+    if (S_ISLNK(m)) return "a symbolic link";
+    return "a regular file";
+}
+const char* type_name(FileType t) {
+    switch (t) {
+        case FileType::directory:
+            return "a directory";
+        case FileType::fifo:
+            return "a FIFO";
+        case FileType::regular:
+            break;
+    }
+    return "a regular file";
+}
+bool has_type(mode_t m, FileType t) {
+    switch (t) {
+        case FileType::directory:
+            return S_ISDIR(m);
+        case FileType::fifo:
+            return S_ISFIFO(m);
+        case FileType::regular:
+            break;
+    }
+    return S_ISREG(m);
+}
+}  // namespace
+
 Result<Fd> open_at(int dirfd, std::string_view dir_path, std::string_view name, int flags,
-                   mode_t mode) {
+                   mode_t mode, FileType type) {
+    if ((flags & O_DIRECTORY) != 0) type = FileType::directory;
     std::string n(name);
-    int fd = ::openat(dirfd, n.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0) return Status::from_errno(errno, "cannot open", join(dir_path, name));
-    return Fd(fd);
+    const int raw = ::openat(dirfd, n.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+    if (raw < 0) {
+        const int err = errno;
+        // A FIFO opened for writing without a reader (ENXIO), or a directory opened for
+        // writing (EISDIR): the wrong type of file, reported as such.
+        struct stat st {};
+        if ((err == ENXIO || err == EISDIR || err == ENOTDIR) &&
+            ::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !has_type(st.st_mode, type)) {
+            return Status(errc::corrupt, join(dir_path, name) + " is " + type_name(st.st_mode) +
+                                             ", not " + type_name(type),
+                          err);
+        }
+        return Status::from_errno(err, "cannot open", join(dir_path, name));
+    }
+    Fd fd(above_stdio(raw));
+    if (!fd.valid()) return Status::from_errno(errno, "cannot open", join(dir_path, name));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return Status::from_errno(errno, "cannot stat", join(dir_path, name));
+    }
+    if (!has_type(st.st_mode, type)) {
+        return Status(errc::corrupt, join(dir_path, name) + " is " + type_name(st.st_mode) +
+                                         ", not " + type_name(type));
+    }
+    return fd;
 }
 
 Result<Fd> open_dir(std::string_view path) {
     std::string p(path);
-    int fd = ::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Status::from_errno(errno, "cannot open directory", path);
-    return Fd(fd);
+    Fd fd(above_stdio(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC)));
+    if (!fd.valid()) {
+        const int err = errno;
+        struct stat st {};
+        if (err == ENOTDIR && ::stat(p.c_str(), &st) == 0) {
+            return Status(errc::invalid_argument,
+                          std::string(path) + " is " + type_name(st.st_mode) + ", not a directory",
+                          err);
+        }
+        return Status::from_errno(err, "cannot open directory", path);
+    }
+    return fd;
+}
+
+Status allocate(int fd, uint64_t size, std::string_view path) {
+    int rc;
+    do {
+        rc = ::fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0 ? 0 : errno;
+    } while (rc == EINTR);
+    if (rc == 0 || rc == EOPNOTSUPP) return {};
+    return Status::from_errno(rc, "cannot allocate", path);
 }
 
 Result<uint64_t> file_size(int fd, std::string_view path) {

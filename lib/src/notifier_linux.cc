@@ -22,8 +22,10 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -50,10 +52,22 @@ using namespace format;
 namespace {
 
 int pidfd_open(int pid) {
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    return fs::above_stdio(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 }
 int pidfd_getfd(int pidfd, int fd) {
-    return static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+    return fs::above_stdio(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0)));
+}
+
+// A pidfd of `pid` if it is the process that started at `start_time` (0: unknown, not
+// checked); an invalid Fd otherwise. A pidfd names one process for good, so a pid reused
+// after the start-time check cannot slip in: if the process exits after pidfd_open, the
+// pidfd reports it (readable) instead of naming the newcomer.
+fs::Fd open_process(int pid, uint64_t start_time) {
+    if (pid <= 0) return {};
+    fs::Fd p(pidfd_open(pid));
+    if (!p.valid()) return {};
+    if (start_time != 0 && fs::process_start_time(pid) != start_time) return {};
+    return p;
 }
 
 bool process_exited(int pidfd) {
@@ -111,7 +125,7 @@ class LinuxFollower final : public Follower {
         wake_page_ = std::move(page.value());
         hint_ = &reinterpret_cast<WakePage*>(wake_page_.data())->sleepers;
 
-        efd_ = fs::Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        efd_ = fs::Fd(fs::above_stdio(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
         if (!efd_.valid())
             return Status::from_errno(errno, "cannot create eventfd for reader", c.name);
         // The FIFO fallback: recreate it (a crashed predecessor may have left one), keep it
@@ -124,11 +138,11 @@ class LinuxFollower final : public Follower {
         // World-writable on purpose: a writer running as another user may wake us through
         // it; the worst anyone else can do is a spurious wake-up.
         ::fchmodat(readers_fd_.get(), fifo.c_str(), 0622, 0);
-        auto ff = fs::open_at(readers_fd_.get(), readers_path_, fifo, O_RDWR | O_NONBLOCK);
+        auto ff = fs::open_at(readers_fd_.get(), readers_path_, fifo, O_RDWR, 0, fs::FileType::fifo);
         if (!ff) return ff.status();
         fifo_ = std::move(ff.value());
 
-        epfd_ = fs::Fd(::epoll_create1(EPOLL_CLOEXEC));
+        epfd_ = fs::Fd(fs::above_stdio(::epoll_create1(EPOLL_CLOEXEC)));
         if (!epfd_.valid())
             return Status::from_errno(errno, "cannot create epoll for reader", c.name);
         for (int fd : {efd_.get(), fifo_.get()}) {
@@ -216,6 +230,16 @@ class LinuxFollower final : public Follower {
                 if (has_data()) return WaitResult::ready;
                 return WaitResult::writer_gone;
             }
+            if (recheck_fired_) {
+                // A writer whose exit we cannot watch (see track_writer): ask the lock.
+                recheck_fired_ = false;
+                if (!query_writer(c_.dirfd, c_.dir).alive) {
+                    set_recheck(false);
+                    if (has_data()) return WaitResult::ready;
+                    return WaitResult::writer_gone;
+                }
+                track_writer();
+            }
             if (has_data()) return WaitResult::ready;
             // Woken without data: a new writer announcing itself, or a spurious wake.
             if (!pidfd_.valid()) track_writer();
@@ -224,10 +248,14 @@ class LinuxFollower final : public Follower {
 
     int fd() const override { return epfd_.get(); }
 
+    // True only while a writer holds the lock, and then its exit will make fd() readable:
+    // either its pidfd is watched, or (a writer.lock we cannot use) a timer re-checks.
     bool writer_alive() override {
-        const WriterInfo w = query_writer(c_.dirfd, c_.dir);
-        if (w.alive && !pidfd_.valid()) track_writer();
-        return w.alive;
+        if (pidfd_.valid() && !process_exited(pidfd_.get())) return true;
+        drop_writer();
+        track_writer();
+        if (pidfd_.valid()) return !process_exited(pidfd_.get());
+        return recheck_;
     }
 
   private:
@@ -258,24 +286,70 @@ class LinuxFollower final : public Follower {
                 c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);  // statistic
             } else if (pidfd_.valid() && fd == pidfd_.get()) {
                 writer_exit = true;
+            } else if (timer_.valid() && fd == timer_.get()) {
+                uint64_t ticks = 0;
+                (void)!::read(timer_.get(), &ticks, sizeof ticks);
+                recheck_fired_ = true;
             }
         }
         return writer_exit;
     }
 
-    // Watches the current writer's pidfd, so that a wait ends when it exits.
+    // Watches the current writer's pidfd, so that a wait ends when it exits. The lock is
+    // the truth about liveness, writer.lock's text only names the process: a writer that
+    // exits between the two is caught either way — an exited process's pidfd is readable
+    // (epoll reports it at once), and a pid that no longer exists (ESRCH) sends us back to
+    // the lock. When the holder cannot be watched (writer.lock damaged or being rewritten,
+    // no pidfd_open), a timer re-checks the lock instead: a wait never outlives the writer
+    // by more than kRecheckMs.
     void track_writer() {
-        const WriterInfo w = query_writer(c_.dirfd, c_.dir);
-        if (!w.alive || w.pid <= 0) return;
-        fs::Fd p(pidfd_open(w.pid));
-        if (!p.valid()) return;
-        if (w.start_time != 0 && fs::process_start_time(w.pid) != w.start_time) return;
-        if (process_exited(p.get())) return;
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = p.get();
-        if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, p.get(), &ev) != 0) return;
-        pidfd_ = std::move(p);
+        if (pidfd_.valid()) return;
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            const WriterInfo w = query_writer(c_.dirfd, c_.dir);
+            if (!w.alive) {
+                set_recheck(false);
+                return;
+            }
+            fs::Fd p = open_process(w.pid, w.start_time);
+            if (p.valid()) {
+                epoll_event ev{};
+                ev.events = EPOLLIN;
+                ev.data.fd = p.get();
+                if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, p.get(), &ev) == 0) {
+                    pidfd_ = std::move(p);
+                    set_recheck(false);
+                    return;
+                }
+                break;
+            }
+            if (w.pid <= 0 || errno != ESRCH) break;  // not a vanished process: cannot watch
+        }
+        set_recheck(true);
+    }
+
+    static constexpr int kRecheckMs = 200;
+
+    void set_recheck(bool on) {
+        if (on == recheck_) return;
+        if (on && !timer_.valid()) {
+            timer_ = fs::Fd(fs::above_stdio(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
+            if (!timer_.valid()) return;  // nothing better: writer_alive() stays a poll
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.fd = timer_.get();
+            if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, timer_.get(), &ev) != 0) {
+                timer_.reset();
+                return;
+            }
+        }
+        if (!timer_.valid()) return;
+        itimerspec its{};
+        if (on) {
+            its.it_value.tv_nsec = kRecheckMs * 1000000L;
+            its.it_interval = its.it_value;
+        }
+        ::timerfd_settime(timer_.get(), 0, &its, nullptr);
+        recheck_ = on;
     }
 
     void drop_writer() {
@@ -293,6 +367,9 @@ class LinuxFollower final : public Follower {
     fs::Fd fifo_;
     fs::Fd epfd_;
     fs::Fd pidfd_;
+    fs::Fd timer_;                // re-checks an unwatchable writer (set_recheck)
+    bool recheck_ = false;        // timer_ is armed
+    bool recheck_fired_ = false;  // it fired since the last look
     bool armed_ = false;
 };
 
@@ -301,6 +378,8 @@ class LinuxFollower final : public Follower {
 struct Entry {
     EfdInfo info;
     fs::Fd wake_fd;  // the follower's eventfd (a proven duplicate) or its FIFO's write end
+    fs::Fd pidfd;    // the follower process: readable once it exits (the entry is dropped)
+    uint64_t id = 0;  // epoll key of pidfd
     bool via_fifo = false;
     fs::Mapping cursor;  // read-only: the writer never writes into a follower's page
     const CursorWake* wake = nullptr;
@@ -342,16 +421,20 @@ class LinuxWriterNotifier final : public WriterNotifier {
         if (!page) return false;
         wake_page_ = std::move(page.value());
         hint_ = &reinterpret_cast<WakePage*>(wake_page_.data())->sleepers;
-        kick_ = fs::Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        kick_ = fs::Fd(fs::above_stdio(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
         if (!kick_.valid()) return false;
+        epfd_ = fs::Fd(fs::above_stdio(::epoll_create1(EPOLL_CLOEXEC)));
+        if (!epfd_.valid()) return false;
+        if (!watch(kick_.get(), kKickKey)) return false;
         // Watch first, then scan: a follower that registers in between is seen twice, never
         // missed. Without inotify (e.g. fs.inotify.max_user_instances reached) the thread
         // rescans periodically instead.
-        inotify_ = fs::Fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+        inotify_ = fs::Fd(fs::above_stdio(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)));
         if (inotify_.valid() &&
-            ::inotify_add_watch(inotify_.get(), readers_path_.c_str(),
-                                IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
-                                    IN_MOVED_FROM | IN_ONLYDIR) < 0) {
+            (::inotify_add_watch(inotify_.get(), readers_path_.c_str(),
+                                 IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
+                                     IN_MOVED_FROM | IN_ONLYDIR) < 0 ||
+             !watch(inotify_.get(), kInotifyKey))) {
             inotify_.reset();
         }
         rescan();
@@ -393,6 +476,16 @@ class LinuxWriterNotifier final : public WriterNotifier {
 
   private:
     static constexpr size_t kInlineWakes = 2;
+    // epoll keys of the notifier thread: the kick eventfd, inotify, then followers' pidfds.
+    static constexpr uint64_t kKickKey = 0;
+    static constexpr uint64_t kInotifyKey = 1;
+
+    bool watch(int fd, uint64_t key) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = key;
+        return ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+    }
 
     WakePage* page() const { return reinterpret_cast<WakePage*>(wake_page_.data()); }
 
@@ -424,12 +517,16 @@ class LinuxWriterNotifier final : public WriterNotifier {
             return nullptr;
         }
         e->wake = reinterpret_cast<const CursorWake*>(e->cursor.data() + kCursorWakeOffset);
-        if (!opts_.force_fifo) e->wake_fd = fetch_eventfd(e->info);
+        // The follower's process, proved by its start time (a recycled pid fails here,
+        // before anything is fetched). Kept: its exit drops the entry (run()).
+        e->pidfd = open_process(e->info.pid, e->info.start_time);
+        if (!e->pidfd.valid() || e->info.start_time == 0) return nullptr;
+        if (process_exited(e->pidfd.get())) return nullptr;  // the stat may be another's
+        if (!opts_.force_fifo) e->wake_fd = fetch_eventfd(e->pidfd.get(), e->info);
         if (!e->wake_fd.valid() && !e->info.fifo.empty()) {
-            auto ff =
-                fs::open_at(readers_fd_.get(), readers_path_, e->info.fifo, O_WRONLY | O_NONBLOCK);
-            struct stat st {};
-            if (ff && ::fstat(ff->get(), &st) == 0 && S_ISFIFO(st.st_mode)) {
+            auto ff = fs::open_at(readers_fd_.get(), readers_path_, e->info.fifo, O_WRONLY, 0,
+                                  fs::FileType::fifo);
+            if (ff) {
                 e->wake_fd = std::move(ff.value());
                 e->via_fifo = true;
             }
@@ -439,16 +536,15 @@ class LinuxWriterNotifier final : public WriterNotifier {
     }
 
     // pidfd_getfd with the proofs listed at the top of this file; an invalid Fd if any
-    // step fails.
-    static fs::Fd fetch_eventfd(const EfdInfo& info) {
-        fs::Fd pidfd(pidfd_open(info.pid));
-        if (!pidfd.valid()) return {};
-        if (fs::process_start_time(info.pid) != info.start_time) return {};  // pid reused
-        if (process_exited(pidfd.get())) return {};  // the stat above may be another's
-        fs::Fd fd(pidfd_getfd(pidfd.get(), info.fd));
+    // step fails. `pidfd` is the follower's, already proved by start time.
+    static fs::Fd fetch_eventfd(int pidfd, const EfdInfo& info) {
+        fs::Fd fd(pidfd_getfd(pidfd, info.fd));
         if (!fd.valid()) return {};  // EPERM (ptrace rules) or the fd is gone
         if (!is_eventfd(fd.get())) return {};
-        if (info.eventfd_id != 0 && eventfd_id(fd.get()) != info.eventfd_id) return {};
+        // Where the kernel reports eventfd ids, the published one must match: an .efd
+        // without one (or with 0) proves nothing and is refused.
+        const uint64_t id = eventfd_id(fd.get());
+        if (id != 0 && id != info.eventfd_id) return {};
         return fd;
     }
 
@@ -459,6 +555,8 @@ class LinuxWriterNotifier final : public WriterNotifier {
             entries_.erase(efd_name);
             return;
         }
+        e->id = next_id_++;
+        if (!watch(e->pidfd.get(), e->id)) return;  // cannot see it die: do not hold it
         const uint64_t w = e->wake->sleep_word.load(std::memory_order_seq_cst);
         if ((w & 1) != 0) {
             e->last_signalled = w;
@@ -513,12 +611,27 @@ class LinuxWriterNotifier final : public WriterNotifier {
         }
     }
 
+    // Drops the entries of followers that exited: their descriptors and mappings go with
+    // them, so a writer that runs for months does not collect one per dead follower.
+    void drop_exited(const std::vector<uint64_t>& ids) {
+        std::vector<std::shared_ptr<Entry>> gone;  // destroyed outside the lock
+        std::lock_guard<std::mutex> g(mu_);
+        for (auto it = entries_.begin(); it != entries_.end();) {
+            if (std::find(ids.begin(), ids.end(), it->second->id) != ids.end()) {
+                ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, it->second->pidfd.get(), nullptr);
+                gone.push_back(std::move(it->second));
+                it = entries_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
     void run() {
         for (;;) {
-            pollfd fds[2] = {{kick_.get(), POLLIN, 0}, {inotify_.get(), POLLIN, 0}};
-            const int nfds = inotify_.valid() ? 2 : 1;
+            epoll_event evs[64];
             // Without inotify: rescan twice a second.
-            const int rc = ::poll(fds, static_cast<nfds_t>(nfds), inotify_.valid() ? -1 : 500);
+            const int n = ::epoll_wait(epfd_.get(), evs, 64, inotify_.valid() ? -1 : 500);
             std::vector<std::shared_ptr<Entry>> work;
             bool stop = false;
             {
@@ -526,14 +639,28 @@ class LinuxWriterNotifier final : public WriterNotifier {
                 work.swap(pending_);
                 stop = stop_;
             }
+            bool kicked = false, notified = false;
+            std::vector<uint64_t> exited;
+            for (int i = 0; i < n; ++i) {
+                const uint64_t key = evs[i].data.u64;
+                if (key == kKickKey) {
+                    kicked = true;
+                } else if (key == kInotifyKey) {
+                    notified = true;
+                } else {
+                    exited.push_back(key);
+                }
+            }
             uint64_t v;
-            if (rc > 0 && (fds[0].revents & POLLIN) != 0) (void)!::read(kick_.get(), &v, sizeof v);
+            if (kicked) (void)!::read(kick_.get(), &v, sizeof v);
             // Wake-ups handed over before a stop are still owed: a writer that appends and
             // exits at once (echo x | chronicle-append q) must not leave followers asleep.
             for (const auto& e : work) e->signal();
+            work.clear();
             if (stop) return;
-            if (!inotify_.valid() && rc == 0) rescan();
-            if (nfds == 2 && (fds[1].revents & POLLIN) != 0) drain_inotify();
+            if (!exited.empty()) drop_exited(exited);
+            if (!inotify_.valid() && n == 0) rescan();
+            if (notified) drain_inotify();
         }
     }
 
@@ -546,6 +673,8 @@ class LinuxWriterNotifier final : public WriterNotifier {
     std::atomic<uint32_t>* hint_ = nullptr;
     fs::Fd kick_;
     fs::Fd inotify_;
+    fs::Fd epfd_;             // kick_, inotify_ and every entry's pidfd
+    uint64_t next_id_ = 2;    // guarded by mu_; epoll keys of entries (0, 1: see run())
     std::thread thread_;
     std::mutex mu_;
     bool stop_ = false;                                      // guarded by mu_

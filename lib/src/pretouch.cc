@@ -47,7 +47,7 @@ void Pretoucher::switch_to(const Segment& seg, uint64_t off) {
     {
         std::lock_guard<std::mutex> g(mu_);
         if (fd_ >= 0) ::close(fd_);
-        fd_ = ::fcntl(seg.fd(), F_DUPFD_CLOEXEC, 0);
+        fd_ = ::fcntl(seg.fd(), F_DUPFD_CLOEXEC, 3);  // never 0-2 (fs::open_at)
         fd_size_ = seg.size();
         ++generation_;
         target_ = 0;

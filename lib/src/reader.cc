@@ -62,6 +62,11 @@ class Reader::Impl {
     Result<uint64_t> head();
     Result<uint64_t> first();
     Result<uint64_t> seq_at_time(uint64_t ts);
+    Status truncated_error() const {
+        return seg_.corrupt_at(off_, "the segment was truncated while being read (reader " +
+                                         (name_.empty() ? std::string("(anonymous)") : name_) +
+                                         ", pid " + std::to_string(::getpid()) + ")");
+    }
     [[nodiscard]] uint64_t position() const noexcept { return std::max(seq_, target_); }
 };
 
@@ -352,6 +357,9 @@ Result<std::optional<Record>> Reader::Impl::next() {
         const RecView r = seg_.read(off_);
         switch (r.kind) {
             case RecKind::empty:
+                // A page cut off under us reads as zeros (fs.cc's truncation guard): that is
+                // not the end of the data but a damaged queue.
+                if (seg_.truncated()) return truncated_error();
                 return std::optional<Record>{};
             case RecKind::corrupt:
                 return seg_.corrupt_at(off_, "damaged record");
@@ -374,6 +382,13 @@ Result<std::optional<Record>> Reader::Impl::next() {
                 off_ = r.next_off;
                 ++seq_;
                 if (s < target_) continue;
+                // Touch the payload's last byte here: a file is truncated from the end, so if
+                // that byte is still mapped, the whole payload is; if not, it faults now,
+                // inside next(), and the record is not handed over with zeros in it.
+                if (r.length > 0) {
+                    (void)*static_cast<const volatile std::byte*>(r.payload + r.length - 1);
+                    if (seg_.truncated()) return truncated_error();
+                }
                 handed_ = true;
                 return std::optional<Record>(Record{s, r.timestamp_ns, {r.payload, r.length}});
             }
@@ -445,6 +460,10 @@ const Status& Reader::follow_status() const noexcept {
 }
 
 bool Reader::writer_alive() {
+    // Asked through the follower, created first if need be: "alive" then also means that
+    // the writer's exit will make fd() readable. Asking the lock alone and creating the
+    // follower later leaves a window in which the writer exits unseen (issue 8, item 4).
+    (void)impl_->ensure_follower();
     if (impl_->follower_) return impl_->follower_->writer_alive();
     return query_writer(impl_->dirfd_.get(), impl_->dir_).alive;
 }

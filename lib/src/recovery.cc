@@ -23,6 +23,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <tuple>
 
 namespace chronicle {
 
@@ -31,11 +33,28 @@ using namespace format;
 namespace {
 
 // Publishes index slots for a record at `off` with sequence `seq` (same rule as the writer).
+// A slot that already holds the right value is not written (recovery re-walks segments
+// whose index is complete); a wrong one (damage) is corrected — the index is derived from
+// the records, and rewriting it loses nothing.
 void fill_slots(Segment& seg, uint32_t& next_slot, uint64_t off, uint64_t seq) {
     while (next_slot < seg.slots() && seg.slot_start(next_slot) <= off) {
+        const uint64_t v = pack_index(seq - seg.base(), off);
         // Release: pairs with Segment::filled_slots' acquire; the record is committed.
-        seg.slot(next_slot).store(pack_index(seq - seg.base(), off), std::memory_order_release);
+        if (seg.slot(next_slot).load(std::memory_order_relaxed) != v) {
+            seg.slot(next_slot).store(v, std::memory_order_release);
+        }
         ++next_slot;
+    }
+}
+
+// Slots past the end of the log must be empty; a damaged one would make readers (and the
+// next recovery) look for records where there are none.
+void clear_slots_from(Segment& seg, uint32_t from) {
+    for (uint32_t i = from; i < seg.slots(); ++i) {
+        // Relaxed: the slot names nothing a reader may rely on (they verify slots).
+        if (seg.slot(i).load(std::memory_order_relaxed) != 0) {
+            seg.slot(i).store(0, std::memory_order_relaxed);
+        }
     }
 }
 
@@ -109,10 +128,27 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
         --li;
     }
     if (!seg.valid()) {
-        // Only preparing segments: the first batch of the queue never committed.
-        for (uint64_t b : bases) {
-            if (Status st = remove_segment(dirfd, dir, b); !st) return st;
+        // Only preparing segments. If the first batch of the queue never committed, its first
+        // record is unpublished (state 0) and everything here is invisible: remove it. If
+        // that record is committed, the batch is (its writer died before marking the
+        // segment live) — or the seg_state word is damaged; either way the records are
+        // committed, so the segment is made live and nothing is deleted.
+        auto first = Segment::open(dirfd, dir, bases.front(), true);
+        if (!first) return first.status();
+        const RecKind k = first->read(first->data_begin()).kind;
+        if (k == RecKind::empty && bases.front() == 0) {
+            for (uint64_t b : bases) {
+                if (Status st = remove_segment(dirfd, dir, b); !st) return st;
+            }
+            return recover(dirfd, dir, geo_for_new);
         }
+        if (k != RecKind::data) {
+            return first->corrupt_at(first->data_begin(),
+                                     "no live segment, and the first segment's first record "
+                                     "is not a committed record (the writer will not guess)");
+        }
+        // Release: pairs with Segment::live()'s acquire in readers.
+        first->header()->seg_state.store(kSegmentLive, std::memory_order_release);
         return recover(dirfd, dir, geo_for_new);
     }
     size_t cur = li - 1;
@@ -126,10 +162,15 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
         --cur;
     }
 
-    auto [off, seq] = seg.index_last();
+    // Resume the scan at the last index slot if it checks out; otherwise walk the segment
+    // from its first record and rewrite its index.
+    const uint32_t filled = seg.filled_slots();
+    auto last = filled > 0 ? seg.verified_slot(filled - 1) : std::nullopt;
+    uint64_t off = seg.data_begin(), seq = seg.base();
     uint32_t next_slot = 0;
-    while (next_slot < seg.slots() && seg.slot(next_slot).load(std::memory_order_acquire) != 0) {
-        ++next_slot;
+    if (last) {
+        std::tie(off, seq) = *last;
+        next_slot = filled;
     }
     uint64_t last_ts = 0;
     for (;;) {
@@ -168,11 +209,7 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
             next.header()->seg_state.store(kSegmentLive, std::memory_order_release);
             seg = std::move(next);
             off = seg.data_begin();
-            next_slot = 0;
-            while (next_slot < seg.slots() &&
-                   seg.slot(next_slot).load(std::memory_order_acquire) != 0) {
-                ++next_slot;
-            }
+            next_slot = 0;  // walked from its first record: every slot is checked
             continue;
         }
         break;  // empty: the end of the committed log
@@ -206,6 +243,8 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
         }
         if (Status st = remove_segment(dirfd, dir, bases[i]); !st) return st;
     }
+
+    clear_slots_from(seg, next_slot);
 
     // Clear the torn tail. The state word at `off` is already 0 (that is why the scan
     // stopped), and it is the only word a reader may be loading; start after it.

@@ -115,6 +115,10 @@ Result<Segment> Segment::open(int dirfd, std::string_view dir, uint64_t base, bo
         geo->stride_log2 != h->index_stride_log2) {
         return bad("geometry fields are inconsistent");
     }
+    const uint32_t state = h->seg_state.load(std::memory_order_relaxed);
+    if (state != kSegmentPreparing && state != kSegmentLive) {
+        return bad(("seg_state " + std::to_string(state) + " is neither 0 nor 1").c_str());
+    }
     return s;
 }
 
@@ -185,6 +189,12 @@ RecView Segment::read(uint64_t off) const noexcept {
     const uint32_t state = r->state.load(std::memory_order_acquire);
     if (state == kStateEmpty) return v;
     if (state == kStateSeal) {
+        // A segment is rolled only after a record: a seal as its first record would name
+        // this segment itself as the next one.
+        if (off == data_begin()) {
+            v.kind = RecKind::corrupt;
+            return v;
+        }
         v.kind = RecKind::seal;
         v.timestamp_ns = r->timestamp_ns;
         v.next_off = off + kRecordHeaderSize;
@@ -223,47 +233,81 @@ uint32_t Segment::filled_slots() const noexcept {
     return lo;
 }
 
+std::optional<std::pair<uint64_t, uint64_t>> Segment::verified_slot(uint32_t i) const noexcept {
+    if (i >= slots()) return std::nullopt;
+    auto decode = [&](uint32_t k) -> std::optional<std::pair<uint64_t, uint64_t>> {
+        // Acquire: pairs with the writer's release store of the slot (filled_slots).
+        const uint64_t v = slot(k).load(std::memory_order_acquire);
+        const uint64_t off = index_offset(v);
+        if (v == 0 || off < slot_start(k) || read(off).kind != RecKind::data) return std::nullopt;
+        return std::pair<uint64_t, uint64_t>{off, base() + index_seq_delta(v)};
+    };
+    const auto mine = decode(i);
+    if (!mine) return std::nullopt;
+    // Walk from the previous slot (or the first record) to this one: the records between
+    // must lead exactly to this slot's offset, and their count to its sequence.
+    std::pair<uint64_t, uint64_t> from{data_begin(), base()};
+    if (i > 0) {
+        const auto prev = decode(i - 1);
+        if (!prev || prev->first > mine->first) return std::nullopt;
+        from = *prev;
+    }
+    uint64_t off = from.first, seq = from.second;
+    while (off < mine->first) {
+        const RecView r = read(off);
+        if (r.kind != RecKind::data) return std::nullopt;
+        off = r.next_off;
+        ++seq;
+    }
+    if (off != mine->first || seq != mine->second) return std::nullopt;
+    return mine;
+}
+
 std::pair<uint64_t, uint64_t> Segment::index_floor(uint64_t seq) const noexcept {
     const uint64_t base = this->base();
-    std::pair<uint64_t, uint64_t> best{data_begin(), base};
-    if (seq <= base) return best;
+    const std::pair<uint64_t, uint64_t> first{data_begin(), base};
+    if (seq <= base) return first;
     uint32_t lo = 0, hi = filled_slots();
+    uint32_t found = UINT32_MAX;
     while (lo < hi) {
         const uint32_t mid = lo + (hi - lo) / 2;
         const uint64_t v = slot(mid).load(std::memory_order_acquire);  // pairs as above
-        const uint64_t s = base + index_seq_delta(v);
-        if (s <= seq) {
-            best = {index_offset(v), s};
+        if (base + index_seq_delta(v) <= seq) {
+            found = mid;
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    return best;
+    if (found == UINT32_MAX) return first;
+    // A damaged slot is not trusted: scan from the first record instead.
+    return verified_slot(found).value_or(first);
 }
 
 std::pair<uint64_t, uint64_t> Segment::index_last() const noexcept {
+    const std::pair<uint64_t, uint64_t> first{data_begin(), base()};
     const uint32_t n = filled_slots();
-    if (n == 0) return {data_begin(), base()};
-    const uint64_t v = slot(n - 1).load(std::memory_order_acquire);  // pairs as above
-    return {index_offset(v), base() + index_seq_delta(v)};
+    if (n == 0) return first;
+    return verified_slot(n - 1).value_or(first);
 }
 
 std::pair<uint64_t, uint64_t> Segment::index_floor_time(uint64_t ts) const noexcept {
-    std::pair<uint64_t, uint64_t> best{data_begin(), base()};
+    const std::pair<uint64_t, uint64_t> first{data_begin(), base()};
     uint32_t lo = 0, hi = filled_slots();
+    uint32_t found = UINT32_MAX;
     while (lo < hi) {
         const uint32_t mid = lo + (hi - lo) / 2;
         const uint64_t v = slot(mid).load(std::memory_order_acquire);  // pairs as above
         const RecView r = read(index_offset(v));
         if (r.kind == RecKind::data && r.timestamp_ns < ts) {
-            best = {index_offset(v), base() + index_seq_delta(v)};
+            found = mid;
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    return best;
+    if (found == UINT32_MAX) return first;
+    return verified_slot(found).value_or(first);
 }
 
 Segment::ScanEnd Segment::scan(uint64_t off, uint64_t seq, uint64_t stop_seq) const noexcept {

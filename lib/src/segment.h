@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -83,6 +84,8 @@ class Segment {
         return reinterpret_cast<format::IndexSlot*>(map_.data() + format::kIndexOffset)[i];
     }
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    // The file was cut short under this mapping (see fs::Mapping::truncated).
+    [[nodiscard]] bool truncated() const noexcept { return map_.truncated(); }
 
     // Acquire-load of seg_state; pairs with the writer's release store when a batch that
     // created this segment commits. A preparing segment reads as holding no records yet.
@@ -96,6 +99,14 @@ class Segment {
     // The furthest published index entry at or before `seq`, as (offset, seq); the first
     // record if none. Binary search over the filled prefix of the slots: O(log slots).
     [[nodiscard]] std::pair<uint64_t, uint64_t> index_floor(uint64_t seq) const noexcept;
+    // Index slot i as (offset, seq) if it is consistent: it names a committed record at or
+    // after its stride, and the records from the previous slot (or the first record) lead
+    // exactly to it. A damaged slot is never trusted (the callers below fall back to the
+    // first record). Costs a scan of at most about one stride.
+    [[nodiscard]] std::optional<std::pair<uint64_t, uint64_t>> verified_slot(
+        uint32_t i) const noexcept;
+    // Number of filled slots (they form a prefix).
+    [[nodiscard]] uint32_t filled_slots() const noexcept;
     // The last published index entry, as (offset, seq).
     [[nodiscard]] std::pair<uint64_t, uint64_t> index_last() const noexcept;
     // First record whose timestamp is >= ts, via binary search over the index slots, then a
@@ -114,7 +125,6 @@ class Segment {
     Status corrupt_at(uint64_t off, std::string_view why) const;
 
   private:
-    [[nodiscard]] uint32_t filled_slots() const noexcept;
 
     fs::Fd fd_;
     fs::Mapping map_;

@@ -50,8 +50,10 @@ Status Status::from_errno(int err, std::string_view what, std::string_view path)
             break;
         case EINVAL:
         case ENAMETOOLONG:
-        case ELOOP:  // O_NOFOLLOW met a symlink
             code = errc::invalid_argument;
+            break;
+        case ELOOP:  // O_NOFOLLOW met a symlink where a queue file should be: damage
+            code = errc::corrupt;
             break;
         default:
             break;

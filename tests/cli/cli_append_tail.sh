@@ -140,4 +140,22 @@ t_full_disk_is_exit_5_and_keeps_every_committed_record() {
     expect_eq still_full 5 "$(cat rc2)"
 }
 
+t_full_disk_while_the_wake_page_is_created_is_no_sigbus() {
+    if ! unshare -m true 2>/dev/null; then
+        echo "    skip: cannot make a mount namespace here (needs root)"
+        return 0
+    fi
+    mkdir mnt
+    # The queue fits; then the file system is filled to the last block, and wake.shm (which
+    # a writer or follower creates on demand) has no room: never a SIGBUS (exit 135).
+    unshare -m bash -c "mount -t tmpfs -o size=512k tmpfs '$T/mnt' &&
+        seq 1 10 | '$APPEND' --segment-size 64K '$T/mnt/q' && rm -f '$T/mnt/q/wake.shm' &&
+        { dd if=/dev/zero of='$T/mnt/fill' bs=4k 2>/dev/null; true; } &&
+        { echo 11 | '$APPEND' '$T/mnt/q' 2>'$T/err'; echo \$? >'$T/rc'; } &&
+        { timeout 10 '$TAIL' -f --timeout 300ms '$T/mnt/q' >'$T/got' 2>'$T/err2'; echo \$? >'$T/rc2'; }"
+    expect_eq append_exit 0 "$(cat rc)"
+    expect_eq follower_exit 6 "$(cat rc2)"
+    expect_eq records "$(seq 1 11)" "$(cat got)"
+}
+
 run_tests

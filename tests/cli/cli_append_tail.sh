@@ -140,6 +140,21 @@ t_full_disk_is_exit_5_and_keeps_every_committed_record() {
     expect_eq still_full 5 "$(cat rc2)"
 }
 
+t_a_regular_file_as_queue_is_named_as_such_and_a_symlinked_segment_is_damage() {
+    echo 'echo hi' >file.sh
+    echo x | expect_code 2 "$APPEND" file.sh
+    grep -q "file.sh is a regular file, not a directory" "$T/err" || fail "message: $(cat "$T/err")"
+    expect_eq untouched "echo hi" "$(cat file.sh)"
+    expect_code 2 "$TAIL" file.sh
+    seq 3 | "$APPEND" q
+    mv q/00000000000000000000.seg seg0
+    ln -s ../seg0 q/00000000000000000000.seg
+    expect_code 7 "$TAIL" q
+    grep -q "symbolic link" "$T/err" || fail "message: $(cat "$T/err")"
+    echo 4 | expect_code 7 "$APPEND" q
+    expect_eq target_untouched "$(seq 3)" "$(rm q/00000000000000000000.seg && mv seg0 q/00000000000000000000.seg && "$TAIL" q)"
+}
+
 t_full_disk_while_the_wake_page_is_created_is_no_sigbus() {
     if ! unshare -m true 2>/dev/null; then
         echo "    skip: cannot make a mount namespace here (needs root)"

@@ -2,7 +2,7 @@
 # chronicle benchmarks: every figure beside a baseline measured in the same run.
 #
 # Usage: bench/run.sh [SECTION...]
-#   SECTION: append lib wake cli   (default: all, in that order)
+#   SECTION: append lib wake cli followers   (default: all, in that order)
 # Builds nothing: expects a build directory (cmake --build build && bench/run.sh).
 #
 # Output (stdout): one figure per line, "<name> <value> <unit>";
@@ -19,6 +19,10 @@
 #   BENCH_LINES    lines for the append section (default 10000000)
 #   BENCH_LAT_N    samples for the wake and cli latencies (default 2000, paced at 1 ms)
 #   BENCH_IDLE_S   idle period of the parked-follower CPU check (default 10)
+#   BENCH_FOLLOWERS        follower counts of the followers section (default 1,100,1000)
+#   BENCH_FOLLOWER_ROUNDS  wake-all rounds per count (default 200)
+#   BENCH_FOLLOWER_PROCS   followers section passes: 1 = threads of one helper process,
+#                  0 = one process per follower, K = K helper processes (default "1 0": both)
 #   BENCH_KEEP=1   keep the data directory (for inspection)
 set -euo pipefail
 export LC_ALL=C
@@ -27,20 +31,17 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 BUILD=${BUILD:-build}
 if [[ "$BUILD" != /* && ! -d "$BUILD" && -d "$ROOT/$BUILD" ]]; then BUILD=$ROOT/$BUILD; fi
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "# no build directory '$BUILD': cmake --build build first" >&2; exit 2; }
+BUILD_ABS=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "# no build directory '$BUILD': cmake --build build first" >&2; exit 2; }
+BUILD=$BUILD_ABS
 TOOLS=$BUILD/tools
 BBIN=$BUILD/bench
 REPS=${BENCH_REPS:-5}
 LINES=${BENCH_LINES:-10000000}
 LAT_N=${BENCH_LAT_N:-2000}
 IDLE_S=${BENCH_IDLE_S:-10}
-
-for b in "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail" "$BBIN/bench_lib" "$BBIN/bench_wake" "$BBIN/bench_linelat"; do
-    if [[ ! -x "$b" ]]; then
-        echo "# missing $b: build first (cmake --build $BUILD)" >&2
-        exit 2
-    fi
-done
+F_COUNTS=${BENCH_FOLLOWERS:-1,100,1000}
+F_ROUNDS=${BENCH_FOLLOWER_ROUNDS:-200}
+F_PROCS=${BENCH_FOLLOWER_PROCS:-1 0}
 
 mkdir -p "${BENCH_DIR:-/tmp}"
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/chronicle-bench.XXXXXX")
@@ -270,14 +271,39 @@ sec_cli() {
     limit 300 "$BBIN/bench_linelat" --dir "$WORK/cli" --tools "$TOOLS" --n "$LAT_N" --gap-us 1000
 }
 
+# ---------------------------------------------------------------- followers
+# Parked followers at scale (bench_followers): writer start-up, the cost of waking them
+# all, the last follower's wake latency, the append's latency; raw eventfd floors. One
+# pass per BENCH_FOLLOWER_PROCS entry (threads of one process; one process per follower).
+sec_followers() {
+    local procs rc=0
+    for procs in $F_PROCS; do
+        limit 300 "$BBIN/bench_followers" --dir "$WORK/followers" --counts "$F_COUNTS" \
+            --rounds "$F_ROUNDS" --procs "$procs" || rc=$?
+        rm -rf "$WORK/followers"
+    done
+    return "$rc"
+}
+
 # ---------------------------------------------------------------- main
 SECTIONS=("$@")
-((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli)
+((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli followers)
+NEED=()
 for s in "${SECTIONS[@]}"; do
     case $s in
-        append | lib | wake | cli) ;;
-        *) note "unknown section '$s' (sections: append lib wake cli)"; exit 2 ;;
+        append) NEED+=("$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
+        lib) NEED+=("$BBIN/bench_lib") ;;
+        wake) NEED+=("$BBIN/bench_wake" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
+        cli) NEED+=("$BBIN/bench_linelat" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
+        followers) NEED+=("$BBIN/bench_followers") ;;
+        *) note "unknown section '$s' (sections: append lib wake cli followers)"; exit 2 ;;
     esac
+done
+for b in "${NEED[@]}"; do
+    if [[ ! -x "$b" ]]; then
+        note "missing $b: build first (cmake --build $BUILD)"
+        exit 2
+    fi
 done
 
 note "chronicle bench: $(uname -r), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)," \

@@ -447,7 +447,33 @@ class LinuxWriterNotifier final : public WriterNotifier {
     void wake_sleepers() noexcept override {
         // N1: pairs with the followers' F2 (see wake.h).
         hint_->exchange(0, std::memory_order_seq_cst);
+        bool defer = false;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            if (entries_.size() > kInlineWakes) {
+                defer = true;
+                // Many followers: the scan (N2) and the wake-ups move to the notifier thread,
+                // so that an append's cost does not grow with the number of followers. The
+                // kick (an eventfd write the thread reads) orders N1 before that scan.
+                scan_requested_ = true;
+            }
+        }
+        if (defer) {
+            kick();
+            return;
+        }
+        // Few followers: waking one costs about what waking the helper thread would.
         batch_.clear();
+        scan(batch_);
+        for (const auto& e : batch_) e->signal();
+        batch_.clear();
+    }
+
+  private:
+    static constexpr size_t kInlineWakes = 2;
+
+    // N2 (wake.h): the registered followers asleep in a sleep not yet signalled.
+    void scan(std::vector<std::shared_ptr<Entry>>& out) {
         {
             std::lock_guard<std::mutex> g(mu_);
             for (auto& [name, e] : entries_) {
@@ -455,27 +481,13 @@ class LinuxWriterNotifier final : public WriterNotifier {
                 const uint64_t w = e->wake->sleep_word.load(std::memory_order_seq_cst);
                 if ((w & 1) != 0 && w != e->last_signalled) {
                     e->last_signalled = w;
-                    batch_.push_back(e);
+                    out.push_back(e);
                 }
             }
         }
-        if (batch_.empty()) return;
-        page()->wakes_sent.fetch_add(batch_.size(), std::memory_order_relaxed);  // statistic
-        if (batch_.size() <= kInlineWakes) {
-            // Waking one follower costs about what waking the helper thread would.
-            for (const auto& e : batch_) e->signal();
-        } else {
-            {
-                std::lock_guard<std::mutex> g(mu_);
-                pending_.insert(pending_.end(), batch_.begin(), batch_.end());
-            }
-            kick();
-        }
-        batch_.clear();
+        // Relaxed: a statistic.
+        if (!out.empty()) page()->wakes_sent.fetch_add(out.size(), std::memory_order_relaxed);
     }
-
-  private:
-    static constexpr size_t kInlineWakes = 2;
     // epoll keys of the notifier thread: the kick eventfd, inotify, then followers' pidfds.
     static constexpr uint64_t kKickKey = 0;
     static constexpr uint64_t kInotifyKey = 1;
@@ -633,10 +645,10 @@ class LinuxWriterNotifier final : public WriterNotifier {
             // Without inotify: rescan twice a second.
             const int n = ::epoll_wait(epfd_.get(), evs, 64, inotify_.valid() ? -1 : 500);
             std::vector<std::shared_ptr<Entry>> work;
-            bool stop = false;
+            bool stop = false, scan_now = false;
             {
                 std::lock_guard<std::mutex> g(mu_);
-                work.swap(pending_);
+                scan_now = std::exchange(scan_requested_, false);
                 stop = stop_;
             }
             bool kicked = false, notified = false;
@@ -653,8 +665,9 @@ class LinuxWriterNotifier final : public WriterNotifier {
             }
             uint64_t v;
             if (kicked) (void)!::read(kick_.get(), &v, sizeof v);
-            // Wake-ups handed over before a stop are still owed: a writer that appends and
-            // exits at once (echo x | chronicle-append q) must not leave followers asleep.
+            // A scan asked for before a stop is still owed: a writer that appends and exits
+            // at once (echo x | chronicle-append q) must not leave followers asleep.
+            if (scan_now) scan(work);
             for (const auto& e : work) e->signal();
             work.clear();
             if (stop) return;
@@ -679,7 +692,7 @@ class LinuxWriterNotifier final : public WriterNotifier {
     std::mutex mu_;
     bool stop_ = false;                                      // guarded by mu_
     std::map<std::string, std::shared_ptr<Entry>> entries_;  // guarded by mu_
-    std::vector<std::shared_ptr<Entry>> pending_;            // guarded by mu_
+    bool scan_requested_ = false;                            // guarded by mu_
     std::vector<std::shared_ptr<Entry>> batch_;              // writer thread only
 };
 

@@ -144,7 +144,8 @@ _chronicle_tail() {
             _chronicle_reader_names "${_chronicle_pos[0]:-}"
             return
             ;;
-        --since | --timeout) _chronicle_words "$_chronicle_duration_examples"; return ;;
+        --since) _chronicle_words "$_chronicle_duration_examples"; return ;;
+        --timeout) _chronicle_words "0 $_chronicle_duration_examples"; return ;; # 0: do not wait
         -n | --lines | --from-seq | -c | --count | --template | --from-time | --until-seq | --until-time)
             COMPREPLY=()
             return

@@ -133,7 +133,7 @@ complete -c chronicle-tail -l until-seq -x -d 'Stop before sequence number S'
 complete -c chronicle-tail -l until-time -x -d 'Stop before the first record at or after TIME'
 complete -c chronicle-tail -s f -l follow -d 'Keep waiting for new records'
 complete -c chronicle-tail -l until-writer-exits -d 'With --follow: stop once no writer holds the queue'
-complete -c chronicle-tail -l timeout -x -a '500ms 10s 1m 5m 1h 1d' -d 'With --follow: give up after DUR without a record'
+complete -c chronicle-tail -l timeout -x -a '0 500ms 10s 1m 5m 1h 1d' -d 'With --follow: give up after DUR without a record (0: once caught up)'
 complete -c chronicle-tail -n '__chronicle_npos 0 tail' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
 
 # --- chronicle-readers

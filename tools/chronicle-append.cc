@@ -77,7 +77,9 @@ class Appender {
                                                   (atomic_ ? " (nothing appended)" : ""));
             }
             if (n < 0) {
-                if (errno == EINTR) continue;
+                // EAGAIN: a standard input that another process made non-blocking; the
+                // poll above waits for it.
+                if (errno == EINTR || errno == EAGAIN) continue;
                 return Status::from_errno(errno, "cannot read", name);
             }
             if (n == 0) return finish(name);
@@ -234,7 +236,8 @@ int tool_main(int argc, char** argv) {
         ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
     app.add_flag("-z,--null", o.nul, "records end with NUL instead of newline (--framing nul)");
     auto* segsize = app.add_option("--segment-size", o.segment_size,
-                                   "segment size when creating the queue (default 64M; 16K..1G)");
+                                   "segment size when creating the queue (default 64M; 16K..1G)")
+                        ->check(cli::size_check());
     app.add_flag("--print-seq", o.print_seq, "print the sequence number of each record");
     app.add_flag("--atomic", o.atomic,
                  "all of the input becomes visible at once at the end, or none of it (on an "
@@ -249,7 +252,15 @@ int tool_main(int argc, char** argv) {
 
     return cli::run(argc, argv, app, [&]() -> int {
         WriterOptions wo;
-        wo.segment_size = cli::parse_size(o.segment_size);
+        wo.segment_size = cli::parse_size(o.segment_size, "--segment-size");
+        // --print-seq into a closed standard output (made valid, read-only, by cli::guard):
+        // refuse before the queue is opened, rather than append records whose numbers
+        // cannot be printed.
+        if (o.print_seq && !cli::writable(1)) {
+            return cli::report(
+                Status(errc::io_error, "--print-seq: cannot write standard output: " +
+                                           std::string(std::strerror(EBADF)) + " (is it closed?)"));
+        }
         const SyncMode sync = o.sync == "every"   ? SyncMode::every
                               : o.sync == "batch" ? SyncMode::batch
                                                   : SyncMode::none;
@@ -291,7 +302,11 @@ int tool_main(int argc, char** argv) {
             }
         }
         if (Status st = a.commit_all(); !st) return cli::report(st);
-        if (Status st = a.flush_output(); !st) return cli::report(st);
+        if (Status st = a.flush_output(); !st) {
+            (void)cli::report(st);
+            // A signal while --print-seq's output was blocked (a full pipe).
+            return cli::terminated() != 0 ? 128 + cli::terminated() : cli::exit_code(st.code());
+        }
         return cli::kOk;
     });
 }

@@ -23,6 +23,12 @@ using json = nlohmann::ordered_json;  // keys in the documented order, schema fi
 
 namespace {
 
+// Every JSON document is printed through here: bytes that are not UTF-8 (a file name in
+// readers/ can be anything) become U+FFFD, each, instead of an exception.
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 struct Options {
     std::string queue;
     bool json = false;
@@ -86,17 +92,26 @@ json queue_json(const QueueStats& q) {
         {"notifier", {{"rescans", q.notifier_rescans}, {"wakes", q.notifier_wakes}}}};
 }
 
+std::string state_of(const ReaderStats& r) {
+    if (r.damaged) return "damaged";
+    if (!r.alive) return "idle";
+    if (r.follower.registered) return r.follower.sleeping ? "sleeping" : "reading";
+    return "open";
+}
+
 json reader_json(const ReaderStats& r) {
+    // A damaged cursor's numbers are unknown: null, not a made-up 0.
+    auto known = [&](const json& v) { return r.damaged ? json(nullptr) : v; };
     json j = {{"name", r.name},
               {"ephemeral", r.ephemeral},
               {"alive", r.alive},
-              {"pid", r.alive ? json(r.owner_pid) : json(nullptr)},
-              {"position", r.position},
-              {"lag", r.lag},
-              {"lag_bytes", r.lag_bytes},
-              {"lag_seconds", r.lag_seconds},
-              {"created_ns", r.created_ns},
-              {"commit_ns", r.commit_ns}};
+              {"pid", r.alive && !r.damaged ? json(r.owner_pid) : json(nullptr)},
+              {"position", known(r.position)},
+              {"lag", known(r.lag)},
+              {"lag_bytes", known(r.lag_bytes)},
+              {"lag_seconds", known(r.lag_seconds)},
+              {"created_ns", known(r.created_ns)},
+              {"commit_ns", known(r.commit_ns)}};
     if (r.follower.registered) {
         const FollowerStats& f = r.follower;
         j["follower"] = {{"pid", f.pid},
@@ -111,6 +126,8 @@ json reader_json(const ReaderStats& r) {
     } else {
         j["follower"] = nullptr;
     }
+    j["state"] = state_of(r);
+    j["damage"] = r.damaged ? json(r.damage) : json(nullptr);
     return j;
 }
 
@@ -119,19 +136,13 @@ std::string reader_line(const QueueStats& q, const ReaderStats& r) {
     json j = {{"schema", "chronicle.reader/v1"}, {"queue", q.dir}, {"head_seq", q.head_seq}};
     const json fields = reader_json(r);  // kept alive for the loop (items() is a view)
     for (const auto& [k, v] : fields.items()) j[k] = v;
-    return j.dump() + "\n";
-}
-
-std::string state_of(const ReaderStats& r) {
-    if (!r.alive) return "idle";
-    if (r.follower.registered) return r.follower.sleeping ? "sleeping" : "reading";
-    return "open";
+    return dump(j) + "\n";
 }
 
 std::string queue_line(const QueueStats& q) {
     std::ostringstream o;
-    o << "queue " << q.dir << ": head " << q.head_seq << " (first " << q.first_seq << "), "
-      << q.segments << " segment" << (q.segments == 1 ? "" : "s") << " of "
+    o << "queue " << cli::printable(q.dir) << ": head " << q.head_seq << " (first " << q.first_seq
+      << "), " << q.segments << " segment" << (q.segments == 1 ? "" : "s") << " of "
       << human_bytes(q.segment_size) << ", " << human_bytes(q.bytes) << " on disk, "
       << human_bytes(q.disk_free) << " free, writer "
       << (q.writer_alive ? "pid " + std::to_string(q.writer_pid) : std::string("none")) << "\n";
@@ -145,6 +156,13 @@ std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
                   "LAG", "LAG-BYTES", "AGE", "STATE", "PID", "WAKE");
     out += line;
     for (const auto& r : rs) {
+        const std::string name = cli::printable(r.name);
+        if (r.damaged) {
+            (void)std::snprintf(line, sizeof line, "%-24s %12s %10s %9s %8s %-9s %7s ",
+                                name.c_str(), "-", "-", "-", "-", "damaged", r.alive ? "?" : "-");
+            out += line + cli::printable(r.damage) + "\n";
+            continue;
+        }
         std::string wake = "-";
         if (r.follower.registered) {
             wake = r.follower.pid_alive && r.alive
@@ -152,11 +170,11 @@ std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
                              std::to_string(r.follower.wakeups) + " wakeups"
                        : "stale (run gc)";
         }
-        std::snprintf(line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s\n",
-                      r.name.c_str(), static_cast<unsigned long long>(r.position),
-                      static_cast<unsigned long long>(r.lag), human_bytes(r.lag_bytes).c_str(),
-                      human_age(r.lag_seconds).c_str(), state_of(r).c_str(),
-                      r.alive ? std::to_string(r.owner_pid).c_str() : "-", wake.c_str());
+        std::snprintf(
+            line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s\n", name.c_str(),
+            static_cast<unsigned long long>(r.position), static_cast<unsigned long long>(r.lag),
+            human_bytes(r.lag_bytes).c_str(), human_age(r.lag_seconds).c_str(), state_of(r).c_str(),
+            r.alive ? std::to_string(r.owner_pid).c_str() : "-", cli::printable(wake).c_str());
         out += line;
     }
     if (rs.empty()) out += "(no readers)\n";
@@ -165,8 +183,15 @@ std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
 
 std::string show_text(const QueueStats& q, const ReaderStats& r) {
     std::ostringstream o;
-    o << "reader:      " << r.name << (r.ephemeral ? " (anonymous follower)" : "") << "\n"
-      << "state:       " << state_of(r)
+    o << "reader:      " << cli::printable(r.name) << (r.ephemeral ? " (anonymous follower)" : "")
+      << "\n";
+    if (r.damaged) {
+        o << "state:       damaged" << (r.alive ? " (held by a process)" : "") << "\n"
+          << "damage:      " << cli::printable(r.damage) << "\n"
+          << "head:        " << q.head_seq << "\n";
+        return o.str();
+    }
+    o << "state:       " << state_of(r)
       << (r.alive ? " (pid " + std::to_string(r.owner_pid) + ")" : "") << "\n"
       << "position:    " << r.position << "\n"
       << "head:        " << q.head_seq << "\n"
@@ -176,8 +201,9 @@ std::string show_text(const QueueStats& q, const ReaderStats& r) {
     if (r.follower.registered) {
         const auto& f = r.follower;
         o << "follower:    pid " << f.pid << ", eventfd " << f.fd << " (id " << f.eventfd_id
-          << "), fifo readers/" << f.fifo << ", " << (f.pid_alive && r.alive ? "alive" : "stale")
-          << ", " << (f.sleeping ? "sleeping" : "awake") << ", " << f.wakeups << " wakeups\n";
+          << "), fifo readers/" << cli::printable(f.fifo) << ", "
+          << (f.pid_alive && r.alive ? "alive" : "stale") << ", "
+          << (f.sleeping ? "sleeping" : "awake") << ", " << f.wakeups << " wakeups\n";
     } else {
         o << "follower:    no\n";
     }
@@ -188,7 +214,9 @@ std::string show_text(const QueueStats& q, const ReaderStats& r) {
 bool g_output_gone = false;
 int print_out(const std::string& s) {
     if (!cli::write_all(1, s.data(), s.size())) {
-        if (errno == EPIPE) {
+        // A signal while the output was blocked (--watch into a full pipe): the same as a
+        // signal between two snapshots.
+        if (errno == EPIPE || cli::terminated() != 0) {
             g_output_gone = true;
             return cli::kOk;
         }
@@ -201,12 +229,11 @@ int print_out(const std::string& s) {
 Position parse_at(const std::string& s) {
     if (s == "start") return Position::start();
     if (s == "end") return Position::end();
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-    if (end == s.c_str() || *end != '\0') {
-        throw CLI::ValidationError("--at", "'" + s + "' is not start, end or a sequence number");
+    if (s.empty() || s[0] < '0' || s[0] > '9') {
+        throw CLI::ValidationError(
+            "--at", "'" + cli::printable(s) + "' is not start, end or a sequence number");
     }
-    return Position::at_seq(v);
+    return Position::at_seq(cli::parse_uint(s, "--at"));
 }
 
 // Set once the check's thresholds parsed: CRITICAL (2) from a check is not a usage error.
@@ -221,19 +248,29 @@ int unknown(const Status& st) {
 // Nagios-style check over the named readers (or one): 0 OK, 1 WARNING, 2 CRITICAL.
 int check(const Options& o, const std::vector<ReaderStats>& rs) {
     const double max_age =
-        o.max_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.max_age)) / 1e9;
+        o.max_age.empty()
+            ? -1
+            : static_cast<double>(cli::parse_duration_ns(o.max_age, "--max-age")) / 1e9;
     const double warn_age =
-        o.warn_age.empty() ? -1 : static_cast<double>(cli::parse_duration_ns(o.warn_age)) / 1e9;
+        o.warn_age.empty()
+            ? -1
+            : static_cast<double>(cli::parse_duration_ns(o.warn_age, "--warn-age")) / 1e9;
     g_check_ran = true;
     int level = 0;
     std::string worst = "-";
     uint64_t worst_lag = 0;
     double worst_age = 0;
     std::string perf;
+    const ReaderStats* damaged = nullptr;  // the first damaged cursor: CRITICAL, named
     int n = 0;
     for (const auto& r : rs) {
         if (r.ephemeral) continue;
         ++n;
+        if (r.damaged) {
+            if (damaged == nullptr) damaged = &r;
+            level = 2;
+            continue;
+        }
         int l = 0;
         if ((o.max_lag && r.lag > *o.max_lag) || (max_age >= 0 && r.lag_seconds > max_age)) {
             l = 2;
@@ -247,13 +284,18 @@ int check(const Options& o, const std::vector<ReaderStats>& rs) {
             worst_age = r.lag_seconds;
         }
         level = std::max(level, l);
-        perf += " lag_" + r.name + "=" + std::to_string(r.lag);
+        perf += " lag_" + cli::printable(r.name) + "=" + std::to_string(r.lag);
     }
     const char* names[] = {"OK", "WARNING", "CRITICAL"};
     std::ostringstream msg;
     msg << "CHRONICLE " << names[level] << ": " << n << " reader" << (n == 1 ? "" : "s");
-    if (n > 0)
-        msg << ", worst " << worst << " lag " << worst_lag << " (" << human_age(worst_age) << ")";
+    if (damaged != nullptr) {
+        msg << ", " << cli::printable(damaged->name)
+            << " damaged: " << cli::printable(damaged->damage);
+    } else if (n > 0) {
+        msg << ", worst " << cli::printable(worst) << " lag " << worst_lag << " ("
+            << human_age(worst_age) << ")";
+    }
     msg << " |" << perf << "\n";
     (void)print_out(msg.str());
     return level;
@@ -273,19 +315,24 @@ int tool_main(int argc, char** argv) {
     app.add_flag("--json", o.json, "one JSON document (schema chronicle.readers/v1)");
     app.add_flag("--ndjson", o.ndjson, "one JSON line per reader (schema chronicle.reader/v1)")
         ->excludes("--json");
-    app.add_option("--watch", o.watch, "redraw every SECS seconds until interrupted");
+    app.add_option("--watch", o.watch, "redraw every SECS seconds until interrupted")
+        ->check(cli::seconds_check());
     app.add_flag("--check", o.check,
                  "monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
     auto* check_flag = app.get_option("--check");
     app.add_option("--max-lag", o.max_lag, "with --check: CRITICAL above N records of lag")
+        ->check(cli::uint_check())
         ->needs(check_flag);
     app.add_option("--warn-lag", o.warn_lag, "with --check: WARNING above N records of lag")
+        ->check(cli::uint_check())
         ->needs(check_flag);
     app.add_option("--max-age", o.max_age,
                    "with --check: CRITICAL when the oldest unread record is older (e.g. 30s, 5m)")
+        ->check(cli::duration_check())
         ->needs(check_flag);
     app.add_option("--warn-age", o.warn_age,
                    "with --check: WARNING when the oldest unread record is older")
+        ->check(cli::duration_check())
         ->needs(check_flag);
 
     auto* list = app.add_subcommand("list", "list the queue and its readers (the default)");
@@ -299,14 +346,16 @@ int tool_main(int argc, char** argv) {
     auto* reset = app.add_subcommand("reset", "move a reader (refused while in use)");
     reset->add_option("NAME", o.name, "reader name")->required();
     auto* to = reset->add_option_group("target", "where to move it")->require_option(1);
-    to->add_option("--to-seq", o.to_seq, "to sequence number S");
-    to->add_option("--to-time", o.to_time, "to the first record at or after an ISO-8601 time");
+    to->add_option("--to-seq", o.to_seq, "to sequence number S")->check(cli::uint_check());
+    to->add_option("--to-time", o.to_time, "to the first record at or after an ISO-8601 time")
+        ->check(cli::time_check());
     to->add_flag("--to-start", o.to_start, "to the first record");
     to->add_flag("--to-end", o.to_end, "past the last record");
     reset->add_flag("--dry-run", o.dry_run, "print the move without making it");
     auto* gc = app.add_subcommand("gc", "remove what dead followers left behind, and stale names");
     gc->add_option("--stale-after", o.stale_after,
-                   "also delete named readers nobody holds whose position is older than DUR");
+                   "also delete named readers nobody holds whose position is older than DUR")
+        ->check(cli::duration_check());
     gc->add_flag("--dry-run", o.dry_run, "list what would be removed");
     app.set_version_flag("--version", cli::version_string("chronicle-readers"));
 
@@ -326,16 +375,17 @@ int tool_main(int argc, char** argv) {
         if (reset->parsed()) {
             Position p = Position::start();
             if (o.to_seq) p = Position::at_seq(*o.to_seq);
-            if (!o.to_time.empty()) p = Position::at_time(cli::parse_time_ns(o.to_time));
+            if (!o.to_time.empty()) {
+                p = Position::at_time(cli::parse_time_ns(o.to_time, "--to-time"));
+            }
             if (o.to_end) p = Position::end();
             auto r = reset_reader(o.queue, o.name, p, o.dry_run);
             if (!r) return cli::report(r.status());
             if (o.json) {
-                return print_out(json({{"name", o.name},
-                                       {"old_position", r->old_position},
-                                       {"new_position", r->new_position},
-                                       {"dry_run", o.dry_run}})
-                                     .dump() +
+                return print_out(dump(json({{"name", o.name},
+                                            {"old_position", r->old_position},
+                                            {"new_position", r->new_position},
+                                            {"dry_run", o.dry_run}})) +
                                  "\n");
             }
             return print_out((o.dry_run ? "would move " : "moved ") + o.name + " from " +
@@ -344,12 +394,12 @@ int tool_main(int argc, char** argv) {
         }
         if (gc->parsed()) {
             const uint64_t stale =
-                o.stale_after.empty() ? 0 : cli::parse_duration_ns(o.stale_after);
+                o.stale_after.empty() ? 0 : cli::parse_duration_ns(o.stale_after, "--stale-after");
             auto r = gc_readers(o.queue, stale, o.dry_run);
             if (!r) return cli::report(r.status());
             std::string out;
             for (const auto& f : r.value())
-                out += (o.dry_run ? "would remove " : "removed ") + f + "\n";
+                out += (o.dry_run ? "would remove " : "removed ") + cli::printable(f) + "\n";
             return print_out(out);
         }
         (void)list;
@@ -369,6 +419,10 @@ int tool_main(int argc, char** argv) {
                 rs = std::move(r.value());
             }
             if (o.check) return check(o, rs);
+            // show of a damaged cursor: an error like any damage (list shows it as such).
+            if (show->parsed() && rs.front().damaged) {
+                return cli::report(Status(errc::corrupt, rs.front().damage));
+            }
             std::string out;
             if (o.ndjson) {
                 for (const auto& r : rs) out += reader_line(q.value(), r);
@@ -378,10 +432,9 @@ int tool_main(int argc, char** argv) {
                 } else {
                     json arr = json::array();
                     for (const auto& r : rs) arr.push_back(reader_json(r));
-                    out = json({{"schema", "chronicle.readers/v1"},
-                                {"queue", queue_json(q.value())},
-                                {"readers", arr}})
-                              .dump() +
+                    out = dump(json({{"schema", "chronicle.readers/v1"},
+                                     {"queue", queue_json(q.value())},
+                                     {"readers", arr}})) +
                           "\n";
                 }
             } else {

@@ -7,7 +7,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -118,20 +121,26 @@ int tail(const Options& o) {
             static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count());
-        const uint64_t d = cli::parse_duration_ns(o.since);
+        const uint64_t d = cli::parse_duration_ns(o.since, "--since");
         ro.start = Position::at_time(now > d ? now - d : 0);
         ro.reposition = true;
     } else if (!o.from_time.empty()) {
-        ro.start = Position::at_time(cli::parse_time_ns(o.from_time));
+        ro.start = Position::at_time(cli::parse_time_ns(o.from_time, "--from-time"));
         ro.reposition = true;
     }
-    const uint64_t until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time);
+    const uint64_t until_ts =
+        o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until-time");
     const uint64_t until_seq = o.until_seq.value_or(UINT64_MAX);
     if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
         throw CLI::ValidationError("--show-seq",
                                    "only with --format lines or nul (it would break the framing)");
     }
     if (o.count && *o.count == 0) return cli::kOk;  // like head -n 0
+    // A closed standard output (made valid, read-only, by cli::guard): say so before
+    // opening anything, rather than creating a reader that can never print.
+    if (!cli::writable(1)) {
+        return cli::report(Status::from_errno(EBADF, "cannot write", "standard output"));
+    }
     if (o.follow) cli::install_termination_handlers();
     auto rd = Reader::open(o.queue, ro);
     if (!rd) return cli::report(rd.status());
@@ -143,8 +152,12 @@ int tail(const Options& o) {
     cli::Output& out = pr.out();
     const size_t cap = 1 << 16;
     uint64_t printed = 0;
-    const uint64_t idle_ns = o.timeout.empty() ? 0 : cli::parse_duration_ns(o.timeout);
+    // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
+    std::optional<uint64_t> idle_ns;
+    if (!o.timeout.empty()) idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
     auto output_failed = [&]() -> int {
+        // A signal while the output was blocked (a full pipe): nothing more is committed.
+        if (cli::terminated() != 0) return 128 + cli::terminated();
         if (out.error() == EPIPE) return cli::kOk;  // the reader of our output is gone
         return cli::report(Status::from_errno(out.error(), "cannot write", "standard output"));
     };
@@ -195,14 +208,14 @@ int tail(const Options& o) {
             }
         }
         int timeout_ms = -1;
-        if (idle_ns != 0) {
+        if (idle_ns) {
             const auto idle = std::chrono::steady_clock::now() - last_record;
-            const auto left = std::chrono::nanoseconds(idle_ns) - idle;
+            const auto left = std::chrono::nanoseconds(*idle_ns) - idle;
             if (left <= std::chrono::nanoseconds(0)) {
                 return cli::report(Status(errc::timeout, "no record for " + o.timeout));
             }
-            timeout_ms =
-                static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+            timeout_ms = static_cast<int>(std::min<int64_t>(
+                std::chrono::ceil<std::chrono::milliseconds>(left).count(), INT32_MAX));
         }
         auto armed = reader.prepare_wait();
         if (!armed) return cli::report(armed.status());
@@ -235,12 +248,16 @@ int tool_main(int argc, char** argv) {
         "the data.",
         "chronicle-tail"};
     app.add_option("QUEUE", o.queue, "queue directory")->required();
-    app.add_option("-n,--lines", o.last_n, "print only the last N records");
-    app.add_option("--from-seq", o.from_seq, "start at sequence number S")->excludes("-n");
-    app.add_option("-c,--count", o.count, "stop after N records");
+    app.add_option("-n,--lines", o.last_n, "print only the last N records")
+        ->check(cli::uint_check());
+    app.add_option("--from-seq", o.from_seq, "start at sequence number S")
+        ->excludes("-n")
+        ->check(cli::uint_check());
+    app.add_option("-c,--count", o.count, "stop after N records")->check(cli::uint_check());
     app.add_option("--reader", o.reader,
                    "resume from and advance the durable cursor of reader NAME (created at "
-                   "the start position if missing)");
+                   "the start position if missing)")
+        ->check(cli::non_empty());
     auto* show_seq =
         app.add_flag("--show-seq", o.show_seq,
                      "prefix each record with its sequence number and a tab (lines and "
@@ -257,19 +274,24 @@ int tool_main(int argc, char** argv) {
     app.add_option("--template", o.tmpl,
                    "print each record through a template: %q seq, %t ISO time, %T ns, %l length, "
                    "%s payload, %%, \\n \\t (e.g. '%q %t %s\\n')")
+        ->check(cli::non_empty())
         ->excludes(json)
         ->excludes(show_seq);
     json->excludes(show_seq);
     app.add_option("--since", o.since, "start at records younger than DUR (e.g. 10m, 2h)")
+        ->check(cli::duration_check())
         ->excludes("-n")
         ->excludes("--from-seq");
     app.add_option("--from-time", o.from_time,
                    "start at the first record at or after an ISO-8601 time (2026-11-24T13:05:00Z)")
+        ->check(cli::time_check())
         ->excludes("-n")
         ->excludes("--from-seq")
         ->excludes("--since");
-    app.add_option("--until-seq", o.until_seq, "stop before sequence number S");
-    app.add_option("--until-time", o.until_time, "stop before the first record at or after a time");
+    app.add_option("--until-seq", o.until_seq, "stop before sequence number S")
+        ->check(cli::uint_check());
+    app.add_option("--until-time", o.until_time, "stop before the first record at or after a time")
+        ->check(cli::time_check());
     auto* follow = app.add_flag("-f,--follow", o.follow,
                                 "keep waiting for new records (sleeps on an eventfd: no CPU while "
                                 "idle); each record is written out as soon as it arrives");
@@ -277,7 +299,9 @@ int tool_main(int argc, char** argv) {
                  "with --follow: stop once no writer holds the queue and everything is printed")
         ->needs(follow);
     app.add_option("--timeout", o.timeout,
-                   "with --follow: give up after DUR without a record (500ms, 10s, 5m); exit 6")
+                   "with --follow: give up after DUR without a record (500ms, 10s, 5m; 0: as "
+                   "soon as everything is printed); exit 6")
+        ->check(cli::duration_check())
         ->needs(follow);
     app.set_version_flag("--version", cli::version_string("chronicle-tail"));
     return cli::run(argc, argv, app, [&] { return tail(o); });

@@ -1,11 +1,16 @@
 // chronicle tools — shared CLI helpers (see cli.h).
 #include "cli.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -106,24 +111,88 @@ const std::string& tool() {
 }
 
 int report(const Status& st) {
-    std::string line = g_tool + ": " + st.message() + "\n";
+    // Messages name files, whose names may hold anything: nothing raw reaches a terminal.
+    std::string line = g_tool + ": " + printable(st.message()) + "\n";
     (void)write_all(2, line.data(), line.size());
     return exit_code(st.code());
 }
 
 void warn(std::string_view what) {
-    std::string line = g_tool + ": " + std::string(what) + "\n";
+    std::string line = g_tool + ": " + printable(what) + "\n";
     (void)write_all(2, line.data(), line.size());
 }
 
-uint64_t parse_size(const std::string& s) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-    if (end == s.c_str() || errno != 0 || s[0] == '-') {
-        throw CLI::ValidationError("size", "'" + s + "' is not a size (e.g. 4096, 64K, 16M, 1G)");
+namespace {
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// Reads exactly n digits at p into v and advances p; false (p unchanged) otherwise.
+bool fixed_digits(const char*& p, int n, int& v) {
+    int x = 0;
+    for (int i = 0; i < n; ++i) {
+        if (!is_digit(p[i])) return false;
+        x = x * 10 + (p[i] - '0');
     }
-    std::string suffix(end);
+    p += n;
+    v = x;
+    return true;
+}
+
+std::string quoted(const std::string& s) {
+    return "'" + printable(s) + "'";
+}
+
+// The parsers: "" and the value, or an error text without the option's name.
+std::string uint_error(const std::string& s, uint64_t& v) {
+    if (s.empty()) return "empty value";
+    if (s[0] == '-') return quoted(s) + " is negative (a number from 0 is expected)";
+    const char* p = s.c_str();
+    if (*p == '+') ++p;
+    if (!is_digit(*p)) return quoted(s) + " is not a number (decimal digits expected)";
+    uint64_t x = 0;
+    for (; is_digit(*p); ++p) {
+        const auto d = static_cast<uint64_t>(*p - '0');
+        if (x > (UINT64_MAX - d) / 10) return quoted(s) + " is too large";
+        x = x * 10 + d;
+    }
+    if (*p != '\0') return quoted(s) + " is not a number (decimal digits expected)";
+    v = x;
+    return {};
+}
+
+// A non-negative decimal number "12", "1.5", ".5" at p (no sign, no exponent, no hex);
+// advances p past it. False if there is none.
+bool decimal(const char*& p, double& v) {
+    const char* q = p;
+    while (is_digit(*q)) ++q;
+    const bool int_digits = q != p;
+    if (*q == '.') {
+        ++q;
+        const char* f = q;
+        while (is_digit(*q)) ++q;
+        if (!int_digits && q == f) return false;
+    } else if (!int_digits) {
+        return false;
+    }
+    v = std::strtod(std::string(p, q).c_str(), nullptr);
+    p = q;
+    return std::isfinite(v);
+}
+
+std::string size_error(const std::string& s, uint64_t& out) {
+    if (s.empty()) return "empty value";
+    if (s[0] == '-') return quoted(s) + " is negative";
+    const char* p = s.c_str();
+    if (!is_digit(*p)) return quoted(s) + " is not a size (e.g. 4096, 64K, 16M, 1G)";
+    uint64_t v = 0;
+    for (; is_digit(*p); ++p) {
+        const auto d = static_cast<uint64_t>(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return quoted(s) + " is too large";
+        v = v * 10 + d;
+    }
+    const std::string suffix(p);
     uint64_t mul = 1;
     if (suffix.empty() || suffix == "B") {
         mul = 1;
@@ -134,21 +203,20 @@ uint64_t parse_size(const std::string& s) {
     } else if (suffix == "G" || suffix == "g" || suffix == "GiB" || suffix == "GB") {
         mul = 1ull << 30;
     } else {
-        throw CLI::ValidationError("size", "'" + s + "': unknown unit '" + suffix + "'");
+        return quoted(s) + ": unknown unit " + quoted(suffix) + " (K, M, G, KiB, MB...)";
     }
-    if (v > UINT64_MAX / mul) throw CLI::ValidationError("size", "'" + s + "' is too large");
-    return v * mul;
+    if (v > UINT64_MAX / mul) return quoted(s) + " is too large";
+    out = v * mul;
+    return {};
 }
 
-uint64_t parse_duration_ns(const std::string& s) {
-    char* end = nullptr;
-    errno = 0;
-    const double v = std::strtod(s.c_str(), &end);
-    if (end == s.c_str() || errno != 0 || !(v >= 0) || !std::isfinite(v)) {
-        throw CLI::ValidationError("duration",
-                                   "'" + s + "' is not a duration (e.g. 500ms, 10s, 5m, 2h, 1d)");
-    }
-    const std::string unit(end);
+std::string duration_error(const std::string& s, uint64_t& out) {
+    if (s.empty()) return "empty value";
+    if (s[0] == '-') return quoted(s) + " is negative";
+    const char* p = s.c_str();
+    double v = 0;
+    if (!decimal(p, v)) return quoted(s) + " is not a duration (e.g. 500ms, 10s, 5m, 2h, 1d)";
+    const std::string unit(p);
     double mul = 1e9;
     if (unit.empty() || unit == "s") {
         mul = 1e9;
@@ -165,72 +233,266 @@ uint64_t parse_duration_ns(const std::string& s) {
     } else if (unit == "d") {
         mul = 86400e9;
     } else {
-        throw CLI::ValidationError("duration", "'" + s + "': unknown unit '" + unit + "'");
+        return quoted(s) + ": unknown unit " + quoted(unit) + " (ns, us, ms, s, m, h, d)";
     }
     const double ns = v * mul;
-    if (ns > 9.2e18) throw CLI::ValidationError("duration", "'" + s + "' is too long");
-    return static_cast<uint64_t>(ns);
+    if (!(ns <= 9.2e18)) return quoted(s) + " is too long";
+    out = static_cast<uint64_t>(ns);
+    return {};
 }
 
-uint64_t parse_time_ns(const std::string& s) {
-    auto bad = [&]() {
-        return CLI::ValidationError("time", "'" + s +
-                                                "' is not a time (e.g. 2026-11-24T13:05:00Z, "
-                                                "2026-11-24 13:05, @1795528496)");
+bool leap_year(int y) {
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+int days_in_month(int y, int m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && leap_year(y) ? 29 : days[m - 1];
+}
+
+// The last second whose nanoseconds since the epoch fit in 64 bits (2554-07-21T23:34:33Z).
+constexpr uint64_t kMaxSeconds = UINT64_MAX / 1000000000ull;
+constexpr uint64_t kMaxFracAtMax = UINT64_MAX % 1000000000ull;
+
+// Reads ".ddd" (up to nanoseconds; further digits are dropped) at p. False if the point
+// is not followed by a digit.
+bool fraction(const char*& p, uint64_t& ns) {
+    if (!is_digit(p[1])) return false;
+    ++p;
+    uint64_t scale = 100000000;
+    ns = 0;
+    for (; is_digit(*p); ++p) {
+        ns += static_cast<uint64_t>(*p - '0') * scale;
+        scale /= 10;
+    }
+    return true;
+}
+
+std::string time_error(const std::string& s, uint64_t& out) {
+    if (s.empty()) return "empty value";
+    auto bad = [&](const std::string& why) {
+        return quoted(s) + " is not a valid time: " + why +
+               " (e.g. 2026-11-24T13:05:00Z, 2026-11-24 13:05, @1795528496)";
     };
-    if (!s.empty() && s[0] == '@') {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str() + 1, &end);
-        if (end == s.c_str() + 1 || *end != '\0' || !(v >= 0)) throw bad();
-        return static_cast<uint64_t>(v * 1e9);
-    }
-    std::tm tm{};
-    int consumed = 0;
-    if (std::sscanf(s.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) !=
-        3) {
-        throw bad();
-    }
-    const char* p = s.c_str() + consumed;
-    double frac = 0;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        int n = 0;
-        if (std::sscanf(p + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &n) != 2) throw bad();
-        p += 1 + n;
-        if (*p == ':') {
-            if (std::sscanf(p + 1, "%2d%n", &tm.tm_sec, &n) != 1) throw bad();
-            p += 1 + n;
-            if (*p == '.' || *p == ',') {
-                const char* q = p + 1;
-                double scale = 0.1;
-                while (*q >= '0' && *q <= '9') {
-                    frac += (*q - '0') * scale;
-                    scale /= 10;
-                    ++q;
+    auto out_of_range = [&](const char* what, int v, const char* range) {
+        return bad(std::string(what) + " " + std::to_string(v) + " is out of range (" + range +
+                   ")");
+    };
+    const char* p = s.c_str();
+    uint64_t sec = 0;
+    uint64_t frac = 0;
+    if (*p == '@') {
+        ++p;
+        if (!is_digit(*p)) return bad("expected seconds since the epoch (decimal digits) after @");
+        for (; is_digit(*p); ++p) {
+            sec = sec * 10 + static_cast<uint64_t>(*p - '0');
+            if (sec > kMaxSeconds) return bad("after 2554-07-21 (64-bit nanoseconds)");
+        }
+        if (*p == '.' && !fraction(p, frac)) return bad("expected digits after the point");
+        if (*p != '\0') return bad("unexpected " + quoted(p));
+    } else {
+        int year = 0, mon = 0, day = 0;
+        if (!fixed_digits(p, 4, year) || *p != '-' || !fixed_digits(++p, 2, mon) || *p != '-' ||
+            !fixed_digits(++p, 2, day)) {
+            return bad("expected YYYY-MM-DD");
+        }
+        if (mon < 1 || mon > 12) return out_of_range("month", mon, "01-12");
+        if (day < 1 || day > days_in_month(year, mon)) {
+            return out_of_range("day", day,
+                                ("01-" + std::to_string(days_in_month(year, mon))).c_str());
+        }
+        int hh = 0, mm = 0, ss = 0;
+        if (*p == 'T' || *p == 't' || *p == ' ') {
+            ++p;
+            if (!fixed_digits(p, 2, hh) || *p != ':' || !fixed_digits(++p, 2, mm)) {
+                return bad("expected HH:MM after the date");
+            }
+            if (*p == ':') {
+                if (!fixed_digits(++p, 2, ss)) return bad("expected two digits of seconds");
+                if ((*p == '.' || *p == ',') && !fraction(p, frac)) {
+                    return bad("expected digits after the point");
                 }
-                p = q;
+            }
+            if (hh > 23) return out_of_range("hour", hh, "00-23");
+            if (mm > 59) return out_of_range("minute", mm, "00-59");
+            if (ss > 59) return out_of_range("second", ss, "00-59");
+        }
+        std::tm tm{};
+        tm.tm_year = year - 1900;
+        tm.tm_mon = mon - 1;
+        tm.tm_mday = day;
+        tm.tm_hour = hh;
+        tm.tm_min = mm;
+        tm.tm_sec = ss;
+        int64_t t = 0;
+        if (*p == '\0') {
+            tm.tm_isdst = -1;
+            t = static_cast<int64_t>(std::mktime(&tm));  // local time, as date(1) reads it
+        } else if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+            t = static_cast<int64_t>(::timegm(&tm));
+        } else if (*p == '+' || *p == '-') {
+            const int sign = *p == '+' ? 1 : -1;
+            int oh = 0, om = 0;
+            ++p;
+            if (!fixed_digits(p, 2, oh) || (*p == ':' && !fixed_digits(++p, 2, om)) ||
+                (is_digit(*p) && !fixed_digits(p, 2, om)) || *p != '\0') {
+                return bad("expected an offset +HH:MM, +HHMM or +HH at the end");
+            }
+            if (om > 59) return out_of_range("offset minute", om, "00-59");
+            if (oh * 60 + om > 14 * 60) {
+                return bad("offset " + std::string(sign > 0 ? "+" : "-") + std::to_string(oh) +
+                           ":" + (om < 10 ? "0" : "") + std::to_string(om) +
+                           " is out of range (at most 14:00)");
+            }
+            t = static_cast<int64_t>(::timegm(&tm)) - sign * (oh * 3600 + om * 60);
+        } else {
+            return bad("unexpected " + quoted(p));
+        }
+        if (t < 0) return bad("before 1970-01-01T00:00:00Z");
+        sec = static_cast<uint64_t>(t);
+    }
+    if (sec > kMaxSeconds || (sec == kMaxSeconds && frac > kMaxFracAtMax)) {
+        return bad("after 2554-07-21 (64-bit nanoseconds)");
+    }
+    out = sec * 1000000000ull + frac;
+    return {};
+}
+
+std::string seconds_error(const std::string& s) {
+    if (s.empty()) return "empty value";
+    if (s[0] == '-') return quoted(s) + " is negative";
+    const char* p = s.c_str();
+    double v = 0;
+    if (!decimal(p, v) || *p != '\0')
+        return quoted(s) + " is not a number of seconds (e.g. 2, 0.5)";
+    if (v > 86400) return quoted(s) + " is more than a day (86400)";
+    return {};
+}
+
+template <typename F>
+uint64_t parse_or_throw(F f, const std::string& s, std::string_view option) {
+    uint64_t v = 0;
+    if (std::string err = f(s, v); !err.empty()) {
+        throw CLI::ValidationError(std::string(option), err);
+    }
+    return v;
+}
+
+template <typename F>
+CLI::Validator validator(F f, const char* name) {
+    return CLI::Validator(
+        [f](std::string& s) {
+            uint64_t v = 0;
+            return f(s, v);
+        },
+        "", name);
+}
+
+// The length of the valid UTF-8 sequence at p[0, n) and its code point; 0 if invalid
+// (overlong, surrogate, past U+10FFFF, truncated).
+size_t utf8_sequence(const unsigned char* p, size_t n, uint32_t& cp) {
+    const unsigned char c = p[0];
+    size_t len = 0;
+    uint32_t min = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1fu;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0fu;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07u;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; ++i) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+}  // namespace
+
+uint64_t parse_size(const std::string& s, std::string_view option) {
+    return parse_or_throw(size_error, s, option);
+}
+
+uint64_t parse_duration_ns(const std::string& s, std::string_view option) {
+    return parse_or_throw(duration_error, s, option);
+}
+
+uint64_t parse_time_ns(const std::string& s, std::string_view option) {
+    return parse_or_throw(time_error, s, option);
+}
+
+uint64_t parse_uint(const std::string& s, std::string_view option) {
+    return parse_or_throw(uint_error, s, option);
+}
+
+CLI::Validator size_check() {
+    return validator(size_error, "SIZE");
+}
+CLI::Validator duration_check() {
+    return validator(duration_error, "DURATION");
+}
+CLI::Validator time_check() {
+    return validator(time_error, "TIME");
+}
+CLI::Validator uint_check() {
+    return validator(uint_error, "UINT");
+}
+CLI::Validator non_empty() {
+    return CLI::Validator(
+        [](std::string& s) { return s.empty() ? std::string("empty value") : std::string(); }, "",
+        "NONEMPTY");
+}
+CLI::Validator seconds_check() {
+    return CLI::Validator([](std::string& s) { return seconds_error(s); }, "", "SECONDS");
+}
+
+std::string printable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const size_t n = s.size();
+    for (size_t i = 0; i < n;) {
+        const unsigned char c = p[i];
+        if (c == '\\') {
+            out += "\\\\";
+            ++i;
+            continue;
+        }
+        if (c >= 0x20 && c < 0x7f) {
+            out += static_cast<char>(c);
+            ++i;
+            continue;
+        }
+        uint32_t cp = 0;
+        const size_t len = c >= 0x80 ? utf8_sequence(p + i, n - i, cp) : 0;
+        // Printable UTF-8 as is; C1 controls and the bidirectional overrides (which
+        // reorder what a terminal shows) escaped like invalid bytes.
+        const bool shown = len > 0 && cp >= 0xa0 && !(cp >= 0x202a && cp <= 0x202e) &&
+                           !(cp >= 0x2066 && cp <= 0x2069);
+        const size_t k = len > 0 ? len : 1;
+        for (size_t j = 0; j < k; ++j) {
+            if (shown) {
+                out += static_cast<char>(p[i + j]);
+            } else {
+                char hex[8];
+                (void)std::snprintf(hex, sizeof hex, "\\x%02x", p[i + j]);
+                out += hex;
             }
         }
+        i += k;
     }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    std::time_t t;
-    if (*p == '\0') {
-        tm.tm_isdst = -1;
-        t = std::mktime(&tm);  // local time
-    } else if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-        t = ::timegm(&tm);
-    } else if (*p == '+' || *p == '-') {
-        int hh = 0, mm = 0;
-        if (std::sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 &&
-            std::sscanf(p + 1, "%2d%2d", &hh, &mm) < 1) {
-            throw bad();
-        }
-        t = ::timegm(&tm) - (*p == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
-    } else {
-        throw bad();
-    }
-    if (t < 0) throw bad();
-    return static_cast<uint64_t>(t) * 1000000000ull + static_cast<uint64_t>(frac * 1e9);
+    return out;
 }
 
 int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body) {
@@ -261,7 +523,34 @@ int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body) 
     }
 }
 
+bool make_std_fds_valid() noexcept {
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        // The opposite direction: reading stdin or writing stdout/stderr then fails.
+        int nfd = ::open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) | O_NOCTTY);
+        if (nfd < 0) {
+            int p[2];
+            if (::pipe(p) != 0) return false;
+            ::close(fd == 0 ? p[0] : p[1]);
+            nfd = fd == 0 ? p[1] : p[0];
+        }
+        if (nfd != fd) {
+            const int r = ::dup2(nfd, fd);
+            ::close(nfd);
+            if (r != fd) return false;
+        }
+    }
+    return true;
+}
+
+bool writable(int fd) noexcept {
+    const int fl = ::fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY;
+}
+
 int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept {
+    // Before anything is opened: a queue file must never become descriptor 0, 1 or 2.
+    if (!make_std_fds_valid()) return kError;
     try {
         return tool_main(argc, argv);
     } catch (const std::exception& e) {
@@ -272,12 +561,84 @@ int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept {
     return kError;
 }
 
+namespace {
+
+// How write_all() writes to a descriptor (decided at the first write to it).
+enum class Sink : unsigned char {
+    unknown,
+    plain,   // write(); EAGAIN (a descriptor that is non-blocking) waits for POLLOUT
+    socket,  // send(MSG_DONTWAIT | MSG_NOSIGNAL), EAGAIN waits for POLLOUT
+    paced,   // a blocking pipe or terminal: POLLOUT, then at most PIPE_BUF bytes
+};
+Sink g_sink[3] = {Sink::unknown, Sink::unknown, Sink::unknown};
+
+// Makes a standard descriptor's writes interruptible (see write_all in cli.h).
+Sink prepare_sink(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return Sink::plain;
+    if (S_ISSOCK(st.st_mode)) return Sink::socket;
+    if (!S_ISFIFO(st.st_mode) && !(S_ISCHR(st.st_mode) && ::isatty(fd) == 1)) {
+        return Sink::plain;  // regular files, /dev/null...: writes do not wait for a reader
+    }
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) return Sink::plain;  // writes fail anyway
+    if ((fl & O_NONBLOCK) != 0) return Sink::plain;                  // EAGAIN is handled
+    // A new open file description of the same pipe or terminal, non-blocking, in place of
+    // ours: the description we share with the shell (and its other children) stays as is.
+    char path[40];
+    (void)std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    const int nfd = ::open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (fl & O_APPEND));
+    if (nfd >= 0) {
+        struct stat nst {};
+        const bool same =
+            ::fstat(nfd, &nst) == 0 && nst.st_dev == st.st_dev && nst.st_ino == st.st_ino;
+        const bool moved = same && ::dup2(nfd, fd) == fd;
+        ::close(nfd);
+        if (moved) return Sink::plain;
+    }
+    return Sink::paced;  // no /proc (or no permission): small writes after POLLOUT
+}
+
+Sink sink_of(int fd) {
+    if (fd < 0 || fd > 2) return Sink::plain;
+    if (g_sink[fd] == Sink::unknown) g_sink[fd] = prepare_sink(fd);
+    return g_sink[fd];
+}
+
+// Waits until fd is writable (or has an error the next write reports), with the
+// termination signals deliverable. False with errno EINTR once a signal arrived.
+bool wait_writable(int fd) {
+    for (;;) {
+        pollfd p{fd, POLLOUT, 0};
+        const int n = poll_signals(&p, 1, -1);
+        if (n > 0) return true;
+        if (n < 0 && errno != EINTR) return false;
+        if (g_signal != 0) {
+            errno = EINTR;
+            return false;
+        }
+    }
+}
+
+}  // namespace
+
 bool write_all(int fd, const void* p, size_t n) {
     const char* c = static_cast<const char*>(p);
+    const Sink sink = sink_of(fd);
     while (n > 0) {
-        const ssize_t w = ::write(fd, c, n);
+        size_t chunk = n;
+        if (sink == Sink::paced) {
+            if (!wait_writable(fd)) return false;
+            chunk = std::min<size_t>(n, PIPE_BUF);
+        }
+        const ssize_t w = sink == Sink::socket ? ::send(fd, c, chunk, MSG_DONTWAIT | MSG_NOSIGNAL)
+                                               : ::write(fd, c, chunk);
         if (w < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!wait_writable(fd)) return false;
+                continue;
+            }
+            if (errno == EINTR && g_signal == 0) continue;
             return false;
         }
         c += w;

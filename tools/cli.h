@@ -41,16 +41,40 @@ int report(const Status& st);
 // "chronicle-<tool>: <what>" on stderr.
 void warn(std::string_view what);
 
-// Parses "4096", "64K", "64KiB", "16M", "1G". Throws CLI::ValidationError on bad input.
-uint64_t parse_size(const std::string& s);
+// The parsers below throw CLI::ValidationError("<option>: <why>") on bad input; `option`
+// names the option in the message ("--since"). The *_check() validators run the same
+// parsers when CLI11 parses the command line (->check(cli::duration_check())), so that a
+// bad value is a usage error naming the option before anything is opened.
+
+// Parses "4096", "64K", "64KiB", "16M", "1G".
+uint64_t parse_size(const std::string& s, std::string_view option = "size");
 // Parses "500ms", "10s", "2m", "1h", "1d", "1.5s", a bare number means seconds.
-uint64_t parse_duration_ns(const std::string& s);
+uint64_t parse_duration_ns(const std::string& s, std::string_view option = "duration");
 
 // Parses a time: ISO-8601 "2026-11-24T13:05:00Z", "2026-11-24T13:05:00.250+01:00",
 // "2026-11-24 13:05" or "2026-11-24" (no offset: local time, as date(1) reads it), or
-// "@1795528496.5" (seconds since the epoch). Returns ns since the epoch; throws
-// CLI::ValidationError on bad input.
-uint64_t parse_time_ns(const std::string& s);
+// "@1795528496.5" (seconds since the epoch, decimal digits only). Every field is checked
+// (month, day of that month, hour, minute, second; offsets up to 14:00), and the time
+// must lie between the epoch and 2554 (nanoseconds in 64 bits). Returns ns since the epoch.
+uint64_t parse_time_ns(const std::string& s, std::string_view option = "time");
+
+// Parses a non-negative decimal integer that fits in 64 bits ("+N" is N): no sign
+// other than '+', no spaces, no hex, no exponent.
+uint64_t parse_uint(const std::string& s, std::string_view option = "number");
+
+// Validators for CLI11 options (error text without the option: CLI11 prefixes it).
+CLI::Validator size_check();
+CLI::Validator duration_check();
+CLI::Validator time_check();
+CLI::Validator uint_check();
+// A value that must not be empty (an empty --since or --reader is a mistake, not "unset").
+CLI::Validator non_empty();
+// A number of seconds for --watch: finite, 0 <= SECS <= 86400.
+CLI::Validator seconds_check();
+
+// The bytes of s safe to print on a terminal: printable ASCII as is, a backslash as "\\",
+// every other byte (control characters, escape sequences, bytes >= 0x80) as "\xNN".
+std::string printable(std::string_view s);
 
 // Runs `body` with CLI11 parsing inside: --help exits 0, a parse error prints one line and
 // exits kUsage, an exception exits kError. SIGPIPE is ignored (tools handle EPIPE).
@@ -65,11 +89,31 @@ int terminated() noexcept;
 // ppoll with the termination signals unblocked for its duration; -1/EINTR on a signal.
 int poll_signals(pollfd* fds, unsigned long nfds, int timeout_ms);
 
+// Makes descriptors 0, 1 and 2 valid, as gnulib's stdopen does: a closed 0 gets /dev/null
+// opened write-only, a closed 1 or 2 gets /dev/null opened read-only (a pipe end of the
+// same direction if /dev/null cannot be opened). The numbers are then occupied, so no
+// queue file can become "standard error", while reading such a stdin and writing such a
+// stdout still fail (EBADF). Returns false if a descriptor could not be filled: the tool
+// must not open anything then.
+bool make_std_fds_valid() noexcept;
+
+// Whether fd is open for writing (a closed standard output, made valid by
+// make_std_fds_valid(), is not).
+bool writable(int fd) noexcept;
+
 // Runs a tool's main, turning any exception that escapes it (CLI11 set-up) into one
-// line on stderr and kError: main() itself never throws.
+// line on stderr and kError: main() itself never throws. First of all it makes fds 0-2
+// valid (make_std_fds_valid()); if that fails it exits kError without opening anything.
 int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept;
 
 // Writes all of [p, p+n) to fd. Returns false with errno set on failure (EPIPE included).
+// A write that would block (a full pipe, a stalled terminal or socket) waits in
+// poll_signals(): a termination signal ends it with false, errno EINTR and terminated()
+// set. To make that possible, the first write to a standard descriptor that is a pipe,
+// FIFO or terminal reopens it through /proc/self/fd/N with O_NONBLOCK (a new open file
+// description: the one shared with the shell stays blocking) and dup2()s it over N;
+// sockets are written with send(MSG_DONTWAIT | MSG_NOSIGNAL); regular files block as
+// usual. Without /proc, a pipe is written PIPE_BUF bytes at a time after POLLOUT.
 bool write_all(int fd, const void* p, size_t n);
 
 // An output buffer on a file descriptor, for record printing without stdio.

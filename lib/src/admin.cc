@@ -97,20 +97,51 @@ bool pid_matches(int pid, uint64_t start_time) {
     return start_time == 0 || fs::process_start_time(pid) == start_time;
 }
 
+// A reader whose cursor file cannot be used, as it is reported (never left out: a damaged
+// cursor that vanished from the list would turn a failing check into "OK"). `fd`, when
+// valid, tells whether a process holds the name anyway (a newer version of chronicle).
+ReaderStats damaged_reader(std::string_view name, const std::string& why, int fd) {
+    ReaderStats r;
+    r.name = std::string(name);
+    r.ephemeral = is_ephemeral(name);
+    r.damaged = true;
+    r.damage = why;
+    if (fd >= 0) {
+        auto held = lock::is_held(fd, name);
+        r.alive = held && held.value();
+    }
+    return r;
+}
+
 Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::string_view name,
                                 const QueueStats& qs, const std::vector<uint64_t>& bases) {
     if (Status st = check_name(name); !st) return st;
     const std::string file = std::string(name) + std::string(kCursorSuffix);
     const std::string path = fs::join(q.readers_path, file);
     auto fd = open_cursor_readonly(q.readers_fd.get(), q.readers_path, name);
-    if (!fd) return fd.status();
+    if (!fd) {
+        if (fd.status().code() == errc::not_found) return fd.status();
+        // Opened again only to ask whether someone holds it (wrong size, say).
+        auto raw = fs::open_at(q.readers_fd.get(), q.readers_path, file, O_RDONLY);
+        return damaged_reader(name, fd.status().message(), raw ? raw->get() : -1);
+    }
     std::byte page[kCursorFileSize];
-    if (::pread(fd->get(), page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)) {
-        return Status::from_errno(errno, "cannot read", path);
+    const ssize_t got = ::pread(fd->get(), page, sizeof page, 0);
+    if (got != static_cast<ssize_t>(sizeof page)) {
+        const Status st = got < 0 ? Status::from_errno(errno, "cannot read", path)
+                                  : Status(errc::corrupt, path + ": truncated while read");
+        return damaged_reader(name, st.message(), fd->get());
     }
     const auto* h = reinterpret_cast<const CursorHeader*>(page);
     const auto* w = reinterpret_cast<const CursorWake*>(page + kCursorWakeOffset);
-    if (h->magic != kCursorMagic) return Status(errc::corrupt, path + ": not a chronicle cursor");
+    // The checks CursorStore::open makes: what it refuses is damaged here too.
+    if (h->magic != kCursorMagic) {
+        return damaged_reader(name, path + ": not a chronicle cursor (wrong magic)", fd->get());
+    }
+    if (h->version != kCursorVersion) {
+        return damaged_reader(
+            name, path + ": unsupported cursor version " + std::to_string(h->version), fd->get());
+    }
     auto held = lock::is_held(fd->get(), path);
     if (!held) return held.status();
 
@@ -167,6 +198,32 @@ Status remove_file(int readers_fd, const std::string& readers_path, const std::s
     if (::unlinkat(readers_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
         return Status::from_errno(errno, "cannot remove", fs::join(readers_path, name));
     }
+    return {};
+}
+
+// A cursor file that CursorStore::open refuses (truncated, wrong magic or version, not a
+// regular file): delete_reader removes it all the same, as the owner of the name would.
+// A regular file is opened and locked like a cursor (errc::busy while another process
+// holds it: a newer chronicle, say); a FIFO, socket or symlink by that name holds no
+// lock and goes as it is (unlinkat removes a symlink, never its target). A directory is
+// left alone.
+Status lock_damaged_cursor(const Opened& q, std::string_view name, fs::Fd& out) {
+    const std::string file = std::string(name) + std::string(kCursorSuffix);
+    const std::string path = fs::join(q.readers_path, file);
+    struct stat st {};
+    if (::fstatat(q.readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        return Status::from_errno(errno, "cannot stat", path);
+    }
+    if (S_ISDIR(st.st_mode)) return Status(errc::corrupt, path + " is a directory");
+    if (!S_ISREG(st.st_mode)) return {};
+    auto fd = fs::open_at(q.readers_fd.get(), q.readers_path, file, O_RDWR);
+    if (!fd) return fd.status();
+    if (Status l = lock::try_exclusive(fd->get(), path); !l) {
+        if (l.code() != errc::busy) return l;
+        return Status(errc::busy,
+                      "reader '" + std::string(name) + "' is in use by another process");
+    }
+    out = std::move(fd.value());
     return {};
 }
 
@@ -265,7 +322,11 @@ Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir) {
     std::vector<ReaderStats> out;
     for (const auto& n : names.value()) {
         auto r = stat_reader(s->q, dir, n, s->stats, s->bases);
-        if (r) out.push_back(std::move(r.value()));  // a reader removed meanwhile: skip
+        if (r) {
+            out.push_back(std::move(r.value()));
+        } else if (r.status().code() != errc::not_found) {  // not_found: removed meanwhile
+            out.push_back(damaged_reader(n, r.status().message(), -1));
+        }
     }
     return out;
 }
@@ -299,7 +360,16 @@ Status delete_reader(std::string_view dir, std::string_view name) {
     bool created = false;
     auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, false, 0, created,
                                is_ephemeral(name));
-    if (!c) return c.status();
+    fs::Fd damaged;  // holds the lock of a damaged cursor while its files go
+    if (!c) {
+        const errc code = c.status().code();
+        if (code == errc::not_found || code == errc::busy || code == errc::invalid_argument) {
+            return c.status();
+        }
+        if (Status st = lock_damaged_cursor(*q, name, damaged); !st) {
+            return st.code() == errc::busy ? st : c.status();
+        }
+    }
     const std::string n(name);
     for (std::string_view suffix : {kEfdSuffix, kFifoSuffix, kCursorSuffix}) {
         if (Status st = remove_file(q->readers_fd.get(), q->readers_path, n + std::string(suffix));

@@ -56,17 +56,27 @@ struct ReaderStats {
     uint64_t created_ns = 0;
     uint64_t commit_ns = 0;  // last time the position was stored
     FollowerStats follower;
+    // The cursor file cannot be used (truncated or of the wrong size, wrong magic, a
+    // version this build does not know, not a regular file, unreadable): `damage` says why,
+    // naming the file. Only name, ephemeral and alive (when the file could be opened) are
+    // meaningful then; the other fields are 0.
+    bool damaged = false;
+    std::string damage;
 };
 
 CHRONICLE_API Result<QueueStats> inspect_queue(std::string_view dir);
-// All readers (named and ephemeral), sorted by name.
+// All readers (named and ephemeral), sorted by name; a reader whose cursor file is damaged
+// is listed with `damaged` set, never left out.
 CHRONICLE_API Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir);
+// One reader (errc::not_found if it has no cursor file); damaged as above.
 CHRONICLE_API Result<ReaderStats> inspect_reader(std::string_view dir, std::string_view name);
 
 // Creates a named reader at `at`; errc::busy if it exists already, errc::invalid_argument
 // for a sequence past the head.
 CHRONICLE_API Status create_reader(std::string_view dir, std::string_view name, const Position& at);
-// Deletes a named reader and its files; errc::busy while a process holds it.
+// Deletes a named reader and its files (readers/NAME.cursor, .efd, .fifo: nothing else);
+// errc::busy while a process holds it. A damaged cursor is deleted too: one that can be
+// opened under its lock, any other non-directory file by that name as it is.
 CHRONICLE_API Status delete_reader(std::string_view dir, std::string_view name);
 // Moves a reader to `to` and returns (old, new) positions; with dry_run nothing changes.
 // errc::busy while a process holds it.

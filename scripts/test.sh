@@ -3,7 +3,9 @@
 #   1. AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   2. ThreadSanitizer on the multi-threaded tests (build-tsan/)
 #   3. the portable (sleep-based) notifier instead of eventfd/inotify (build-portable/)
-#   4. the normal build (build/) — last, so that its CTest summary closes the output
+#   4. the libFuzzer targets, CHRONICLE_FUZZ_SECONDS (default 20) each (build-fuzz/,
+#      scripts/fuzz.sh; skipped with a note when clang's libFuzzer cannot be had)
+#   5. the normal build (build/) — last, so that its CTest summary closes the output
 # Pass --quick to run only the normal build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,10 +28,14 @@ if [[ "${1:-}" != "--quick" ]]; then
     suite "ASan+UBSan" build-asan "" -- -DCMAKE_BUILD_TYPE=Debug \
         -DCHRONICLE_SANITIZE=address,undefined -DCHRONICLE_BUILD_BENCH=OFF
     export TSAN_OPTIONS=halt_on_error=1
-    suite "TSan" build-tsan "-R stress_test|writer_test|reader_test|notifier_test" -- -DCMAKE_BUILD_TYPE=Debug \
+    suite "TSan" build-tsan "-R stress_test|writer_test|reader_test|notifier_test|hostile_test" -- -DCMAKE_BUILD_TYPE=Debug \
         -DCHRONICLE_SANITIZE=thread -DCHRONICLE_BUILD_BENCH=OFF
     unset CHRONICLE_STRESS_SCALE
     suite "portable notifier" build-portable "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCHRONICLE_PORTABLE_NOTIFIER=ON -DCHRONICLE_BUILD_BENCH=OFF
+    echo "== test suite: fuzzing (build-fuzz)"
+    # Findings are printed with their reproducers; the stage does not gate the suite while
+    # a known finding of fuzz_segment is open (see tests/fuzz/README.md).
+    scripts/fuzz.sh "${CHRONICLE_FUZZ_SECONDS:-20}" || echo "== fuzzing: FINDINGS (see above); not gating"
 fi
 suite "default" build "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo

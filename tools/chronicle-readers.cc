@@ -321,10 +321,10 @@ int tool_main(int argc, char** argv) {
                  "monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
     auto* check_flag = app.get_option("--check");
     app.add_option("--max-lag", o.max_lag, "with --check: CRITICAL above N records of lag")
-        ->check(cli::uint_check())
+        ->transform(cli::uint_check())
         ->needs(check_flag);
     app.add_option("--warn-lag", o.warn_lag, "with --check: WARNING above N records of lag")
-        ->check(cli::uint_check())
+        ->transform(cli::uint_check())
         ->needs(check_flag);
     app.add_option("--max-age", o.max_age,
                    "with --check: CRITICAL when the oldest unread record is older (e.g. 30s, 5m)")
@@ -346,7 +346,7 @@ int tool_main(int argc, char** argv) {
     auto* reset = app.add_subcommand("reset", "move a reader (refused while in use)");
     reset->add_option("NAME", o.name, "reader name")->required();
     auto* to = reset->add_option_group("target", "where to move it")->require_option(1);
-    to->add_option("--to-seq", o.to_seq, "to sequence number S")->check(cli::uint_check());
+    to->add_option("--to-seq", o.to_seq, "to sequence number S")->transform(cli::uint_check());
     to->add_option("--to-time", o.to_time, "to the first record at or after an ISO-8601 time")
         ->check(cli::time_check());
     to->add_flag("--to-start", o.to_start, "to the first record");

@@ -249,11 +249,11 @@ int tool_main(int argc, char** argv) {
         "chronicle-tail"};
     app.add_option("QUEUE", o.queue, "queue directory")->required();
     app.add_option("-n,--lines", o.last_n, "print only the last N records")
-        ->check(cli::uint_check());
+        ->transform(cli::uint_check());
     app.add_option("--from-seq", o.from_seq, "start at sequence number S")
         ->excludes("-n")
-        ->check(cli::uint_check());
-    app.add_option("-c,--count", o.count, "stop after N records")->check(cli::uint_check());
+        ->transform(cli::uint_check());
+    app.add_option("-c,--count", o.count, "stop after N records")->transform(cli::uint_check());
     app.add_option("--reader", o.reader,
                    "resume from and advance the durable cursor of reader NAME (created at "
                    "the start position if missing)")
@@ -289,7 +289,7 @@ int tool_main(int argc, char** argv) {
         ->excludes("--from-seq")
         ->excludes("--since");
     app.add_option("--until-seq", o.until_seq, "stop before sequence number S")
-        ->check(cli::uint_check());
+        ->transform(cli::uint_check());
     app.add_option("--until-time", o.until_time, "stop before the first record at or after a time")
         ->check(cli::time_check());
     auto* follow = app.add_flag("-f,--follow", o.follow,

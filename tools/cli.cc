@@ -446,7 +446,16 @@ CLI::Validator time_check() {
     return validator(time_error, "TIME");
 }
 CLI::Validator uint_check() {
-    return validator(uint_error, "UINT");
+    // Rewrites the value to plain decimal after checking it: CLI11's own conversion would
+    // read "010" as octal 8 (found by fuzz_cli_parsers).
+    return CLI::Validator(
+        [](std::string& s) {
+            uint64_t v = 0;
+            std::string err = uint_error(s, v);
+            if (err.empty()) s = std::to_string(v);
+            return err;
+        },
+        "", "UINT");
 }
 CLI::Validator non_empty() {
     return CLI::Validator(

@@ -66,6 +66,8 @@ uint64_t parse_uint(const std::string& s, std::string_view option = "number");
 CLI::Validator size_check();
 CLI::Validator duration_check();
 CLI::Validator time_check();
+// For numeric options: add it with ->transform(), not ->check(): it also rewrites the value
+// to plain decimal, since CLI11's own conversion reads "010" as octal 8.
 CLI::Validator uint_check();
 // A value that must not be empty (an empty --since or --reader is a mistake, not "unset").
 CLI::Validator non_empty();

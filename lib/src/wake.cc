@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "lock.h"
@@ -13,6 +14,33 @@
 namespace chronicle {
 
 using namespace format;
+
+namespace {
+// An integer field of a JSON object, if present, an integer and in T's range. Never throws
+// and never converts a float (files in a queue directory may hold anything: fuzz_efd and
+// fuzz_writer_lock found both a throw and an out-of-range float conversion).
+template <class T>
+bool json_int(const nlohmann::json& j, const char* key, T& out) {
+    auto it = j.find(key);
+    if (it == j.end()) return false;
+    if (it->is_number_unsigned()) {
+        const auto v = it->get<uint64_t>();
+        if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
+        out = static_cast<T>(v);
+        return true;
+    }
+    if (it->is_number_integer()) {
+        const auto v = it->get<int64_t>();
+        if (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+            (v > 0 && static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max()))) {
+            return false;
+        }
+        out = static_cast<T>(v);
+        return true;
+    }
+    return false;
+}
+}  // namespace
 
 Result<fs::Mapping> open_wake_page(int dirfd, std::string_view dir) {
     const std::string path = fs::join(dir, kWakePageName);
@@ -54,8 +82,8 @@ WriterInfo query_writer(int dirfd, std::string_view dir) {
         auto j =
             nlohmann::json::parse(std::string_view(buf, static_cast<size_t>(n)), nullptr, false);
         if (j.is_object()) {
-            w.pid = j.value("pid", 0);
-            w.start_time = j.value("start_time", uint64_t{0});
+            if (!json_int(j, "pid", w.pid)) w.pid = 0;
+            if (!json_int(j, "start_time", w.start_time)) w.start_time = 0;
         }
     }
     return w;
@@ -87,19 +115,23 @@ Result<EfdInfo> efd_from_json(std::string_view text, std::string_view path) {
     };
     if (!j.is_object()) return bad("not a JSON object");
     EfdInfo e;
-    try {
-        e.version = j.at("version").get<int>();
-        e.name = j.at("name").get<std::string>();
-        e.pid = j.at("pid").get<int>();
-        e.fd = j.at("fd").get<int>();
-        e.start_time = j.at("start_time").get<uint64_t>();
-        e.eventfd_id = j.value("eventfd_id", uint64_t{0});
-        e.fifo = j.value("fifo", std::string());
-        e.cursor = j.at("cursor").get<std::string>();
-        e.created_ns = j.value("created_ns", uint64_t{0});
-        e.ephemeral = j.value("ephemeral", false);
-    } catch (const nlohmann::json::exception& ex) {
-        return bad(ex.what());
+    if (!json_int(j, "version", e.version) || !json_int(j, "pid", e.pid) ||
+        !json_int(j, "fd", e.fd) || !json_int(j, "start_time", e.start_time)) {
+        return bad("version, pid, fd and start_time must be integers in range");
+    }
+    (void)json_int(j, "eventfd_id", e.eventfd_id);  // absent: 0 (refused where ids exist)
+    (void)json_int(j, "created_ns", e.created_ns);
+    auto str = [&](const char* key, std::string& out) {
+        auto it = j.find(key);
+        if (it == j.end() || !it->is_string()) return false;
+        out = it->get<std::string>();
+        return true;
+    };
+    if (!str("name", e.name) || !str("cursor", e.cursor)) return bad("name and cursor must be strings");
+    if (j.contains("fifo") && !str("fifo", e.fifo)) return bad("fifo must be a string");
+    if (auto it = j.find("ephemeral"); it != j.end()) {
+        if (!it->is_boolean()) return bad("ephemeral must be true or false");
+        e.ephemeral = it->get<bool>();
     }
     if (e.version != 1) return bad("unsupported version");
     if (e.pid <= 0 || e.fd < -1) return bad("bad pid or fd");  // -1: no eventfd (portable)

@@ -114,7 +114,7 @@ t_terminated_follower_removes_its_registration() {
     echo x | $APPEND q
     $TAIL -f q >/dev/null &
     local pid=$!
-    wait_for '[[ -n "$(ls q/readers)" ]]' || fail "no registration"
+    wait_for 'compgen -G "q/readers/*.efd" >/dev/null' || fail "no registration"
     ls q/readers | grep -q '\.efd$' || fail "no .efd: $(ls q/readers)"
     kill -TERM $pid
     local rc=0

@@ -49,6 +49,7 @@ class Appender {
     Status commit_all() {
         if (!atomic_) return {};
         if (Status st = w_.commit_batch(); !st) return st;
+        print_committed();
         return sync_ == SyncMode::none ? Status() : w_.sync();
     }
     void abort_all() {
@@ -107,6 +108,8 @@ class Appender {
         if (seq && sync_ == SyncMode::every && !atomic_) {
             // Each record on its own: commit, then sync, before the next.
             if (Status st = w_.commit_batch(); st) {
+                note_appended(seq.value());
+                print_committed();
                 if (Status sy = w_.sync(); !sy) {
                     err_ = std::move(sy);
                     return false;
@@ -126,13 +129,27 @@ class Appender {
             return false;
         }
         ++count_;
-        if (print_seq_) {
+        if (sync_ != SyncMode::every || atomic_) note_appended(seq.value());
+        return true;
+    }
+
+    // --print-seq prints a sequence only once its record is committed: a number printed
+    // for a record that a crash then discards would be reused by the next writer (found
+    // by the kill -9 soak, tests/cli/cli_soak.sh). Sequences of a batch are dense, so the
+    // pending ones are a range.
+    void note_appended(uint64_t seq) {
+        if (!print_seq_) return;
+        if (pending_ == 0) pending_first_ = seq;
+        ++pending_;
+    }
+    void print_committed() {
+        for (uint64_t i = 0; i < pending_; ++i) {
             char num[24];
             const int k = std::snprintf(num, sizeof num, "%llu\n",
-                                        static_cast<unsigned long long>(seq.value()));
+                                        static_cast<unsigned long long>(pending_first_ + i));
             out_.put(num, static_cast<size_t>(k));
         }
-        return true;
+        pending_ = 0;
     }
 
     // Frames the complete records in buf_[0, have_) as one batch; keeps the remainder.
@@ -181,6 +198,7 @@ class Appender {
         // Commit what was framed, even when a later record failed: nothing is lost.
         if (!atomic_) {
             if (Status st = w_.commit_batch(); !st) return st;
+            print_committed();
             if (sync_ == SyncMode::batch) {
                 if (Status st = w_.sync(); !st) return st;
             }
@@ -213,6 +231,8 @@ class Appender {
     std::vector<char> buf_;
     size_t have_ = 0;
     uint64_t count_ = 0;
+    uint64_t pending_first_ = 0;  // --print-seq: appended, not yet committed
+    uint64_t pending_ = 0;
     Status err_;  // why append_one() failed
 };
 

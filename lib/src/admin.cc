@@ -135,12 +135,21 @@ Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::stri
     const auto* h = reinterpret_cast<const CursorHeader*>(page);
     const auto* w = reinterpret_cast<const CursorWake*>(page + kCursorWakeOffset);
     // The checks CursorStore::open makes: what it refuses is damaged here too.
-    if (h->magic != kCursorMagic) {
-        return damaged_reader(name, path + ": not a chronicle cursor (wrong magic)", fd->get());
+    if (Status st = check_cursor_header(h, path); !st) {
+        return damaged_reader(name, st.message(), fd->get());
     }
-    if (h->version != kCursorVersion) {
-        return damaged_reader(
-            name, path + ": unsupported cursor version " + std::to_string(h->version), fd->get());
+    // A stored position never passes the head (readers store only what they handed over,
+    // and create/reset refuse positions past it): one that does is a damaged word. The
+    // head is asked again first, in case the reader moved on since the snapshot.
+    if (const uint64_t pos = h->next_seq.load(std::memory_order_relaxed); pos > qs.head_seq) {
+        auto rd = Reader::open(dir);
+        auto now = rd ? rd.value()->head() : Result<uint64_t>(rd.status());
+        if (now && pos > now.value()) {
+            return damaged_reader(name,
+                                  path + ": stored position " + std::to_string(pos) +
+                                      " is past the head " + std::to_string(now.value()),
+                                  fd->get());
+        }
     }
     auto held = lock::is_held(fd->get(), path);
     if (!held) return held.status();

@@ -33,8 +33,6 @@ Status validate_reader_name(std::string_view name) {
     return {};
 }
 
-namespace {
-
 Status check_cursor_header(const CursorHeader* h, const std::string& path) {
     if (h->magic != kCursorMagic) {
         return Status(errc::corrupt, path + ": not a chronicle cursor (wrong magic)");
@@ -43,8 +41,15 @@ Status check_cursor_header(const CursorHeader* h, const std::string& path) {
         return Status(errc::corrupt,
                       path + ": unsupported cursor version " + std::to_string(h->version));
     }
+    if (h->size != kCursorFileSize) {
+        return Status(errc::corrupt, path + ": size field " + std::to_string(h->size) +
+                                         " is not the cursor size " +
+                                         std::to_string(kCursorFileSize));
+    }
     return {};
 }
+
+namespace {
 
 // Creates <name>.cursor at `seq` unless it exists: written under a temporary name, then
 // linked into place, which fails with EEXIST instead of replacing a cursor that another
@@ -78,7 +83,7 @@ Status create_cursor_file(int readers_fd, std::string_view readers_path, const s
 
 Result<CursorStore> CursorStore::open(int readers_fd, std::string_view readers_path,
                                       std::string_view name, bool create, uint64_t initial_seq,
-                                      bool& created, bool ephemeral) {
+                                      bool& created, bool ephemeral, uint64_t max_next_seq) {
     created = false;
     if (!ephemeral) {
         if (Status st = validate_reader_name(name); !st) return st;
@@ -122,6 +127,14 @@ Result<CursorStore> CursorStore::open(int readers_fd, std::string_view readers_p
     if (!map) return map.status();
     c.map_ = std::move(map.value());
     if (Status st = check_cursor_header(c.header(), c.path_); !st) return st;
+    // A stored position past the head (the caller's bound) is a damaged word: refused
+    // before this process writes anything into the page.
+    if (const uint64_t pos = c.header()->next_seq.load(std::memory_order_relaxed);
+        pos > max_next_seq) {
+        return Status(errc::corrupt, c.path_ + ": stored position " + std::to_string(pos) +
+                                         " is past the head " + std::to_string(max_next_seq) +
+                                         " (a damaged cursor)");
+    }
     // Relaxed: informational, read by other processes only alongside the lock query.
     c.header()->owner_pid.store(static_cast<uint64_t>(::getpid()), std::memory_order_relaxed);
     c.header()->owner_start.store(fs::process_start_time(::getpid()), std::memory_order_relaxed);

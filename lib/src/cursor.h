@@ -36,7 +36,8 @@ class CursorStore {
     // alphabet of user names), exempt from validate_reader_name.
     static Result<CursorStore> open(int readers_fd, std::string_view readers_path,
                                     std::string_view name, bool create, uint64_t initial_seq,
-                                    bool& created, bool ephemeral = false);
+                                    bool& created, bool ephemeral = false,
+                                    uint64_t max_next_seq = UINT64_MAX);
 
     [[nodiscard]] bool valid() const noexcept { return map_.valid(); }
     [[nodiscard]] uint64_t load() const noexcept {
@@ -58,6 +59,10 @@ class CursorStore {
 
 // Opens readers/<name>.cursor read-only (no lock) and checks its size: errc::not_found
 // "reader 'NAME' does not exist", errc::corrupt for a file of the wrong size.
+// The header checks every user of a cursor page makes (magic, version, size field): what
+// CursorStore::open refuses, chronicle-readers reports as damaged.
+Status check_cursor_header(const format::CursorHeader* h, const std::string& path);
+
 Result<fs::Fd> open_cursor_readonly(int readers_fd, std::string_view readers_path,
                                     std::string_view name);
 

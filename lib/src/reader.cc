@@ -31,8 +31,8 @@ class Reader::Impl {
     uint64_t off_ = 0;     // offset of the next record in seg_
     uint64_t seq_ = 0;     // its sequence
     uint64_t target_ = 0;  // records below this are skipped (seek lands on an index floor)
-    // seg_ was reached through a seal: everything before it is committed, so its records
-    // are too, even if a writer died before marking it live (only seeks need the flag).
+    // seg_ is known committed although its flag may say preparing: reached through a seal
+    // (everything before it is committed), or placed before a live segment (locate()).
     bool via_seal_ = false;
     CursorStore cursor_;
     bool auto_commit_ = true;
@@ -62,6 +62,13 @@ class Reader::Impl {
     Result<uint64_t> head();
     Result<uint64_t> first();
     Result<uint64_t> seq_at_time(uint64_t ts);
+    Status check_start(uint64_t head) const {
+        if (position() <= head) return {};
+        return Status(errc::invalid_argument, "reader '" + name_ + "': start " +
+                                                  std::to_string(position()) +
+                                                  " is past the head " + std::to_string(head) +
+                                                  " of " + dir_);
+    }
     Status truncated_error() const {
         return seg_.corrupt_at(off_, "the segment was truncated while being read (reader " +
                                          (name_.empty() ? std::string("(anonymous)") : name_) +
@@ -95,16 +102,24 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
     const std::string readers_path = fs::join(dir_, kReadersDir);
     auto rfd = fs::open_at(dirfd_.get(), dir_, kReadersDir, O_RDONLY | O_DIRECTORY);
     if (!rfd) return rfd.status();
+    // A stored position never passes the head: readers store only what they handed over,
+    // and a start past the head is refused here as by chronicle-readers create/reset. So
+    // one that does is a damaged word, never a place to wait silently for ever.
+    auto h = head();
+    if (!h) return h.status();
     bool created = false;
-    auto c = CursorStore::open(rfd->get(), readers_path, name_, false, 0, created);
+    auto c = CursorStore::open(rfd->get(), readers_path, name_, false, 0, created, false,
+                               h.value());
     if (!c && c.status().code() == errc::not_found && o.create) {
         if (Status st = seek(o.start); !st) return st;
+        if (Status st = check_start(h.value()); !st) return st;
         c = CursorStore::open(rfd->get(), readers_path, name_, true, position(), created);
     }
     if (!c) return c.status();
     cursor_ = std::move(c.value());
     if (o.reposition && !created) {
         if (Status st = seek(o.start); !st) return st;
+        if (Status st = check_start(h.value()); !st) return st;
     }
     if (created || o.reposition) {
         cursor_.store(position());
@@ -133,11 +148,25 @@ Status Reader::Impl::locate(uint64_t target) {
     for (;;) {
         auto s = Segment::open(dirfd_.get(), dir_, (*bases)[i], false);
         if (!s) return s.status();
-        // A segment of an uncommitted batch holds nothing yet: start before it.
-        if (s->live() || i == 0) {
+        if (s->live()) {
             seg_ = std::move(s.value());
             break;
         }
+        // Preparing, yet committed: the queue's first segment is never created preparing,
+        // and batches mark their segments live in order, so one before a live segment is
+        // committed too (the flag is damaged, or its writer died before setting it).
+        bool committed = (*bases)[i] == 0;
+        for (size_t j = i + 1; !committed && j < bases->size(); ++j) {
+            auto later = Segment::open(dirfd_.get(), dir_, (*bases)[j], false);
+            if (!later) return later.status();
+            committed = later->live();
+        }
+        if (committed || i == 0) {
+            seg_ = std::move(s.value());
+            via_seal_ = committed;
+            break;
+        }
+        // A segment of an uncommitted batch holds nothing yet: start before it.
         --i;
     }
     auto [off, seq] = seg_.index_floor(target);
@@ -152,16 +181,23 @@ Result<uint64_t> Reader::Impl::head() {
     for (size_t i = bases->size(); i > 0; --i) {
         auto s = Segment::open(dirfd_.get(), dir_, (*bases)[i - 1], false);
         if (!s) return s.status();
-        if (!s->live()) continue;
+        // Segments after the last live one belong to an uncommitted batch — except the
+        // queue's first, which is never created preparing (see locate()).
+        if (!s->live() && (*bases)[i - 1] != 0) continue;
         Segment seg = std::move(s.value());
         auto [off, seq] = seg.index_last();
         for (;;) {
             const auto e = seg.scan(off, seq, UINT64_MAX);
             if (e.stopped_at == RecKind::corrupt) return seg.corrupt_at(e.off, "damaged record");
             if (e.stopped_at != RecKind::seal) return e.seq;
-            // A committed seal: the next segment holds committed records (live or not).
+            // A committed seal: the next segment holds committed records (live or not). It
+            // was linked into place before the seal was written, so a missing one is damage.
             auto nx = Segment::open(dirfd_.get(), dir_, e.seq, false);
-            if (!nx) return e.seq;
+            if (!nx && nx.status().code() == errc::not_found) {
+                return seg.corrupt_at(e.off, "sealed, but the next segment " +
+                                                 segment_name(e.seq) + " is missing");
+            }
+            if (!nx) return nx.status();
             seg = std::move(nx.value());
             off = seg.data_begin();
             seq = seg.base();
@@ -360,6 +396,23 @@ Result<std::optional<Record>> Reader::Impl::next() {
                 // A page cut off under us reads as zeros (fs.cc's truncation guard): that is
                 // not the end of the data but a damaged queue.
                 if (seg_.truncated()) return truncated_error();
+                // The writer publishes an index slot only after the record it names, and
+                // every record before it, is committed (acquire in filled_slots pairs with
+                // that release). A slot past this offset, seen with acquire, makes the record
+                // here visible as committed — so if its state word still reads empty after
+                // that, it is a hole in committed data, not the end of it. (The first read
+                // above may simply have come before the commit: read again.)
+                if (const uint32_t n = seg_.filled_slots(); n > 0) {
+                    const uint64_t last =
+                        format::index_offset(seg_.slot(n - 1).load(std::memory_order_acquire));
+                    if (last > off_ && seg_.read(off_).kind != RecKind::empty) continue;
+                    if (last > off_) {
+                        return seg_.corrupt_at(off_, "empty record state before committed "
+                                                     "records (index slot " +
+                                                         std::to_string(n - 1) + " names offset " +
+                                                         std::to_string(last) + ")");
+                    }
+                }
                 return std::optional<Record>{};
             case RecKind::corrupt:
                 return seg_.corrupt_at(off_, "damaged record");

@@ -158,6 +158,12 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
     if (cur > 0) {
         auto prev = Segment::open(dirfd, dir, bases[cur - 1], true);
         if (!prev) return prev.status();
+        // Batches mark their segments live in order, so a segment before a live one is
+        // committed even if its flag says preparing (a damaged word): mark it live.
+        if (!prev->live()) {
+            // Release: pairs with Segment::live()'s acquire in readers.
+            prev->header()->seg_state.store(kSegmentLive, std::memory_order_release);
+        }
         seg = std::move(prev.value());
         --cur;
     }
@@ -196,11 +202,12 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
                 next = std::move(s.value());
                 ++cur;
             } else if (std::find(bases.begin(), bases.end(), seq) == bases.end()) {
-                auto s = create_live(dirfd, dir, geo_for_new, seq);
-                if (!s) return s.status();
-                next = std::move(s.value());
-                bases.insert(bases.begin() + static_cast<long>(cur) + 1, seq);
-                ++cur;
+                // A roll links the next segment into place before it writes the seal, so a
+                // seal naming a missing segment means the segment was removed. Recreating
+                // it would hand its sequence numbers out a second time: refuse.
+                return seg.corrupt_at(off, "sealed, but the next segment " + segment_name(seq) +
+                                               " is missing (the writer will not reuse its "
+                                               "sequence numbers)");
             } else {
                 return seg.corrupt_at(off, "seal names segment " + segment_name(seq) +
                                                " which is not the next one on disk");

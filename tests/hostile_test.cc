@@ -459,3 +459,86 @@ TEST_CASE("AWriterLetsGoOfTheDescriptorsOfFollowersThatDied") {
     CHECK(now <= fds_before);
 }
 #endif
+
+TEST_CASE("AZeroedStateWordBeforeIndexedRecordsIsAHoleNotTheEndOfTheLog") {
+    test::TempDir t;
+    write_records(t.queue(), 400);  // more than one stride of the first segment
+    const std::string seg0 = seg_path(t.queue(), 0);
+    REQUIRE(peek<uint64_t>(seg0, format::kIndexOffset + 8) != 0);  // slot 1 is published
+    poke<uint32_t>(seg0, header_size(t.queue()) + 24 * 3, 0);      // record 3's state word
+    auto r = Reader::open(t.queue());
+    REQUIRE(r.ok());
+    Status st;
+    int n = 0;
+    for (;;) {
+        auto m = r.value()->next();
+        if (!m.ok()) {
+            st = m.status();
+            break;
+        }
+        REQUIRE(m.value());  // never a quiet end after three records
+        ++n;
+    }
+    CHECK(n == 3);
+    CHECK(st.code() == errc::corrupt);
+    CHECK(st.message().find(segment_name(0)) != std::string::npos);
+}
+
+TEST_CASE("APreparingFlagOnASegmentBeforeALiveOneHidesNothing") {
+    test::TempDir t;
+    write_records(t.queue(), 2000);
+    poke<uint32_t>(seg_path(t.queue(), 0), offsetof(format::SegmentHeader, seg_state),
+                   format::kSegmentPreparing);
+    CHECK(test::read_all(t.queue()) == expected(2000));  // readers, before any writer
+    {
+        auto w = Writer::open(t.queue());
+        REQUIRE(w.ok());
+        auto s = w.value()->append("record-2000");
+        REQUIRE(s.ok());
+        CHECK(s.value() == 2000);
+    }
+    CHECK(test::read_all(t.queue()) == expected(2001));
+}
+
+TEST_CASE("ASealNamingAMissingSegmentIsRefusedAndNotRecreated") {
+    test::TempDir t;
+    write_records(t.queue(), 2000);
+    auto bases = list_segments(t.queue());
+    REQUIRE(bases.ok());
+    REQUIRE(bases->size() >= 3);
+    const uint64_t last = bases->back();
+    REQUIRE(::unlink(seg_path(t.queue(), last).c_str()) == 0);
+    auto w = Writer::open(t.queue());
+    REQUIRE_FALSE(w.ok());
+    CHECK(w.status().code() == errc::corrupt);
+    CHECK(w.status().message().find(segment_name(last)) != std::string::npos);
+    CHECK(::access(seg_path(t.queue(), last).c_str(), F_OK) != 0);  // not recreated
+    ReaderOptions ro;
+    ro.start = Position::end();
+    auto r = Reader::open(t.queue(), ro);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == errc::corrupt);
+}
+
+TEST_CASE("AStoredReaderPositionPastTheHeadIsADamagedCursor") {
+    test::TempDir t;
+    write_records(t.queue(), 10);
+    ReaderOptions ro;
+    ro.name = "r";
+    { REQUIRE(Reader::open(t.queue(), ro).ok()); }
+    const std::string cur = t.queue() + "/readers/r.cursor";
+    poke<uint64_t>(cur, offsetof(format::CursorHeader, next_seq), 245);
+    const auto before = peek<uint64_t>(cur, offsetof(format::CursorHeader, owner_pid));
+    auto r = Reader::open(t.queue(), ro);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == errc::corrupt);
+    CHECK(r.status().message().find("past the head") != std::string::npos);
+    CHECK(peek<uint64_t>(cur, offsetof(format::CursorHeader, owner_pid)) == before);  // nothing written
+    ReaderOptions past;
+    past.name = "s";
+    past.start = Position::at_seq(11);
+    auto s = Reader::open(t.queue(), past);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.status().code() == errc::invalid_argument);
+    CHECK(::access((t.queue() + "/readers/s.cursor").c_str(), F_OK) != 0);
+}

@@ -239,8 +239,8 @@ TEST_CASE("ASegmentTruncatedUnderAReaderIsAnErrorNotASigbus") {
     REQUIRE(n.ok());
     REQUIRE(n.value());
     // Someone cuts the segment being read down to its header.
-    REQUIRE(::truncate(seg_path(t.queue(), 0).c_str(), static_cast<off_t>(header_size(t.queue()))) ==
-            0);
+    REQUIRE(::truncate(seg_path(t.queue(), 0).c_str(),
+                       static_cast<off_t>(header_size(t.queue()))) == 0);
     Status last;
     for (int i = 0; i < 5000; ++i) {
         auto m = r.value()->next();
@@ -409,8 +409,8 @@ TEST_CASE("AnEfdWithoutAnEventfdIdDoesNotGetAnUnrelatedEventfdWritten") {
         e.start_time = fs::process_start_time(victim);  // the right process...
         e.name = "impostor";
         e.cursor = "impostor.cursor";
-        e.fd = victim_efd;   // ...and a real eventfd of it, but not a follower's
-        e.eventfd_id = id;   // missing (0) or wrong
+        e.fd = victim_efd;  // ...and a real eventfd of it, but not a follower's
+        e.eventfd_id = id;  // missing (0) or wrong
         std::ofstream(t.queue() + "/readers/impostor.efd") << efd_to_json(e);
         auto w = Writer::open(t.queue());
         REQUIRE(w.ok());
@@ -533,7 +533,8 @@ TEST_CASE("AStoredReaderPositionPastTheHeadIsADamagedCursor") {
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().code() == errc::corrupt);
     CHECK(r.status().message().find("past the head") != std::string::npos);
-    CHECK(peek<uint64_t>(cur, offsetof(format::CursorHeader, owner_pid)) == before);  // nothing written
+    CHECK(peek<uint64_t>(cur, offsetof(format::CursorHeader, owner_pid)) ==
+          before);  // nothing written
     ReaderOptions past;
     past.name = "s";
     past.start = Position::at_seq(11);

@@ -11,10 +11,10 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
-#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace chronicle::fs {
 
@@ -220,10 +220,12 @@ Result<Fd> open_at(int dirfd, std::string_view dir_path, std::string_view name, 
         // writing (EISDIR): the wrong type of file, reported as such.
         struct stat st {};
         if ((err == ENXIO || err == EISDIR || err == ENOTDIR) &&
-            ::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !has_type(st.st_mode, type)) {
-            return Status(errc::corrupt, join(dir_path, name) + " is " + type_name(st.st_mode) +
-                                             ", not " + type_name(type),
-                          err);
+            ::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            !has_type(st.st_mode, type)) {
+            return Status(
+                errc::corrupt,
+                join(dir_path, name) + " is " + type_name(st.st_mode) + ", not " + type_name(type),
+                err);
         }
         return Status::from_errno(err, "cannot open", join(dir_path, name));
     }

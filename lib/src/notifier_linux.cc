@@ -138,7 +138,8 @@ class LinuxFollower final : public Follower {
         // World-writable on purpose: a writer running as another user may wake us through
         // it; the worst anyone else can do is a spurious wake-up.
         ::fchmodat(readers_fd_.get(), fifo.c_str(), 0622, 0);
-        auto ff = fs::open_at(readers_fd_.get(), readers_path_, fifo, O_RDWR, 0, fs::FileType::fifo);
+        auto ff =
+            fs::open_at(readers_fd_.get(), readers_path_, fifo, O_RDWR, 0, fs::FileType::fifo);
         if (!ff) return ff.status();
         fifo_ = std::move(ff.value());
 
@@ -332,7 +333,8 @@ class LinuxFollower final : public Follower {
     void set_recheck(bool on) {
         if (on == recheck_) return;
         if (on && !timer_.valid()) {
-            timer_ = fs::Fd(fs::above_stdio(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
+            timer_ = fs::Fd(
+                fs::above_stdio(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
             if (!timer_.valid()) return;  // nothing better: writer_alive() stays a poll
             epoll_event ev{};
             ev.events = EPOLLIN;
@@ -377,8 +379,8 @@ class LinuxFollower final : public Follower {
 
 struct Entry {
     EfdInfo info;
-    fs::Fd wake_fd;  // the follower's eventfd (a proven duplicate) or its FIFO's write end
-    fs::Fd pidfd;    // the follower process: readable once it exits (the entry is dropped)
+    fs::Fd wake_fd;   // the follower's eventfd (a proven duplicate) or its FIFO's write end
+    fs::Fd pidfd;     // the follower process: readable once it exits (the entry is dropped)
     uint64_t id = 0;  // epoll key of pidfd
     bool via_fifo = false;
     fs::Mapping cursor;  // read-only: the writer never writes into a follower's page
@@ -686,8 +688,8 @@ class LinuxWriterNotifier final : public WriterNotifier {
     std::atomic<uint32_t>* hint_ = nullptr;
     fs::Fd kick_;
     fs::Fd inotify_;
-    fs::Fd epfd_;             // kick_, inotify_ and every entry's pidfd
-    uint64_t next_id_ = 2;    // guarded by mu_; epoll keys of entries (0, 1: see run())
+    fs::Fd epfd_;           // kick_, inotify_ and every entry's pidfd
+    uint64_t next_id_ = 2;  // guarded by mu_; epoll keys of entries (0, 1: see run())
     std::thread thread_;
     std::mutex mu_;
     bool stop_ = false;                                      // guarded by mu_

@@ -64,10 +64,9 @@ class Reader::Impl {
     Result<uint64_t> seq_at_time(uint64_t ts);
     Status check_start(uint64_t head) const {
         if (position() <= head) return {};
-        return Status(errc::invalid_argument, "reader '" + name_ + "': start " +
-                                                  std::to_string(position()) +
-                                                  " is past the head " + std::to_string(head) +
-                                                  " of " + dir_);
+        return Status(errc::invalid_argument,
+                      "reader '" + name_ + "': start " + std::to_string(position()) +
+                          " is past the head " + std::to_string(head) + " of " + dir_);
     }
     Status truncated_error() const {
         return seg_.corrupt_at(off_, "the segment was truncated while being read (reader " +
@@ -108,8 +107,8 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
     auto h = head();
     if (!h) return h.status();
     bool created = false;
-    auto c = CursorStore::open(rfd->get(), readers_path, name_, false, 0, created, false,
-                               h.value());
+    auto c =
+        CursorStore::open(rfd->get(), readers_path, name_, false, 0, created, false, h.value());
     if (!c && c.status().code() == errc::not_found && o.create) {
         if (Status st = seek(o.start); !st) return st;
         if (Status st = check_start(h.value()); !st) return st;
@@ -194,8 +193,8 @@ Result<uint64_t> Reader::Impl::head() {
             // was linked into place before the seal was written, so a missing one is damage.
             auto nx = Segment::open(dirfd_.get(), dir_, e.seq, false);
             if (!nx && nx.status().code() == errc::not_found) {
-                return seg.corrupt_at(e.off, "sealed, but the next segment " +
-                                                 segment_name(e.seq) + " is missing");
+                return seg.corrupt_at(
+                    e.off, "sealed, but the next segment " + segment_name(e.seq) + " is missing");
             }
             if (!nx) return nx.status();
             seg = std::move(nx.value());
@@ -407,10 +406,11 @@ Result<std::optional<Record>> Reader::Impl::next() {
                         format::index_offset(seg_.slot(n - 1).load(std::memory_order_acquire));
                     if (last > off_ && seg_.read(off_).kind != RecKind::empty) continue;
                     if (last > off_) {
-                        return seg_.corrupt_at(off_, "empty record state before committed "
-                                                     "records (index slot " +
-                                                         std::to_string(n - 1) + " names offset " +
-                                                         std::to_string(last) + ")");
+                        return seg_.corrupt_at(off_,
+                                               "empty record state before committed "
+                                               "records (index slot " +
+                                                   std::to_string(n - 1) + " names offset " +
+                                                   std::to_string(last) + ")");
                     }
                 }
                 return std::optional<Record>{};

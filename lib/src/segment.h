@@ -125,7 +125,6 @@ class Segment {
     Status corrupt_at(uint64_t off, std::string_view why) const;
 
   private:
-
     fs::Fd fd_;
     fs::Mapping map_;
     std::string path_;

@@ -32,7 +32,8 @@ bool json_int(const nlohmann::json& j, const char* key, T& out) {
     if (it->is_number_integer()) {
         const auto v = it->get<int64_t>();
         if (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
-            (v > 0 && static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max()))) {
+            (v > 0 &&
+             static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max()))) {
             return false;
         }
         out = static_cast<T>(v);
@@ -127,7 +128,8 @@ Result<EfdInfo> efd_from_json(std::string_view text, std::string_view path) {
         out = it->get<std::string>();
         return true;
     };
-    if (!str("name", e.name) || !str("cursor", e.cursor)) return bad("name and cursor must be strings");
+    if (!str("name", e.name) || !str("cursor", e.cursor))
+        return bad("name and cursor must be strings");
     if (j.contains("fifo") && !str("fifo", e.fifo)) return bad("fifo must be a string");
     if (auto it = j.find("ephemeral"); it != j.end()) {
         if (!it->is_boolean()) return bad("ephemeral must be true or false");

@@ -146,6 +146,12 @@ Status Reader::Impl::locate(uint64_t target) {
     size_t i = static_cast<size_t>(it - bases->begin()) - 1;
     for (;;) {
         auto s = Segment::open(dirfd_.get(), dir_, (*bases)[i], false);
+        // Gone since the listing: an uncommitted batch's segment that a starting writer's
+        // recovery removed (a committed one is never removed by recovery).
+        if (!s && s.status().code() == errc::not_found && i > 0) {
+            --i;
+            continue;
+        }
         if (!s) return s.status();
         if (s->live()) {
             seg_ = std::move(s.value());
@@ -157,6 +163,7 @@ Status Reader::Impl::locate(uint64_t target) {
         bool committed = (*bases)[i] == 0;
         for (size_t j = i + 1; !committed && j < bases->size(); ++j) {
             auto later = Segment::open(dirfd_.get(), dir_, (*bases)[j], false);
+            if (!later && later.status().code() == errc::not_found) continue;  // as above
             if (!later) return later.status();
             committed = later->live();
         }
@@ -179,6 +186,7 @@ Result<uint64_t> Reader::Impl::head() {
     if (!bases) return bases.status();
     for (size_t i = bases->size(); i > 0; --i) {
         auto s = Segment::open(dirfd_.get(), dir_, (*bases)[i - 1], false);
+        if (!s && s.status().code() == errc::not_found) continue;  // see locate()
         if (!s) return s.status();
         // Segments after the last live one belong to an uncommitted batch — except the
         // queue's first, which is never created preparing (see locate()).

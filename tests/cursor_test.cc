@@ -282,7 +282,7 @@ TEST_CASE("StartIsIgnoredForAnExistingCursorWithoutReposition") {
 TEST_CASE("ExistingCursorResumesEvenWhenItsUnusedStartIsNoLongerRetained") {
     test::TempDir t;
     write_queue(t, 3000);  // many 16 KiB segments
-    auto bases = list_segments(t.queue());
+    auto bases = files::list_segments(t.queue());
     REQUIRE(bases.ok());
     REQUIRE(bases->size() > 3);
     ReaderOptions o;
@@ -293,7 +293,7 @@ TEST_CASE("ExistingCursorResumesEvenWhenItsUnusedStartIsNoLongerRetained") {
         REQUIRE(r.value()->seek(Position::at_seq((*bases)[2] + 1)).ok());
         REQUIRE(r.value()->commit().ok());
     }
-    std::filesystem::remove(t.queue() + "/" + segment_name((*bases)[0]));  // retention
+    std::filesystem::remove(t.queue() + "/" + files::segment_name((*bases)[0]));  // retention
     // reader.h: `start` is only where a named reader is created; this one exists.
     auto r = open_named(t.queue(), "c", o);
     REQUIRE_MESSAGE(r.ok(), r.status().message());

@@ -22,6 +22,8 @@
 #include "format.h"
 #include "fs.h"
 #include "helpers.h"
+#include "queue_files.h"
+#include "registration.h"
 #include "segment.h"
 #include "wake.h"
 
@@ -67,7 +69,7 @@ void poke(const std::string& path, uint64_t off, T v) {
 }
 
 std::string seg_path(const std::string& q, uint64_t base) {
-    return q + "/" + segment_name(base);
+    return q + "/" + files::segment_name(base);
 }
 
 uint64_t header_size(const std::string& q, uint64_t base = 0) {
@@ -252,14 +254,14 @@ TEST_CASE("ASegmentTruncatedUnderAReaderIsAnErrorNotASigbus") {
     }
     CHECK(last.code() == errc::corrupt);
     CHECK(last.message().find("truncated") != std::string::npos);
-    CHECK(last.message().find(segment_name(0)) != std::string::npos);
+    CHECK(last.message().find(files::segment_name(0)) != std::string::npos);
 }
 
 TEST_CASE("DamagedIndexSlotsAreNotTrustedByReadersOrByTheWriter") {
     test::TempDir t;
     const int n = 3000;  // 16 KiB segments: 4 KiB strides, several slots per segment
     write_records(t.queue(), n);
-    auto bases = list_segments(t.queue());
+    auto bases = files::list_segments(t.queue());
     REQUIRE(bases.ok());
     const uint64_t last_base = bases->back();
     const std::string last_seg = seg_path(t.queue(), last_base);
@@ -397,8 +399,7 @@ TEST_CASE("AnEfdWithoutAnEventfdIdDoesNotGetAnUnrelatedEventfdWritten") {
     }
     auto rfd = fs::open_dir(t.queue() + "/readers");
     REQUIRE(rfd.ok());
-    bool created = false;
-    auto c = CursorStore::open(rfd->get(), t.queue() + "/readers", "impostor", true, 0, created);
+    auto c = CursorStore::open(rfd->get(), t.queue() + "/readers", "impostor", {.create = true});
     REQUIRE(c.ok());
     reinterpret_cast<format::CursorWake*>(c->page() + format::kCursorWakeOffset)
         ->sleep_word.store(1);
@@ -481,7 +482,7 @@ TEST_CASE("AZeroedStateWordBeforeIndexedRecordsIsAHoleNotTheEndOfTheLog") {
     }
     CHECK(n == 3);
     CHECK(st.code() == errc::corrupt);
-    CHECK(st.message().find(segment_name(0)) != std::string::npos);
+    CHECK(st.message().find(files::segment_name(0)) != std::string::npos);
 }
 
 TEST_CASE("APreparingFlagOnASegmentBeforeALiveOneHidesNothing") {
@@ -503,7 +504,7 @@ TEST_CASE("APreparingFlagOnASegmentBeforeALiveOneHidesNothing") {
 TEST_CASE("ASealNamingAMissingSegmentIsRefusedAndNotRecreated") {
     test::TempDir t;
     write_records(t.queue(), 2000);
-    auto bases = list_segments(t.queue());
+    auto bases = files::list_segments(t.queue());
     REQUIRE(bases.ok());
     REQUIRE(bases->size() >= 3);
     const uint64_t last = bases->back();
@@ -511,7 +512,7 @@ TEST_CASE("ASealNamingAMissingSegmentIsRefusedAndNotRecreated") {
     auto w = Writer::open(t.queue());
     REQUIRE_FALSE(w.ok());
     CHECK(w.status().code() == errc::corrupt);
-    CHECK(w.status().message().find(segment_name(last)) != std::string::npos);
+    CHECK(w.status().message().find(files::segment_name(last)) != std::string::npos);
     CHECK(::access(seg_path(t.queue(), last).c_str(), F_OK) != 0);  // not recreated
     ReaderOptions ro;
     ro.start = Position::end();

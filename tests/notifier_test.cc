@@ -24,6 +24,8 @@
 #include "fs.h"
 #include "helpers.h"
 #include "lock.h"
+#include "queue_files.h"
+#include "registration.h"
 #include "wake.h"
 
 using namespace chronicle;
@@ -252,8 +254,8 @@ TEST_CASE("AWriterThatAppendsAndExitsAtOnceStillWakesEveryFollower") {
         std::this_thread::sleep_for(50ms);
         // The real thing: a chronicle-append that opens the queue (its registration
         // wake-ups come and go), appends one line 200 ms later and exits at once.
-        const std::string cmd = "(sleep 0.2; echo once) | '" + bin + "/chronicle-append' '" +
-                                t.queue() + "'";
+        const std::string cmd =
+            "(sleep 0.2; echo once) | '" + bin + "/chronicle-append' '" + t.queue() + "'";
         REQUIRE(std::system(cmd.c_str()) == 0);
         for (auto& th : threads) th.join();
         CHECK(woken.load() == kFollowers);
@@ -361,11 +363,10 @@ TEST_CASE("StaleEfdOfADeadProcessIsIgnored") {
     if (dead == 0) _exit(0);
     ::waitpid(dead, nullptr, 0);
     // A leftover registration: .efd naming the dead pid, an unlocked cursor, no FIFO.
-    bool created = false;
     {
         auto rfd = fs::open_dir(t.queue() + "/readers");
         REQUIRE(rfd.ok());
-        auto c = CursorStore::open(rfd->get(), t.queue() + "/readers", "ghost", true, 0, created);
+        auto c = CursorStore::open(rfd->get(), t.queue() + "/readers", "ghost", {.create = true});
         REQUIRE(c.ok());
     }
     EfdInfo e;
@@ -409,8 +410,7 @@ TEST_CASE("EfdNamingAnUnrelatedLiveProcessCausesNoWriteToIt") {
     REQUIRE(rfd.ok());
     std::vector<CursorStore> held;  // hold the locks so that the entries look alive
     for (const char* name : {"impostor1", "impostor2"}) {
-        bool created = false;
-        auto c = CursorStore::open(rfd->get(), t.queue() + "/readers", name, true, 0, created);
+        auto c = CursorStore::open(rfd->get(), t.queue() + "/readers", name, {.create = true});
         REQUIRE(c.ok());
         auto* wake = reinterpret_cast<format::CursorWake*>(c->page() + format::kCursorWakeOffset);
         wake->sleep_word.store(1);  // "asleep": the writer would signal it at once

@@ -151,12 +151,12 @@ TEST_CASE("LastNLargerThanTheQueueBeginsAtTheFirstRecord") {
 TEST_CASE("LastNLargerThanWhatIsLeftBeginsAtTheFirstSegmentOnDisk") {
     test::TempDir t;
     write_queue(t, 300);  // many 16 KiB segments
-    auto bases = list_segments(t.queue());
+    auto bases = files::list_segments(t.queue());
     REQUIRE(bases.ok());
     REQUIRE(bases->size() > 3);
     // Old segments removed (as retention would): the queue now starts at the third one.
-    std::filesystem::remove(t.queue() + "/" + segment_name((*bases)[0]));
-    std::filesystem::remove(t.queue() + "/" + segment_name((*bases)[1]));
+    std::filesystem::remove(t.queue() + "/" + files::segment_name((*bases)[0]));
+    std::filesystem::remove(t.queue() + "/" + files::segment_name((*bases)[1]));
     const uint64_t first = (*bases)[2];
     auto r = open_at(t.queue(), Position::last(300));
     CHECK(r->first().value() == first);
@@ -167,10 +167,10 @@ TEST_CASE("LastNLargerThanWhatIsLeftBeginsAtTheFirstSegmentOnDisk") {
 TEST_CASE("SeekBelowTheFirstSegmentOnDiskIsExpired") {
     test::TempDir t;
     write_queue(t, 300);
-    auto bases = list_segments(t.queue());
+    auto bases = files::list_segments(t.queue());
     REQUIRE(bases.ok());
     REQUIRE(bases->size() > 2);
-    std::filesystem::remove(t.queue() + "/" + segment_name((*bases)[0]));
+    std::filesystem::remove(t.queue() + "/" + files::segment_name((*bases)[0]));
     ReaderOptions o;
     o.start = Position::at_seq(0);
     auto r = Reader::open(t.queue(), o);
@@ -182,7 +182,7 @@ TEST_CASE("SeekBySequenceAcrossHundredsOfRollsReturnsExactlyThatRecord") {
     test::TempDir t;
     const uint64_t n = 2500;  // ~1.3 KiB average: ~10 records per 16 KiB segment
     write_queue(t, n);
-    REQUIRE(list_segments(t.queue())->size() > 200);
+    REQUIRE(files::list_segments(t.queue())->size() > 200);
     auto r = open_at(t.queue(), Position::start());
     // Every sequence, in a scrambled order so each seek moves across segments.
     for (uint64_t k = 0; k < n; ++k) {
@@ -343,7 +343,7 @@ TEST_CASE("AnonymousReaderWritesNothingIntoTheQueue") {
 TEST_CASE("DamagedRecordInTheMiddleNamesTheSegmentFileAndOffset") {
     test::TempDir t;
     write_queue(t, 6, 1 << 20);  // all in segment 0
-    const std::string seg = t.queue() + "/" + segment_name(0);
+    const std::string seg = t.queue() + "/" + files::segment_name(0);
     const uint64_t off = record_offset(seg, 3);
     const int fd = ::open(seg.c_str(), O_WRONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
@@ -362,8 +362,8 @@ TEST_CASE("DamagedRecordInTheMiddleNamesTheSegmentFileAndOffset") {
 TEST_CASE("TruncatedSegmentIsCorruptOnOpenNotACrash") {
     test::TempDir t;
     write_queue(t, 10, 32768);
-    const std::string seg = t.queue() + "/" + segment_name(0);
-    REQUIRE(list_segments(t.queue())->size() == 1);
+    const std::string seg = t.queue() + "/" + files::segment_name(0);
+    REQUIRE(files::list_segments(t.queue())->size() == 1);
     for (uint64_t size : {uint64_t{16384}, uint64_t{4096}, uint64_t{0}}) {
         CAPTURE(size);
         std::filesystem::resize_file(seg, size);  // shorter than the header's 32 KiB

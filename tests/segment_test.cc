@@ -35,7 +35,7 @@ std::string queue_with_records(const test::TempDir& t, int n, uint64_t segment_s
         REQUIRE(w.ok());
         for (int i = 0; i < n; ++i) REQUIRE(w.value()->append("rec " + std::to_string(i)).ok());
     }
-    return t.queue() + "/" + segment_name(0);
+    return t.queue() + "/" + files::segment_name(0);
 }
 
 Result<Segment> open_segment(const std::string& dir, uint64_t base) {
@@ -49,13 +49,13 @@ Result<Segment> open_segment(const std::string& dir, uint64_t base) {
 TEST_CASE("SegmentNamesRoundTrip") {
     for (uint64_t base : {uint64_t{0}, uint64_t{1}, uint64_t{42}, uint64_t{1} << 32,
                           uint64_t{12345678901234567890ull}, UINT64_MAX}) {
-        const std::string name = segment_name(base);
+        const std::string name = files::segment_name(base);
         CHECK(name.size() == 24);
         uint64_t parsed = 7;
-        REQUIRE(parse_segment_name(name, parsed));
+        REQUIRE(files::parse_segment_name(name, parsed));
         CHECK(parsed == base);
     }
-    CHECK(segment_name(42) == "00000000000000000042.seg");
+    CHECK(files::segment_name(42) == "00000000000000000042.seg");
 }
 
 TEST_CASE("SegmentNamesSortLexicographicallyInNumericOrder") {
@@ -63,12 +63,12 @@ TEST_CASE("SegmentNamesSortLexicographicallyInNumericOrder") {
         UINT64_MAX, 0, 10, 9, 100, 99, 1000000, 999999, uint64_t{1} << 40, (uint64_t{1} << 40) - 1,
         1};
     std::vector<std::string> names;
-    for (uint64_t b : bases) names.push_back(segment_name(b));
+    for (uint64_t b : bases) names.push_back(files::segment_name(b));
     std::sort(names.begin(), names.end());
     std::sort(bases.begin(), bases.end());
     for (size_t i = 0; i < names.size(); ++i) {
         uint64_t parsed = 0;
-        REQUIRE(parse_segment_name(names[i], parsed));
+        REQUIRE(files::parse_segment_name(names[i], parsed));
         CHECK(parsed == bases[i]);
     }
 }
@@ -81,7 +81,7 @@ TEST_CASE("GarbageSegmentNamesAreRejected") {
           "+0000000000000000042.seg", "18446744073709551616.seg", "99999999999999999999.seg",
           "00000000000000000042_seg", ".next.seg.tmp", "writer.lock"}) {
         uint64_t parsed = 1234;
-        CHECK_MESSAGE(!parse_segment_name(name, parsed), name);
+        CHECK_MESSAGE(!files::parse_segment_name(name, parsed), name);
         CHECK(parsed == 1234);  // left untouched
     }
 }
@@ -89,11 +89,11 @@ TEST_CASE("GarbageSegmentNamesAreRejected") {
 TEST_CASE("ListSegmentsIgnoresOtherEntriesAndSortsNumerically") {
     test::TempDir t;
     for (uint64_t b : {uint64_t{100}, uint64_t{9}, uint64_t{0}}) {
-        std::ofstream(t.path() + "/" + segment_name(b)) << "x";
+        std::ofstream(t.path() + "/" + files::segment_name(b)) << "x";
     }
     std::ofstream(t.path() + "/writer.lock") << "";
     std::ofstream(t.path() + "/00000000000000000042.seg.tmp") << "";
-    auto l = list_segments(t.path());
+    auto l = files::list_segments(t.path());
     REQUIRE(l.ok());
     CHECK(l.value() == std::vector<uint64_t>{0, 9, 100});
 }
@@ -156,7 +156,7 @@ TEST_CASE("SegmentWhoseSizeFieldDisagreesWithTheFileIsCorrupt") {
 TEST_CASE("SegmentWhoseBaseDisagreesWithItsNameIsCorrupt") {
     test::TempDir t;
     const std::string path = queue_with_records(t, 3);
-    const std::string renamed = t.queue() + "/" + segment_name(5);
+    const std::string renamed = t.queue() + "/" + files::segment_name(5);
     std::filesystem::rename(path, renamed);
     auto s = open_segment(t.queue(), 5);
     REQUIRE_FALSE(s.ok());
@@ -188,7 +188,7 @@ TEST_CASE("IndexFloorLandsAtOrBeforeTheTargetWithinOneStride") {
     queue_with_records(t, n, 1 << 20);
     auto s = open_segment(t.queue(), 0);
     REQUIRE(s.ok());
-    REQUIRE(list_segments(t.queue())->size() == 1);
+    REQUIRE(files::list_segments(t.queue())->size() == 1);
     const uint64_t per_stride = (uint64_t{1} << s->header()->index_stride_log2) / 16 + 1;
     for (uint64_t target = 0; target < n; target += 37) {
         CAPTURE(target);

@@ -14,6 +14,8 @@
 #include "format.h"
 #include "fs.h"
 #include "lock.h"
+#include "queue_files.h"
+#include "registration.h"
 #include "segment.h"
 #include "wake.h"
 
@@ -27,12 +29,9 @@ namespace {
 // and taking their lock.
 constexpr uint64_t kGcGraceNs = 10ull * 1000000000ull;
 
-bool is_ephemeral(std::string_view name) {
-    return name.rfind(kEphemeralPrefix, 0) == 0;
-}
-
 Status check_name(std::string_view name) {
-    if (is_ephemeral(name) && name.find('/') == std::string_view::npos && name.size() < 200) {
+    if (files::is_ephemeral(name) && name.find('/') == std::string_view::npos &&
+        name.size() < 200) {
         return {};
     }
     return validate_reader_name(name);
@@ -46,18 +45,12 @@ struct Opened {
 
 Result<Opened> open_queue(std::string_view dir) {
     Opened o;
-    auto d = open_queue_dir(dir);
+    auto d = files::open_queue_dir(dir);
     if (!d) return d.status();
     o.dirfd = std::move(d.value());
-    o.readers_path = fs::join(dir, kReadersDir);
-    auto r = fs::open_at(o.dirfd.get(), dir, kReadersDir, O_RDONLY | O_DIRECTORY);
-    if (!r) {
-        if (r.status().code() == errc::not_found) {
-            return Status(errc::not_found,
-                          std::string(dir) + " is not a chronicle queue (no readers/)");
-        }
-        return r.status();
-    }
+    o.readers_path = files::readers_path(dir);
+    auto r = files::open_readers_dir(o.dirfd.get(), dir);
+    if (!r) return r.status();
     o.readers_fd = std::move(r.value());
     return o;
 }
@@ -103,7 +96,7 @@ bool pid_matches(int pid, uint64_t start_time) {
 ReaderStats damaged_reader(std::string_view name, const std::string& why, int fd) {
     ReaderStats r;
     r.name = std::string(name);
-    r.ephemeral = is_ephemeral(name);
+    r.ephemeral = files::is_ephemeral(name);
     r.damaged = true;
     r.damage = why;
     if (fd >= 0) {
@@ -116,7 +109,7 @@ ReaderStats damaged_reader(std::string_view name, const std::string& why, int fd
 Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::string_view name,
                                 const QueueStats& qs, const std::vector<uint64_t>& bases) {
     if (Status st = check_name(name); !st) return st;
-    const std::string file = std::string(name) + std::string(kCursorSuffix);
+    const std::string file = files::reader_file(name, files::ReaderFile::cursor);
     const std::string path = fs::join(q.readers_path, file);
     auto fd = open_cursor_readonly(q.readers_fd.get(), q.readers_path, name);
     if (!fd) {
@@ -156,7 +149,7 @@ Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::stri
 
     ReaderStats r;
     r.name = std::string(name);
-    r.ephemeral = is_ephemeral(name);
+    r.ephemeral = files::is_ephemeral(name);
     r.alive = held.value();
     r.owner_pid = r.alive ? static_cast<int>(h->owner_pid.load(std::memory_order_relaxed)) : 0;
     r.position = h->next_seq.load(std::memory_order_relaxed);
@@ -186,9 +179,9 @@ Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::stri
     r.follower.sleeping = r.alive && (w->sleep_word.load(std::memory_order_relaxed) & 1) != 0;
     r.follower.wakeups = w->wakeups.load(std::memory_order_relaxed);
     auto text = fs::read_small_file(q.readers_fd.get(), q.readers_path,
-                                    std::string(name) + std::string(kEfdSuffix), 4096);
+                                    files::reader_file(name, files::ReaderFile::efd), 4096);
     if (text) {
-        auto e = efd_from_json(text.value(), std::string(name) + std::string(kEfdSuffix));
+        auto e = efd_from_json(text.value(), files::reader_file(name, files::ReaderFile::efd));
         if (e) {
             r.follower.registered = true;
             r.follower.pid = e->pid;
@@ -217,7 +210,7 @@ Status remove_file(int readers_fd, const std::string& readers_path, const std::s
 // lock and goes as it is (unlinkat removes a symlink, never its target). A directory is
 // left alone.
 Status lock_damaged_cursor(const Opened& q, std::string_view name, fs::Fd& out) {
-    const std::string file = std::string(name) + std::string(kCursorSuffix);
+    const std::string file = files::reader_file(name, files::ReaderFile::cursor);
     const std::string path = fs::join(q.readers_path, file);
     struct stat st {};
     if (::fstatat(q.readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -260,12 +253,13 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
     if (!q) return q.status();
     QueueStats s;
     s.dir = std::string(dir);
-    auto bases = list_segments(dir);
+    auto bases = files::list_segments(dir);
     if (!bases) return bases.status();
     s.segments = bases->size();
     for (uint64_t b : bases.value()) {
         struct stat st {};
-        if (::fstatat(q->dirfd.get(), segment_name(b).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (::fstatat(q->dirfd.get(), files::segment_name(b).c_str(), &st, AT_SYMLINK_NOFOLLOW) ==
+            0) {
             s.bytes += static_cast<uint64_t>(st.st_size);
             s.segment_size = static_cast<uint64_t>(st.st_size);
         }
@@ -283,15 +277,16 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
     if (::fstatvfs(q->dirfd.get(), &vfs) == 0) {
         s.disk_free = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     }
-    const WriterInfo w = query_writer(q->dirfd.get(), dir);
+    const files::WriterInfo w = files::query_writer(q->dirfd.get(), dir);
     s.writer_alive = w.alive;
     s.writer_pid = w.pid;
+    if (w.alive) s.notifier_status = w.notifier;
     // The wake page, read-only and only if it exists (inspection creates nothing).
-    auto wp = fs::open_at(q->dirfd.get(), dir, kWakePageName, O_RDONLY);
+    auto wp = fs::open_at(q->dirfd.get(), dir, files::kWakePage, O_RDONLY);
     if (wp) {
-        auto size = fs::file_size(wp->get(), kWakePageName);
+        auto size = fs::file_size(wp->get(), files::kWakePage);
         if (size && size.value() == kPageSize) {
-            auto m = fs::Mapping::map(wp->get(), kPageSize, false, kWakePageName);
+            auto m = fs::Mapping::map(wp->get(), kPageSize, false, files::kWakePage);
             if (m) {
                 const auto* page = reinterpret_cast<const WakePage*>(m->data());
                 s.notifier_rescans = page->rescans.load(std::memory_order_relaxed);
@@ -316,7 +311,7 @@ Result<Snapshot> snapshot(std::string_view dir) {
     if (!q) return q.status();
     auto qs = inspect_queue(dir);
     if (!qs) return qs.status();
-    auto bases = list_segments(dir);
+    auto bases = files::list_segments(dir);
     if (!bases) return bases.status();
     return Snapshot{std::move(q.value()), std::move(qs.value()), std::move(bases.value())};
 }
@@ -352,11 +347,11 @@ Status create_reader(std::string_view dir, std::string_view name, const Position
     if (!q) return q.status();
     auto pos = resolve(dir, at);
     if (!pos) return pos.status();
-    bool created = false;
-    auto c =
-        CursorStore::open(q->readers_fd.get(), q->readers_path, name, true, pos.value(), created);
+    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name,
+                               {.create = true, .initial_seq = pos.value()});
     if (!c) return c.status();
-    if (!created) return Status(errc::busy, "reader '" + std::string(name) + "' already exists");
+    if (!c->created())
+        return Status(errc::busy, "reader '" + std::string(name) + "' already exists");
     return {};
 }
 
@@ -366,9 +361,8 @@ Status delete_reader(std::string_view dir, std::string_view name) {
     if (!q) return q.status();
     // Taking the name's lock (this is a change, not a liveness probe) keeps a concurrent
     // opener out while the files go.
-    bool created = false;
-    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, false, 0, created,
-                               is_ephemeral(name));
+    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name,
+                               {.ephemeral = files::is_ephemeral(name)});
     fs::Fd damaged;  // holds the lock of a damaged cursor while its files go
     if (!c) {
         const errc code = c.status().code();
@@ -379,9 +373,10 @@ Status delete_reader(std::string_view dir, std::string_view name) {
             return st.code() == errc::busy ? st : c.status();
         }
     }
-    const std::string n(name);
-    for (std::string_view suffix : {kEfdSuffix, kFifoSuffix, kCursorSuffix}) {
-        if (Status st = remove_file(q->readers_fd.get(), q->readers_path, n + std::string(suffix));
+    for (files::ReaderFile kind :
+         {files::ReaderFile::efd, files::ReaderFile::fifo, files::ReaderFile::cursor}) {
+        if (Status st =
+                remove_file(q->readers_fd.get(), q->readers_path, files::reader_file(name, kind));
             !st) {
             return st;
         }
@@ -408,8 +403,7 @@ Result<ResetResult> reset_reader(std::string_view dir, std::string_view name, co
         rr.old_position = info->next_seq;
         return rr;
     }
-    bool created = false;
-    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, false, 0, created);
+    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, {});
     if (!c) return c.status();
     rr.old_position = c->load();
     c->store(rr.new_position);
@@ -427,7 +421,7 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
     auto drop = [&](const std::string& file) -> Status {
         struct stat st {};
         if (::fstatat(q->readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return {};
-        removed.push_back(std::string(kReadersDir) + "/" + file);
+        removed.push_back(fs::join(files::kReadersDir, file));
         return dry_run ? Status() : remove_file(q->readers_fd.get(), q->readers_path, file);
     };
     auto old_enough = [&](const std::string& file) {
@@ -442,27 +436,22 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
         return std::find(names->begin(), names->end(), file) != names->end();
     };
     for (const auto& f : names.value()) {
-        if (!f.empty() && f.front() == '.' && f.size() > 4 && f.substr(f.size() - 4) == ".tmp") {
+        if (files::is_temp_name(f)) {
             if (old_enough(f)) {
                 if (Status st = drop(f); !st) return st;
             }
             continue;
         }
-        // .efd / .fifo without a cursor: the follower is gone.
-        for (std::string_view suffix : {kEfdSuffix, kFifoSuffix}) {
-            if (f.size() > suffix.size() &&
-                f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0) {
-                const std::string base = f.substr(0, f.size() - suffix.size());
-                if (!has(base + std::string(kCursorSuffix)) && old_enough(f)) {
-                    if (Status st = drop(f); !st) return st;
-                }
+        std::string base;
+        files::ReaderFile kind{};
+        if (!files::parse_reader_file(f, base, kind)) continue;
+        if (kind != files::ReaderFile::cursor) {
+            // .efd / .fifo without a cursor: the follower is gone.
+            if (!has(files::reader_file(base, files::ReaderFile::cursor)) && old_enough(f)) {
+                if (Status st = drop(f); !st) return st;
             }
-        }
-        if (f.size() <= kCursorSuffix.size() ||
-            f.compare(f.size() - kCursorSuffix.size(), kCursorSuffix.size(), kCursorSuffix) != 0) {
             continue;
         }
-        const std::string base = f.substr(0, f.size() - kCursorSuffix.size());
         if (!check_name(base)) continue;
         auto fd = fs::open_at(q->readers_fd.get(), q->readers_path, f, O_RDONLY);
         if (!fd) continue;
@@ -471,11 +460,11 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
         if (!old_enough(f)) continue;         // maybe being set up right now
         CursorHeader h{};
         if (::pread(fd->get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) continue;
-        if (Status st = drop(base + std::string(kEfdSuffix)); !st) return st;
-        if (Status st = drop(base + std::string(kFifoSuffix)); !st) return st;
+        if (Status st = drop(files::reader_file(base, files::ReaderFile::efd)); !st) return st;
+        if (Status st = drop(files::reader_file(base, files::ReaderFile::fifo)); !st) return st;
         const uint64_t last = h.commit_ns.load(std::memory_order_relaxed);
         const bool stale = stale_after_ns != 0 && now > last && now - last >= stale_after_ns;
-        if (is_ephemeral(base) || stale) {
+        if (files::is_ephemeral(base) || stale) {
             if (Status st = drop(f); !st) return st;
         }
     }

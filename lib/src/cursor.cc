@@ -10,6 +10,7 @@
 
 #include "chronicle/reader.h"
 #include "lock.h"
+#include "queue_files.h"
 
 namespace chronicle {
 
@@ -56,7 +57,7 @@ namespace {
 // process created meanwhile.
 Status create_cursor_file(int readers_fd, std::string_view readers_path, const std::string& file,
                           uint64_t seq) {
-    const std::string tmp = "." + file + "." + std::to_string(::getpid()) + ".tmp";
+    const std::string tmp = files::temp_name(file);
     auto fd = fs::open_at(readers_fd, readers_path, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (!fd) return fd.status();
     CursorHeader h{};
@@ -82,25 +83,23 @@ Status create_cursor_file(int readers_fd, std::string_view readers_path, const s
 }  // namespace
 
 Result<CursorStore> CursorStore::open(int readers_fd, std::string_view readers_path,
-                                      std::string_view name, bool create, uint64_t initial_seq,
-                                      bool& created, bool ephemeral, uint64_t max_next_seq) {
-    created = false;
-    if (!ephemeral) {
+                                      std::string_view name, const OpenOptions& o) {
+    if (!o.ephemeral) {
         if (Status st = validate_reader_name(name); !st) return st;
     }
-    const std::string file = std::string(name) + std::string(kCursorSuffix);
+    const std::string file = files::reader_file(name, files::ReaderFile::cursor);
     CursorStore c;
     c.path_ = fs::join(readers_path, file);
     auto fd = fs::open_at(readers_fd, readers_path, file, O_RDWR);
     if (!fd && fd.status().sys_errno() == ENOENT) {
-        if (!create) {
+        if (!o.create) {
             return Status(errc::not_found,
                           "reader '" + std::string(name) + "' does not exist (" + c.path_ + ")");
         }
-        if (Status st = create_cursor_file(readers_fd, readers_path, file, initial_seq); !st) {
+        if (Status st = create_cursor_file(readers_fd, readers_path, file, o.initial_seq); !st) {
             return st;
         }
-        created = true;
+        c.created_ = true;
         fd = fs::open_at(readers_fd, readers_path, file, O_RDWR);
     }
     if (!fd) return fd.status();
@@ -130,9 +129,9 @@ Result<CursorStore> CursorStore::open(int readers_fd, std::string_view readers_p
     // A stored position past the head (the caller's bound) is a damaged word: refused
     // before this process writes anything into the page.
     if (const uint64_t pos = c.header()->next_seq.load(std::memory_order_relaxed);
-        pos > max_next_seq) {
+        pos > o.max_next_seq) {
         return Status(errc::corrupt, c.path_ + ": stored position " + std::to_string(pos) +
-                                         " is past the head " + std::to_string(max_next_seq) +
+                                         " is past the head " + std::to_string(o.max_next_seq) +
                                          " (a damaged cursor)");
     }
     // Relaxed: informational, read by other processes only alongside the lock query.
@@ -152,7 +151,7 @@ void CursorStore::store(uint64_t seq) noexcept {
 
 Result<fs::Fd> open_cursor_readonly(int readers_fd, std::string_view readers_path,
                                     std::string_view name) {
-    const std::string file = std::string(name) + std::string(kCursorSuffix);
+    const std::string file = files::reader_file(name, files::ReaderFile::cursor);
     const std::string path = fs::join(readers_path, file);
     auto fd = fs::open_at(readers_fd, readers_path, file, O_RDONLY);
     if (!fd) {
@@ -173,7 +172,7 @@ Result<fs::Fd> open_cursor_readonly(int readers_fd, std::string_view readers_pat
 Result<CursorInfo> inspect_cursor(int readers_fd, std::string_view readers_path,
                                   std::string_view name) {
     if (Status st = validate_reader_name(name); !st) return st;
-    const std::string file = std::string(name) + std::string(kCursorSuffix);
+    const std::string file = files::reader_file(name, files::ReaderFile::cursor);
     const std::string path = fs::join(readers_path, file);
     auto fd = open_cursor_readonly(readers_fd, readers_path, name);
     if (!fd) return fd.status();
@@ -200,13 +199,11 @@ Result<std::vector<std::string>> list_reader_names(std::string_view readers_path
     if (!names) return names.status();
     std::vector<std::string> out;
     for (const auto& n : names.value()) {
-        if (n.size() <= kCursorSuffix.size() || n.front() == '.') continue;
-        if (n.compare(n.size() - kCursorSuffix.size(), kCursorSuffix.size(), kCursorSuffix) != 0) {
-            continue;
-        }
-        std::string base = n.substr(0, n.size() - kCursorSuffix.size());
-        const bool ephemeral = include_ephemeral && base.rfind(kEphemeralPrefix, 0) == 0 &&
-                               base.find('/') == std::string::npos;
+        std::string base;
+        files::ReaderFile kind{};
+        if (!files::parse_reader_file(n, base, kind) || kind != files::ReaderFile::cursor) continue;
+        const bool ephemeral =
+            include_ephemeral && files::is_ephemeral(base) && base.find('/') == std::string::npos;
         if (ephemeral || validate_reader_name(base)) out.push_back(std::move(base));
     }
     std::sort(out.begin(), out.end());

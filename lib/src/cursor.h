@@ -18,26 +18,25 @@
 
 namespace chronicle {
 
-inline constexpr std::string_view kReadersDir = "readers";
-inline constexpr std::string_view kCursorSuffix = ".cursor";
-// Names of anonymous followers: "~anon.<pid>.<n>" ('~' is outside the user alphabet).
-inline constexpr std::string_view kEphemeralPrefix = "~anon.";
-
 class CursorStore {
   public:
     CursorStore() = default;
     CursorStore(CursorStore&&) noexcept = default;
     CursorStore& operator=(CursorStore&&) noexcept = default;
 
+    struct OpenOptions {
+        bool create = false;       // create a missing cursor at initial_seq
+        uint64_t initial_seq = 0;  // (errc::not_found for a missing one otherwise)
+        // An anonymous follower's generated name ("~anon.<pid>.<n>", outside the alphabet
+        // of user names), exempt from validate_reader_name.
+        bool ephemeral = false;
+        // A stored position past this (the head) is a damaged word: errc::corrupt.
+        uint64_t max_next_seq = UINT64_MAX;
+    };
     // Opens readers/<name>.cursor and takes its lock (errc::busy naming the holder's pid if
-    // another process has it). A missing cursor is created at `initial_seq` when `create`
-    // is set (errc::not_found otherwise); `created` tells which happened.
-    // `ephemeral`: an anonymous follower's generated name ("~anon.<pid>.<n>", outside the
-    // alphabet of user names), exempt from validate_reader_name.
+    // another process has it); created() tells whether it was created here.
     static Result<CursorStore> open(int readers_fd, std::string_view readers_path,
-                                    std::string_view name, bool create, uint64_t initial_seq,
-                                    bool& created, bool ephemeral = false,
-                                    uint64_t max_next_seq = UINT64_MAX);
+                                    std::string_view name, const OpenOptions& o);
 
     [[nodiscard]] bool valid() const noexcept { return map_.valid(); }
     [[nodiscard]] uint64_t load() const noexcept {
@@ -49,12 +48,13 @@ class CursorStore {
         return reinterpret_cast<format::CursorHeader*>(map_.data());
     }
     [[nodiscard]] std::byte* page() const noexcept { return map_.data(); }
-    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+    [[nodiscard]] bool created() const noexcept { return created_; }
 
   private:
     fs::Fd fd_;
     fs::Mapping map_;
     std::string path_;
+    bool created_ = false;
 };
 
 // Opens readers/<name>.cursor read-only (no lock) and checks its size: errc::not_found

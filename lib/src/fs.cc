@@ -277,8 +277,8 @@ Result<uint64_t> file_size(int fd, std::string_view path) {
 }
 
 Status write_file_atomic(int dirfd, std::string_view dir_path, std::string_view name,
-                         std::string_view content) {
-    std::string tmp = "." + std::string(name) + "." + std::to_string(::getpid()) + ".tmp";
+                         std::string_view tmp_name, std::string_view content) {
+    const std::string tmp(tmp_name);
     auto fd = open_at(dirfd, dir_path, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!fd) return fd.status();
     const char* p = content.data();

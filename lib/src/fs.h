@@ -94,10 +94,10 @@ Status allocate(int fd, uint64_t size, std::string_view path);
 // Size of an open file.
 Result<uint64_t> file_size(int fd, std::string_view path);
 
-// Writes `content` to dir/name atomically: a temporary file in the same directory, then
-// rename over the target.
+// Writes `content` to dir/name atomically: first to dir/tmp_name (in the same directory),
+// then renamed over the target.
 Status write_file_atomic(int dirfd, std::string_view dir_path, std::string_view name,
-                         std::string_view content);
+                         std::string_view tmp_name, std::string_view content);
 
 // Reads a small text file whole (at most `limit` bytes).
 Result<std::string> read_small_file(int dirfd, std::string_view dir_path, std::string_view name,

@@ -1,16 +1,13 @@
 // chronicle — portable notifier: no eventfd, no inotify, no pidfd. A waiting follower
-// sleeps with exponential back-off (100 µs doubling to 50 ms) and re-checks; the writer
-// notifies nobody (its hint pointer stays null, so a commit costs not even the fence).
-// Selected on non-Linux systems, and on Linux with -DCHRONICLE_PORTABLE_NOTIFIER=ON so that
-// CI runs the whole suite through it.
-#include <fcntl.h>
-#include <time.h>
+// re-checks with back-off (poll_wait.h); the writer notifies nobody (WakeHook keeps no
+// hint, so a commit costs not even the fence). Selected on non-Linux systems, and on Linux
+// with -DCHRONICLE_PORTABLE_NOTIFIER=ON so that CI runs the whole suite through it.
 #include <unistd.h>
 
-#include <algorithm>
-
-#include "cursor.h"
-#include "notifier.h"
+#include "poll_wait.h"
+#include "queue_files.h"
+#include "registration.h"
+#include "wake.h"
 
 namespace chronicle {
 
@@ -22,15 +19,13 @@ class PortableFollower final : public Follower {
   public:
     explicit PortableFollower(const Config& c) : c_(c) {}
     ~PortableFollower() override {
-        if (readers_fd_.valid()) {
-            ::unlinkat(readers_fd_.get(), (c_.name + std::string(kEfdSuffix)).c_str(), 0);
-        }
+        if (readers_fd_.valid()) (void)remove_registration(readers_fd_.get(), c_.name);
     }
 
     // Registers the follower (an .efd without a descriptor) so that chronicle-readers
     // shows it; the portable writer reads none of it.
     Status init() {
-        auto rfd = fs::open_at(c_.dirfd, c_.dir, kReadersDir, O_RDONLY | O_DIRECTORY);
+        auto rfd = files::open_readers_dir(c_.dirfd, c_.dir);
         if (!rfd) return rfd.status();
         readers_fd_ = std::move(rfd.value());
         EfdInfo e;
@@ -40,14 +35,15 @@ class PortableFollower final : public Follower {
         e.start_time = fs::process_start_time(e.pid);
         e.cursor = c_.cursor_file;
         e.created_ns = fs::realtime_ns();
-        e.ephemeral = !c_.name.empty() && c_.name[0] == '~';
-        return publish_efd(readers_fd_.get(), fs::join(c_.dir, kReadersDir), e);
+        e.ephemeral = files::is_ephemeral(c_.name);
+        return publish_efd(readers_fd_.get(), files::readers_path(c_.dir), e);
     }
 
     bool arm(const std::function<bool()>& has_data) override {
         CursorWake* w = c_.wake;
         const uint64_t v = w->sleep_word.load(std::memory_order_relaxed);
-        if ((v & 1) == 0) w->sleep_word.store(v + 1, std::memory_order_relaxed);  // for reports
+        // Relaxed: nobody wakes a portable follower; the word only feeds reports.
+        if ((v & 1) == 0) w->sleep_word.store(v + 1, std::memory_order_relaxed);
         if (has_data()) {
             disarm();
             return false;
@@ -62,41 +58,16 @@ class PortableFollower final : public Follower {
     }
 
     WaitResult wait(int64_t timeout_ns, const std::function<bool()>& has_data) override {
-        const uint64_t start = fs::monotonic_ns();
-        const uint64_t deadline =
-            timeout_ns < 0 ? UINT64_MAX : start + static_cast<uint64_t>(timeout_ns);
-        const bool had_writer = query_writer(c_.dirfd, c_.dir).alive;
-        uint64_t nap = 100'000;  // ns
-        uint64_t next_writer_check = start + 50'000'000;
         if (!arm(has_data)) return WaitResult::ready;
-        for (;;) {
-            const uint64_t now = fs::monotonic_ns();
-            if (now >= deadline) {
-                disarm();
-                return WaitResult::timeout;
-            }
-            const uint64_t sleep_ns = std::min(nap, deadline - now);
-            timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000),
-                        static_cast<long>(sleep_ns % 1'000'000'000)};
-            ::nanosleep(&ts, nullptr);
-            nap = std::min<uint64_t>(nap * 2, 50'000'000);
-            if (has_data()) {
-                disarm();
-                c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);
-                return WaitResult::ready;
-            }
-            if (had_writer && fs::monotonic_ns() >= next_writer_check) {
-                next_writer_check = fs::monotonic_ns() + 50'000'000;
-                if (!query_writer(c_.dirfd, c_.dir).alive) {
-                    disarm();
-                    return has_data() ? WaitResult::ready : WaitResult::writer_gone;
-                }
-            }
-        }
+        const WaitResult r = poll_wait(c_.dirfd, c_.dir, timeout_ns, has_data);
+        disarm();
+        // Relaxed: a statistic.
+        if (r == WaitResult::ready) c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);
+        return r;
     }
 
     int fd() const override { return -1; }
-    bool writer_alive() override { return query_writer(c_.dirfd, c_.dir).alive; }
+    bool writer_alive() override { return files::query_writer(c_.dirfd, c_.dir).alive; }
 
   private:
     Config c_;
@@ -111,11 +82,10 @@ Result<std::unique_ptr<Follower>> Follower::create(const Config& c) {
     return std::unique_ptr<Follower>(std::move(f));
 }
 
-std::unique_ptr<WriterNotifier> WriterNotifier::create(int, std::string_view,
-                                                       const NotifierOptions&,
-                                                       std::atomic<uint32_t>*& hint) {
-    hint = nullptr;
-    return nullptr;
+Result<std::unique_ptr<WriterNotifier>> WriterNotifier::create(int, std::string_view,
+                                                               const NotifierOptions&) {
+    return Status(errc::io_error,
+                  "built with the portable notifier: followers poll instead of being woken");
 }
 
 }  // namespace chronicle

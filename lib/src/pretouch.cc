@@ -30,7 +30,7 @@ Pretoucher::~Pretoucher() {
     if (fd_ >= 0) ::close(fd_);
     if (prepared_.valid()) {
         prepared_ = Segment();
-        ::unlinkat(dirfd_, std::string(kPreparedSegmentTmp).c_str(), 0);
+        ::unlinkat(dirfd_, std::string(files::kPreparedSegmentTmp).c_str(), 0);
     }
 }
 
@@ -85,16 +85,16 @@ Segment Pretoucher::take_prepared(uint64_t base, uint32_t seg_state) {
     s.header()->base_seq = base;
     s.header()->seg_state.store(seg_state, std::memory_order_relaxed);
     // Hand over under the writer's temporary name, which roll() publishes.
-    const std::string from(kPreparedSegmentTmp);
-    const std::string to(kNextSegmentTmp);
+    const std::string from(files::kPreparedSegmentTmp);
+    const std::string to(files::kNextSegmentTmp);
     if (::renameat(dirfd_, from.c_str(), dirfd_, to.c_str()) != 0) return {};
     return s;
 }
 
 void Pretoucher::prepare_next() {
     // Called by the helper thread with mu_ released and preparing_ set.
-    auto made =
-        Segment::create(dirfd_, dir_, kPreparedSegmentTmp, geo_, 0, format::kSegmentPreparing);
+    auto made = Segment::create(dirfd_, dir_, files::kPreparedSegmentTmp, geo_, 0,
+                                format::kSegmentPreparing);
     if (!made) return;  // the writer will create the segment itself and report the error
     const uint64_t first = std::min<uint64_t>(made->size(), made->data_begin() + kMaxWindow);
     ::madvise(made->bytes(), first, MADV_POPULATE_WRITE);

@@ -17,12 +17,9 @@
 #include <string>
 #include <thread>
 
-#include "recovery.h"
 #include "segment.h"
 
 namespace chronicle {
-
-inline constexpr std::string_view kPreparedSegmentTmp = ".prep.seg.tmp";
 
 class Pretoucher {
   public:

@@ -2,28 +2,43 @@
 #include "chronicle/reader.h"
 
 #include <fcntl.h>
-
-#include <algorithm>
-
 #include <unistd.h>
 
-#include <time.h>
-
-#include <atomic>
+#include <algorithm>
+#include <optional>
 
 #include "cursor.h"
+#include "following.h"
 #include "format.h"
 #include "fs.h"
-#include "notifier.h"
+#include "queue_files.h"
 #include "segment.h"
-#include "wake.h"
 
 namespace chronicle {
 
 using namespace format;
 
+// Reading: locate, seek, next and the durable cursor. Following (waiting for records)
+// is a Following object, created at open.
 class Reader::Impl {
   public:
+    ~Impl();
+    Status open(std::string_view dir, const ReaderOptions& o);
+    Status seek(const Position& where);
+    Result<std::optional<Record>> next();
+    Result<uint64_t> head();
+    Result<uint64_t> first();
+    Status commit(uint64_t next_seq);
+    [[nodiscard]] uint64_t position() const noexcept { return std::max(seq_, target_); }
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
+    Following& following() noexcept { return *follow_; }
+
+  private:
+    Status locate(uint64_t target);
+    Result<uint64_t> seq_at_time(uint64_t ts);
+    bool has_data();
+
     std::string dir_;
     std::string name_;
     fs::Fd dirfd_;
@@ -38,30 +53,7 @@ class Reader::Impl {
     bool auto_commit_ = true;
     bool handed_ = false;  // a record was handed over since the last position store
 
-    // Following (created on the first wait / prepare_wait / fd).
-    std::unique_ptr<Follower> follower_;
-    CursorStore eph_cursor_;  // an anonymous follower's ephemeral cursor
-    std::string eph_name_;
-    fs::Fd readers_fd_;
-    bool armed_ = false;
-    // Registration failed (e.g. a read-only queue): wait by polling, as the portable
-    // notifier does. Holds the reason.
-    Status no_registration_;
-
-    ~Impl();
-    Status poll_wait(std::chrono::nanoseconds timeout);
-    Status ensure_follower();
-    Status register_follower();
-    bool has_data();
-    Status wait(std::chrono::nanoseconds timeout);
-
-    Status open(std::string_view dir, const ReaderOptions& o);
-    Status locate(uint64_t target);
-    Status seek(const Position& where);
-    Result<std::optional<Record>> next();
-    Result<uint64_t> head();
-    Result<uint64_t> first();
-    Result<uint64_t> seq_at_time(uint64_t ts);
+    std::optional<Following> follow_;  // set at open
     Status check_start(uint64_t head) const {
         if (position() <= head) return {};
         return Status(errc::invalid_argument,
@@ -73,7 +65,6 @@ class Reader::Impl {
                                          (name_.empty() ? std::string("(anonymous)") : name_) +
                                          ", pid " + std::to_string(::getpid()) + ")");
     }
-    [[nodiscard]] uint64_t position() const noexcept { return std::max(seq_, target_); }
 };
 
 Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
@@ -83,14 +74,17 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
     if (!name_.empty()) {
         if (Status st = validate_reader_name(name_); !st) return st;
     }
-    auto dfd = open_queue_dir(dir_);
+    auto dfd = files::open_queue_dir(dir_);
     if (!dfd) return dfd.status();
     dirfd_ = std::move(dfd.value());
-    auto bases = list_segments(dir_);
+    follow_.emplace(
+        dirfd_.get(), dir_, [this] { return has_data(); }, [this] { return position(); });
+    follow_->use_cursor(&cursor_, name_);
+    auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     if (bases->empty()) {
         // A queue whose writer has just started has a lock file but no segment yet.
-        if (::faccessat(dirfd_.get(), "writer.lock", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (!files::has_writer_lock(dirfd_.get())) {
             return Status(errc::not_found, dir_ + " is not a chronicle queue (no segments)");
         }
     }
@@ -98,24 +92,24 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
 
     // A named reader: an existing cursor decides where it resumes; `start` matters only
     // when the cursor is created here or repositioned, so only then is it sought.
-    const std::string readers_path = fs::join(dir_, kReadersDir);
-    auto rfd = fs::open_at(dirfd_.get(), dir_, kReadersDir, O_RDONLY | O_DIRECTORY);
+    const std::string readers_path = files::readers_path(dir_);
+    auto rfd = files::open_readers_dir(dirfd_.get(), dir_);
     if (!rfd) return rfd.status();
     // A stored position never passes the head: readers store only what they handed over,
     // and a start past the head is refused here as by chronicle-readers create/reset. So
     // one that does is a damaged word, never a place to wait silently for ever.
     auto h = head();
     if (!h) return h.status();
-    bool created = false;
-    auto c =
-        CursorStore::open(rfd->get(), readers_path, name_, false, 0, created, false, h.value());
+    auto c = CursorStore::open(rfd->get(), readers_path, name_, {.max_next_seq = h.value()});
     if (!c && c.status().code() == errc::not_found && o.create) {
         if (Status st = seek(o.start); !st) return st;
         if (Status st = check_start(h.value()); !st) return st;
-        c = CursorStore::open(rfd->get(), readers_path, name_, true, position(), created);
+        c = CursorStore::open(rfd->get(), readers_path, name_,
+                              {.create = true, .initial_seq = position()});
     }
     if (!c) return c.status();
     cursor_ = std::move(c.value());
+    const bool created = cursor_.created();
     if (o.reposition && !created) {
         if (Status st = seek(o.start); !st) return st;
         if (Status st = check_start(h.value()); !st) return st;
@@ -128,7 +122,7 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
 }
 
 Status Reader::Impl::locate(uint64_t target) {
-    auto bases = list_segments(dir_);
+    auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     seg_ = Segment();
     via_seal_ = false;
@@ -182,7 +176,7 @@ Status Reader::Impl::locate(uint64_t target) {
 }
 
 Result<uint64_t> Reader::Impl::head() {
-    auto bases = list_segments(dir_);
+    auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     for (size_t i = bases->size(); i > 0; --i) {
         auto s = Segment::open(dirfd_.get(), dir_, (*bases)[i - 1], false);
@@ -201,8 +195,8 @@ Result<uint64_t> Reader::Impl::head() {
             // was linked into place before the seal was written, so a missing one is damage.
             auto nx = Segment::open(dirfd_.get(), dir_, e.seq, false);
             if (!nx && nx.status().code() == errc::not_found) {
-                return seg.corrupt_at(
-                    e.off, "sealed, but the next segment " + segment_name(e.seq) + " is missing");
+                return seg.corrupt_at(e.off, "sealed, but the next segment " +
+                                                 files::segment_name(e.seq) + " is missing");
             }
             if (!nx) return nx.status();
             seg = std::move(nx.value());
@@ -214,13 +208,13 @@ Result<uint64_t> Reader::Impl::head() {
 }
 
 Result<uint64_t> Reader::Impl::first() {
-    auto bases = list_segments(dir_);
+    auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     return bases->empty() ? uint64_t{0} : bases->front();
 }
 
 Result<uint64_t> Reader::Impl::seq_at_time(uint64_t ts) {
-    auto bases = list_segments(dir_);
+    auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     if (bases->empty()) return uint64_t{0};
     // The last segment whose first record is older than ts: O(log segments) opens.
@@ -278,84 +272,13 @@ Status Reader::Impl::seek(const Position& where) {
 }
 
 Reader::Impl::~Impl() {
-    follower_.reset();  // removes .efd and .fifo
-    if (!eph_name_.empty() && readers_fd_.valid()) {
-        ::unlinkat(readers_fd_.get(), (eph_name_ + std::string(kCursorSuffix)).c_str(), 0);
-    }
-}
-
-Status Reader::Impl::ensure_follower() {
-    if (follower_ || !no_registration_.ok()) return {};
-    Status st = register_follower();
-    if (!st.ok()) {
-        // Without files in readers/ the writer cannot wake us: keep working by polling.
-        no_registration_ = std::move(st);
-        follower_.reset();
-    }
-    return {};
-}
-
-Status Reader::Impl::poll_wait(std::chrono::nanoseconds timeout) {
-    const uint64_t start = fs::monotonic_ns();
-    const bool had_writer = query_writer(dirfd_.get(), dir_).alive;
-    uint64_t nap = 100'000;
-    for (;;) {
-        if (has_data()) return {};
-        const uint64_t now = fs::monotonic_ns();
-        if (timeout.count() >= 0 && now - start >= static_cast<uint64_t>(timeout.count())) {
-            return Status(errc::timeout, "no record within the timeout");
-        }
-        if (had_writer && !query_writer(dirfd_.get(), dir_).alive && !has_data()) {
-            return Status(errc::closed, "the writer of " + dir_ + " exited");
-        }
-        uint64_t sleep_ns = nap;
-        if (timeout.count() >= 0)
-            sleep_ns = std::min<uint64_t>(sleep_ns,
-                                          static_cast<uint64_t>(timeout.count()) - (now - start));
-        timespec ts{static_cast<time_t>(sleep_ns / 1000000000),
-                    static_cast<long>(sleep_ns % 1000000000)};
-        ::nanosleep(&ts, nullptr);
-        nap = std::min<uint64_t>(nap * 2, 50'000'000);
-    }
-}
-
-Status Reader::Impl::register_follower() {
-    if (!readers_fd_.valid()) {
-        auto rfd = fs::open_at(dirfd_.get(), dir_, kReadersDir, O_RDONLY | O_DIRECTORY);
-        if (!rfd) return rfd.status();
-        readers_fd_ = std::move(rfd.value());
-    }
-    Follower::Config c;
-    c.dirfd = dirfd_.get();
-    c.dir = dir_;
-    if (cursor_.valid()) {
-        c.name = name_;
-        c.wake = reinterpret_cast<CursorWake*>(cursor_.page() + kCursorWakeOffset);
-    } else {
-        static std::atomic<uint64_t> counter{0};
-        // Relaxed: only uniqueness matters.
-        const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
-        const std::string name =
-            std::string(kEphemeralPrefix) + std::to_string(::getpid()) + "." + std::to_string(n);
-        bool created = false;
-        auto cs = CursorStore::open(readers_fd_.get(), fs::join(dir_, kReadersDir), name, true,
-                                    position(), created, true);
-        if (!cs) return cs.status();
-        eph_cursor_ = std::move(cs.value());
-        eph_name_ = name;
-        c.name = name;
-        c.wake = reinterpret_cast<CursorWake*>(eph_cursor_.page() + kCursorWakeOffset);
-    }
-    c.cursor_file = c.name + std::string(kCursorSuffix);
-    auto f = Follower::create(c);
-    if (!f) return f.status();
-    follower_ = std::move(f.value());
-    return {};
+    // A clean close means the caller is done with the last record handed over.
+    if (handed_ && auto_commit_ && cursor_.valid()) cursor_.store(position());
 }
 
 bool Reader::Impl::has_data() {
     if (!seg_.valid()) {
-        auto b = list_segments(dir_);
+        auto b = files::list_segments(dir_);
         return b && !b->empty();
     }
     if (!via_seal_ && !seg_.live()) return false;
@@ -363,32 +286,8 @@ bool Reader::Impl::has_data() {
     return seg_.read(off_).kind != RecKind::empty;
 }
 
-Status Reader::Impl::wait(std::chrono::nanoseconds timeout) {
-    if (armed_) {
-        follower_->disarm();
-        armed_ = false;
-    }
-    if (has_data()) return {};
-    if (Status st = ensure_follower(); !st) return st;
-    if (!follower_) return poll_wait(timeout);
-    if (eph_cursor_.valid()) eph_cursor_.store(position());
-    const auto r = follower_->wait(timeout.count(), [this] { return has_data(); });
-    switch (r) {
-        case WaitResult::ready:
-            return {};
-        case WaitResult::timeout:
-            return Status(errc::timeout, "no record within the timeout");
-        case WaitResult::writer_gone:
-            return Status(errc::closed, "the writer of " + dir_ + " exited");
-    }
-    return {};
-}
-
 Result<std::optional<Record>> Reader::Impl::next() {
-    if (armed_) {
-        follower_->disarm();  // woken (or polled) after prepare_wait(): drain and mark awake
-        armed_ = false;
-    }
+    follow_->before_read();  // woken after prepare_wait(): drain and mark awake
     if (handed_ && auto_commit_ && cursor_.valid()) cursor_.store(position());
     handed_ = false;
     for (;;) {
@@ -429,7 +328,7 @@ Result<std::optional<Record>> Reader::Impl::next() {
                 if (!nx) {
                     if (nx.status().code() == errc::not_found) {
                         return seg_.corrupt_at(off_, "sealed, but the next segment " +
-                                                         segment_name(seq_) + " is missing");
+                                                         files::segment_name(seq_) + " is missing");
                     }
                     return nx.status();
                 }
@@ -459,13 +358,19 @@ Result<std::optional<Record>> Reader::Impl::next() {
 
 // ---------------------------------------------------------------------------------------
 
-Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Reader::~Reader() {
-    // A clean close means the caller is done with the last record handed over.
-    if (impl_ && impl_->handed_ && impl_->auto_commit_ && impl_->cursor_.valid()) {
-        impl_->cursor_.store(impl_->position());
+Status Reader::Impl::commit(uint64_t next_seq) {
+    if (next_seq > position()) {
+        return Status(errc::invalid_argument, "commit(" + std::to_string(next_seq) +
+                                                  ") is past the reader's position " +
+                                                  std::to_string(position()));
     }
+    if (cursor_.valid()) cursor_.store(next_seq);
+    handed_ = false;
+    return {};
 }
+
+Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Reader::~Reader() = default;
 
 Result<std::unique_ptr<Reader>> Reader::open(std::string_view dir, const ReaderOptions& options) {
     auto impl = std::make_unique<Impl>();
@@ -489,59 +394,32 @@ Result<uint64_t> Reader::first() {
     return impl_->first();
 }
 const std::string& Reader::name() const noexcept {
-    return impl_->name_;
+    return impl_->name();
 }
 const std::string& Reader::dir() const noexcept {
-    return impl_->dir_;
+    return impl_->dir();
+}
+Status Reader::commit() {
+    return impl_->commit(impl_->position());
+}
+Status Reader::commit(uint64_t next_seq) {
+    return impl_->commit(next_seq);
 }
 
 Status Reader::wait(std::chrono::nanoseconds timeout) {
-    return impl_->wait(timeout);
+    return impl_->following().wait(timeout);
 }
-
 Result<bool> Reader::prepare_wait() {
-    Impl& r = *impl_;
-    if (r.armed_) return true;
-    if (r.has_data()) return false;
-    if (Status st = r.ensure_follower(); !st) return st;
-    if (!r.follower_) return true;  // polling: fd() is -1, the caller re-checks on a timer
-    if (r.eph_cursor_.valid()) r.eph_cursor_.store(r.position());
-    if (!r.follower_->arm([&r] { return r.has_data(); })) return false;
-    r.armed_ = true;
-    return true;
+    return impl_->following().prepare();
 }
-
 Result<int> Reader::fd() {
-    if (Status st = impl_->ensure_follower(); !st) return st;
-    return impl_->follower_ ? impl_->follower_->fd() : -1;
+    return impl_->following().fd();
 }
-
 const Status& Reader::follow_status() const noexcept {
-    return impl_->no_registration_;
+    return impl_->following().status();
 }
-
 bool Reader::writer_alive() {
-    // Asked through the follower, created first if need be: "alive" then also means that
-    // the writer's exit will make fd() readable. Asking the lock alone and creating the
-    // follower later leaves a window in which the writer exits unseen (issue 8, item 4).
-    (void)impl_->ensure_follower();
-    if (impl_->follower_) return impl_->follower_->writer_alive();
-    return query_writer(impl_->dirfd_.get(), impl_->dir_).alive;
-}
-
-Status Reader::commit() {
-    return commit(impl_->position());
-}
-
-Status Reader::commit(uint64_t next_seq) {
-    if (next_seq > impl_->position()) {
-        return Status(errc::invalid_argument, "commit(" + std::to_string(next_seq) +
-                                                  ") is past the reader's position " +
-                                                  std::to_string(impl_->position()));
-    }
-    if (impl_->cursor_.valid()) impl_->cursor_.store(next_seq);
-    impl_->handed_ = false;
-    return {};
+    return impl_->following().writer_alive();
 }
 
 }  // namespace chronicle

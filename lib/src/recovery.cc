@@ -16,8 +16,6 @@
 //   * index slots not yet published for committed records: rebuilt by the scan.
 #include "recovery.h"
 
-#include "pretouch.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -78,7 +76,7 @@ void zero_range(Segment& seg, uint64_t from, uint64_t to) {
 }
 
 Status remove_segment(int dirfd, std::string_view dir, uint64_t base) {
-    const std::string name = segment_name(base);
+    const std::string name = files::segment_name(base);
     if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
         return Status::from_errno(errno, "cannot remove uncommitted segment", fs::join(dir, name));
     }
@@ -87,9 +85,9 @@ Status remove_segment(int dirfd, std::string_view dir, uint64_t base) {
 
 Result<Segment> create_live(int dirfd, std::string_view dir, const SegmentGeometry& geo,
                             uint64_t base) {
-    auto seg = Segment::create(dirfd, dir, kNextSegmentTmp, geo, base, kSegmentLive);
+    auto seg = Segment::create(dirfd, dir, files::kNextSegmentTmp, geo, base, kSegmentLive);
     if (!seg) return seg.status();
-    if (Status st = seg->publish_as(dirfd, dir, kNextSegmentTmp, base); !st) return st;
+    if (Status st = seg->publish_as(dirfd, dir, files::kNextSegmentTmp, base); !st) return st;
     return std::move(seg.value());
 }
 
@@ -97,11 +95,11 @@ Result<Segment> create_live(int dirfd, std::string_view dir, const SegmentGeomet
 
 Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo_for_new) {
     // A temporary segment is never visible to readers: drop it.
-    for (std::string_view name : {kNextSegmentTmp, kPreparedSegmentTmp}) {
+    for (std::string_view name : {files::kNextSegmentTmp, files::kPreparedSegmentTmp}) {
         ::unlinkat(dirfd, std::string(name).c_str(), 0);
     }
 
-    auto bases_r = list_segments(dir);
+    auto bases_r = files::list_segments(dir);
     if (!bases_r) return bases_r.status();
     std::vector<uint64_t> bases = std::move(bases_r.value());
 
@@ -205,11 +203,12 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
                 // A roll links the next segment into place before it writes the seal, so a
                 // seal naming a missing segment means the segment was removed. Recreating
                 // it would hand its sequence numbers out a second time: refuse.
-                return seg.corrupt_at(off, "sealed, but the next segment " + segment_name(seq) +
+                return seg.corrupt_at(off, "sealed, but the next segment " +
+                                               files::segment_name(seq) +
                                                " is missing (the writer will not reuse its "
                                                "sequence numbers)");
             } else {
-                return seg.corrupt_at(off, "seal names segment " + segment_name(seq) +
+                return seg.corrupt_at(off, "seal names segment " + files::segment_name(seq) +
                                                " which is not the next one on disk");
             }
             // Release: pairs with Segment::live()'s acquire in readers.

@@ -26,7 +26,4 @@ struct Tail {
 // `geo_for_new` is used only when the queue has no segment yet.
 Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo_for_new);
 
-// Name of the writer's temporary segment (hidden, removed by recovery if left over).
-inline constexpr std::string_view kNextSegmentTmp = ".next.seg.tmp";
-
 }  // namespace chronicle

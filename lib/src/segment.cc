@@ -16,46 +16,6 @@ namespace chronicle {
 
 using namespace format;
 
-std::string segment_name(uint64_t base_seq) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%020" PRIu64 ".seg", base_seq);
-    return buf;
-}
-
-bool parse_segment_name(std::string_view name, uint64_t& base_seq) {
-    if (name.size() != 24 || name.substr(20) != ".seg") return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < 20; ++i) {
-        const char c = name[i];
-        if (c < '0' || c > '9') return false;
-        const uint64_t d = static_cast<uint64_t>(c - '0');
-        if (v > (UINT64_MAX - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    base_seq = v;
-    return true;
-}
-
-Result<fs::Fd> open_queue_dir(std::string_view dir) {
-    auto dfd = fs::open_dir(dir);
-    if (!dfd && dfd.status().code() == errc::not_found) {
-        return Status(errc::not_found, "queue " + std::string(dir) + " does not exist");
-    }
-    return dfd;
-}
-
-Result<std::vector<uint64_t>> list_segments(std::string_view dir) {
-    auto names = fs::list_dir(dir);
-    if (!names) return names.status();
-    std::vector<uint64_t> bases;
-    for (const auto& n : names.value()) {
-        uint64_t b = 0;
-        if (parse_segment_name(n, b)) bases.push_back(b);
-    }
-    std::sort(bases.begin(), bases.end());
-    return bases;
-}
-
 Result<SegmentGeometry> SegmentGeometry::for_size(uint64_t segment_size) {
     if (segment_size < kMinSegmentSize || segment_size > kMaxSegmentSize ||
         segment_size % kPageSize != 0) {
@@ -88,7 +48,7 @@ Status Segment::corrupt_at(uint64_t off, std::string_view why) const {
 
 Result<Segment> Segment::open(int dirfd, std::string_view dir, uint64_t base, bool writable) {
     Segment s;
-    const std::string name = segment_name(base);
+    const std::string name = files::segment_name(base);
     s.path_ = fs::join(dir, name);
     auto fd = fs::open_at(dirfd, dir, name, writable ? O_RDWR : O_RDONLY);
     if (!fd) return fd.status();
@@ -166,7 +126,7 @@ Status Segment::publish_as(int dirfd, std::string_view dir, std::string_view tmp
                            uint64_t base) {
     header()->base_seq = base;
     const std::string from(tmp_name);
-    const std::string to = segment_name(base);
+    const std::string to = files::segment_name(base);
     // RENAME_NOREPLACE semantics via link+unlink: never clobber an existing segment.
     if (::linkat(dirfd, from.c_str(), dirfd, to.c_str(), 0) != 0) {
         return Status::from_errno(errno, "cannot create segment", fs::join(dir, to));

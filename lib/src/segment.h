@@ -15,18 +15,9 @@
 #include "chronicle/status.h"
 #include "format.h"
 #include "fs.h"
+#include "queue_files.h"
 
 namespace chronicle {
-
-// "00000000000000000042.seg": the base sequence, zero-padded so that `ls` sorts segments.
-std::string segment_name(uint64_t base_seq);
-bool parse_segment_name(std::string_view name, uint64_t& base_seq);
-
-// Opens a queue directory; errc::not_found "queue DIR does not exist" if it is missing.
-Result<fs::Fd> open_queue_dir(std::string_view dir);
-
-// Sorted base sequences of the segment files in `dir` (other entries are ignored).
-Result<std::vector<uint64_t>> list_segments(std::string_view dir);
 
 struct SegmentGeometry {
     uint64_t segment_size = 0;
@@ -54,7 +45,7 @@ class Segment {
     Segment(Segment&&) noexcept = default;
     Segment& operator=(Segment&&) noexcept = default;
 
-    // Opens and validates dir/<segment_name(base)>. not_found if it does not exist.
+    // Opens and validates dir/<files::segment_name(base)>. not_found if it does not exist.
     static Result<Segment> open(int dirfd, std::string_view dir, uint64_t base, bool writable);
     // Creates a fresh segment under the temporary name `tmp_name`: fallocate'd (a full disk
     // is ENOSPC here, never SIGBUS later), mapped writable, header written with `seg_state`.

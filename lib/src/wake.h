@@ -29,58 +29,80 @@
 //
 // A dead sleeper costs one signal: its sleep_word stays odd, but the writer signals each
 // odd value once. Nothing counts sleepers, so nothing leaks.
+//
+// Where each part lives:
+//   wake.h/.cc                  this protocol, the shared page, the two sides' interfaces
+//                               and the writer's inline hook
+//   registration.h/.cc          readers/<name>.efd, how a follower says where it sleeps
+//   follower_linux.cc           the follower: eventfd + FIFO + the writer's pidfd in epoll
+//   writer_notifier_linux.cc    the writer side: registry, discovery (inotify, else
+//                               rescans) and the wake-ups (N1, N2)
+//   proc_linux.h/.cc            /proc and pidfd helpers (proving processes, descriptors)
+//   poll_wait.h/.cc             waiting by re-checking, for whoever cannot be woken
+//   notifier_portable.cc        both sides without eventfd, inotify or pidfd
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "chronicle/status.h"
-#include "cursor.h"
 #include "format.h"
 #include "fs.h"
 
 namespace chronicle {
 
-inline constexpr std::string_view kWakePageName = "wake.shm";
-inline constexpr std::string_view kEfdSuffix = ".efd";
-inline constexpr std::string_view kFifoSuffix = ".fifo";
-
 // Maps <queue>/wake.shm read-write, creating it if needed (any follower or the writer).
 Result<fs::Mapping> open_wake_page(int dirfd, std::string_view dir);
 
-// The writer's pid and /proc start time from writer.lock, if a writer holds the lock now.
-struct WriterInfo {
-    bool alive = false;
-    int pid = 0;
-    uint64_t start_time = 0;
-};
-WriterInfo query_writer(int dirfd, std::string_view dir);
+enum class WaitResult { ready, timeout, writer_gone };
 
-// The wake metadata a follower publishes as readers/<name>.efd (one line of JSON).
-struct EfdInfo {
-    int version = 1;
-    std::string name;
-    int pid = 0;
-    int fd = -1;
-    uint64_t start_time = 0;  // field 22 of /proc/<pid>/stat
-    uint64_t eventfd_id = 0;  // "eventfd-id:" of /proc/<pid>/fdinfo/<fd>; 0 if unknown
-    std::string fifo;         // FIFO name in readers/ (fallback wake channel)
-    std::string cursor;       // cursor file name in readers/
-    uint64_t created_ns = 0;
-    bool ephemeral = false;  // an anonymous follower's registration
-};
-std::string efd_to_json(const EfdInfo& e);
-// Writes readers/<e.name>.efd atomically (temporary file + rename).
-Status publish_efd(int readers_fd, std::string_view readers_path, const EfdInfo& e);
-Result<EfdInfo> efd_from_json(std::string_view text, std::string_view path);
+// The follower side (F1..F4): created by a following Reader the first time it waits.
+class Follower {
+  public:
+    struct Config {
+        int dirfd = -1;  // the queue directory
+        std::string dir;
+        std::string name;                    // reader name (files::is_ephemeral for anonymous)
+        std::string cursor_file;             // its cursor file in readers/
+        format::CursorWake* wake = nullptr;  // the wake area of its cursor page
+    };
+    // Registers the follower (readers/<name>.efd) so that writers can wake it.
+    static Result<std::unique_ptr<Follower>> create(const Config& c);
+    virtual ~Follower() = default;
 
-class WriterNotifier;
+    // F1..F3: announce sleep, then re-check. Returns false (and stays awake) when
+    // `has_data` is already true — read instead of blocking; true when armed.
+    virtual bool arm(const std::function<bool()>& has_data) = 0;
+    // After a wake-up (or instead of blocking): mark awake, drain the wake descriptors.
+    virtual void disarm() = 0;
+    // Blocks until data, timeout (< 0: none) or writer exit.
+    virtual WaitResult wait(int64_t timeout_ns, const std::function<bool()>& has_data) = 0;
+    // A descriptor that becomes readable on a wake-up (-1 for the portable notifier).
+    virtual int fd() const = 0;
+    // Whether a writer holds the queue's lock now.
+    virtual bool writer_alive() = 0;
+};
 
 struct NotifierOptions {
     bool force_fifo = false;  // skip pidfd_getfd and wake every follower through its FIFO
+};
+
+// The writer side (N1..N2), owned by WakeHook.
+class WriterNotifier {
+  public:
+    // Starts discovering followers. Fails (with why) when it cannot wake anyone: no
+    // eventfd or epoll, readers/ unreadable, or a build without a notifier.
+    static Result<std::unique_ptr<WriterNotifier>> create(int dirfd, std::string_view dir,
+                                                          const NotifierOptions& o);
+    virtual ~WriterNotifier() = default;
+    // The wake page's hint (F2, N1), which WakeHook loads after every commit.
+    virtual std::atomic<uint32_t>* hint() const = 0;
+    // N1..N2; called on the writer thread when the hint is set.
+    virtual void wake_sleepers() noexcept = 0;
 };
 
 // The writer's hook, called after every commit. Inline fast path: a fence and one load.
@@ -91,9 +113,9 @@ class WakeHook {
     WakeHook(const WakeHook&) = delete;
     WakeHook& operator=(const WakeHook&) = delete;
 
-    // Starts watching readers/ (no-op for the portable notifier). Failures are not fatal:
-    // the writer then wakes nobody, and followers fall back to their periodic re-check.
-    void open(int dirfd, std::string_view dir, const NotifierOptions& o);
+    // Starts watching readers/. A failure is not fatal: the writer then wakes nobody, and
+    // followers notice records by their periodic re-check; the Status says why.
+    [[nodiscard]] Status open(int dirfd, std::string_view dir, const NotifierOptions& o);
 
     void after_commit() noexcept {
         if (hint_ == nullptr) return;

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "cursor.h"
@@ -26,7 +25,6 @@ namespace chronicle {
 
 using namespace format;
 
-inline constexpr std::string_view kWriterLock = "writer.lock";
 inline constexpr uint64_t kHighWaterStep = 1ull << 20;
 
 class Writer::Impl {
@@ -65,6 +63,7 @@ class Writer::Impl {
 
     Pretoucher pretouch_;
     WakeHook wake_;
+    files::WriterLockText lock_text_;  // what writer.lock says about this writer
 
     Status open(std::string_view dir, const WriterOptions& o);
     Status take_lock();
@@ -98,8 +97,7 @@ Status check_is_queue_dir(std::string_view dir, bool create, bool& fresh) {
     bool queue_files = false;
     bool other = false;
     for (const auto& n : names.value()) {
-        uint64_t b = 0;
-        if (n == kWriterLock || n == kReadersDir || parse_segment_name(n, b)) {
+        if (files::is_queue_entry(n)) {
             queue_files = true;
         } else {
             other = true;
@@ -120,31 +118,24 @@ Status check_is_queue_dir(std::string_view dir, bool create, bool& fresh) {
 }  // namespace
 
 Status Writer::Impl::take_lock() {
-    auto fd = fs::open_at(dirfd_.get(), dir_, kWriterLock, O_RDWR | O_CREAT, 0644);
+    auto fd = fs::open_at(dirfd_.get(), dir_, files::kWriterLock, O_RDWR | O_CREAT, 0644);
     if (!fd) return fd.status();
     lockfd_ = std::move(fd.value());
-    const std::string lock_path = fs::join(dir_, kWriterLock);
+    const std::string lock_path = fs::join(dir_, files::kWriterLock);
     if (Status st = lock::try_exclusive(lockfd_.get(), lock_path); !st) {
         if (st.code() != errc::busy) return st;
         std::string who;
-        auto text = fs::read_small_file(dirfd_.get(), dir_, kWriterLock);
+        auto text = fs::read_small_file(dirfd_.get(), dir_, files::kWriterLock);
         if (text) {
-            auto j = nlohmann::json::parse(text.value(), nullptr, false);
-            if (j.is_object() && j.contains("pid") && j["pid"].is_number_integer()) {
-                who = " (pid " + std::to_string(j["pid"].get<long long>()) + ")";
-            }
+            const int pid = files::writer_lock_from_json(text.value()).pid;
+            if (pid > 0) who = " (pid " + std::to_string(pid) + ")";
         }
         return Status(errc::busy, "queue " + dir_ + " already has a writer" + who);
     }
-    nlohmann::json j = {{"pid", ::getpid()},
-                        {"start_time", fs::process_start_time(::getpid())},
-                        {"started_ns", fs::realtime_ns()}};
-    const std::string text = j.dump() + "\n";
-    if (::ftruncate(lockfd_.get(), 0) != 0 ||
-        ::pwrite(lockfd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
-        return Status::from_errno(errno, "cannot write", lock_path);
-    }
-    return {};
+    lock_text_.pid = ::getpid();
+    lock_text_.start_time = fs::process_start_time(lock_text_.pid);
+    lock_text_.started_ns = fs::realtime_ns();
+    return files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
 }
 
 void Writer::Impl::adopt(Tail&& t) {
@@ -162,20 +153,21 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
     if (o.create && ::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
         return Status::from_errno(errno, "cannot create queue directory", dir_);
     }
-    auto dfd = open_queue_dir(dir_);
+    auto dfd = files::open_queue_dir(dir_);
     if (!dfd) return dfd.status();
     dirfd_ = std::move(dfd.value());
     bool fresh = false;
     if (Status st = check_is_queue_dir(dir_, o.create, fresh); !st) return st;
-    if (::mkdirat(dirfd_.get(), std::string(kReadersDir).c_str(), 0755) != 0 && errno != EEXIST) {
-        return Status::from_errno(errno, "cannot create", fs::join(dir_, kReadersDir));
+    if (::mkdirat(dirfd_.get(), std::string(files::kReadersDir).c_str(), 0755) != 0 &&
+        errno != EEXIST) {
+        return Status::from_errno(errno, "cannot create", fs::join(dir_, files::kReadersDir));
     }
     if (Status st = take_lock(); !st) return st;
 
     auto geo = SegmentGeometry::for_size(o.segment_size);
     if (!geo) return geo.status();
     // An existing queue keeps its segment size: take it from its first segment.
-    auto bases = list_segments(dir_);
+    auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     if (!bases->empty()) {
         auto first = Segment::open(dirfd_.get(), dir_, bases->back(), false);
@@ -192,7 +184,12 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
     adopt(std::move(tail.value()));
     NotifierOptions no;
     no.force_fifo = o.wake_via_fifo;
-    wake_.open(dirfd_.get(), dir_, no);
+    if (Status st = wake_.open(dirfd_.get(), dir_, no); !st) {
+        // Not fatal: followers notice records by their periodic re-check. Said in
+        // writer.lock, where chronicle-readers shows it.
+        lock_text_.notifier = st.message();
+        (void)files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
+    }
     return {};
 }
 
@@ -222,13 +219,13 @@ Status Writer::Impl::roll() {
     const bool staged = first_state_ != nullptr;
     auto next = pretouch_.take_prepared(base, staged ? kSegmentPreparing : kSegmentLive);
     if (!next.valid()) {
-        auto made = Segment::create(dirfd_.get(), dir_, kNextSegmentTmp, geo_, base,
+        auto made = Segment::create(dirfd_.get(), dir_, files::kNextSegmentTmp, geo_, base,
                                     staged ? kSegmentPreparing : kSegmentLive);
         if (!made) return made.status();
         next = std::move(made.value());
     }
-    if (Status st = next.publish_as(dirfd_.get(), dir_, kNextSegmentTmp, base); !st) {
-        ::unlinkat(dirfd_.get(), std::string(kNextSegmentTmp).c_str(), 0);
+    if (Status st = next.publish_as(dirfd_.get(), dir_, files::kNextSegmentTmp, base); !st) {
+        ::unlinkat(dirfd_.get(), std::string(files::kNextSegmentTmp).c_str(), 0);
         return st;
     }
     if (durable_ && ::fsync(dirfd_.get()) != 0) {
@@ -359,7 +356,7 @@ void Writer::Impl::undo_staged() noexcept {
     // Unpublished records are invisible: remove the segments the batch created and zero
     // what it wrote, restoring "all zero past the append offset".
     for (SegmentHeader* h : preparing_) {
-        const std::string name = segment_name(h->base_seq);
+        const std::string name = files::segment_name(h->base_seq);
         ::unlinkat(dirfd_.get(), name.c_str(), 0);
     }
     if (!held_.empty()) {

@@ -17,7 +17,9 @@
 #include "chronicle/reader.h"
 #include "chronicle/writer.h"
 #include "fuzz_common.h"
+#include "queue_files.h"
 #include "queue_image.h"
+#include "registration.h"
 #include "wake.h"
 
 namespace {

@@ -2,7 +2,7 @@
 //
 // The input is the text of writer.lock in a valid queue. With the file's lock held (by
 // this process, through its own open file description, as a live writer would), the lock
-// file is parsed by everything that names the writer: query_writer(), chronicle-readers'
+// file is parsed by everything that names the writer: files::query_writer(), chronicle-readers'
 // inspect_queue(), a second Writer::open (busy, naming the pid), a reader asking whether
 // the writer lives, and a follower that watches the writer (wait 0 s). Then the lock is
 // dropped and a writer must start over whatever the file holds.
@@ -24,7 +24,9 @@
 #include "chronicle/writer.h"
 #include "fs.h"
 #include "fuzz_common.h"
+#include "queue_files.h"
 #include "queue_image.h"
+#include "registration.h"
 #include "wake.h"
 
 namespace {
@@ -59,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     {
         auto dfd = chronicle::fs::open_dir(q);
         if (!dfd) fuzz::fail("cannot open " + q);
-        const chronicle::WriterInfo wi = chronicle::query_writer(dfd->get(), q);
+        const chronicle::files::WriterInfo wi = chronicle::query_writer(dfd->get(), q);
         if (!wi.alive) fuzz::fail("query_writer: no writer although writer.lock is locked");
     }
     (void)chronicle::inspect_queue(q);

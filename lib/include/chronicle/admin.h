@@ -23,10 +23,14 @@ struct QueueStats {
     uint64_t last_timestamp_ns = 0;  // of the last committed record (0: empty)
     uint64_t segments = 0;
     uint64_t segment_size = 0;
-    uint64_t bytes = 0;             // size of all segment files
-    uint64_t disk_free = 0;         // bytes available on its file system
-    bool writer_alive = false;      // the writer lock is held
-    int writer_pid = 0;             // as written in writer.lock (meaningful when alive)
+    uint64_t bytes = 0;         // size of all segment files
+    uint64_t disk_free = 0;     // bytes available on its file system
+    bool writer_alive = false;  // the writer lock is held
+    int writer_pid = 0;         // as written in writer.lock (meaningful when alive)
+    // Why the live writer wakes no follower (its notifier could not start: no inotify, no
+    // eventfd, readers/ unreadable…); followers then notice records by polling. Empty when
+    // it wakes them, or when no writer is alive.
+    std::string notifier_status;
     uint64_t notifier_rescans = 0;  // full rescans of readers/ by the writer's notifier
     uint64_t notifier_wakes = 0;    // follower wake-ups it sent
 };

@@ -118,9 +118,8 @@ class CHRONICLE_API Reader {
     [[nodiscard]] const std::string& name() const noexcept;
     [[nodiscard]] const std::string& dir() const noexcept;
 
-    class Impl;
-
   private:
+    class Impl;
     explicit Reader(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -86,9 +86,8 @@ class CHRONICLE_API Writer {
     // with WriterOptions::durable, earlier segments were synced when they were left.
     Status sync();
 
-    class Impl;
-
   private:
+    class Impl;
     explicit Writer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,81 @@
+// chronicle — the following half of a Reader: registering as a follower, arming, waiting
+// and asking after the writer (docs/DESIGN.md "Wake-ups"). The Reader reads; this waits
+// until there is something to read. It owns the Follower (created on first use), an
+// anonymous reader's ephemeral cursor (whose page holds its wake area), and the reason it
+// polls when it could not register.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "chronicle/status.h"
+#include "cursor.h"
+#include "fs.h"
+#include "wake.h"
+
+namespace chronicle {
+
+class Following {
+  public:
+    // `has_data`: whether the reader's next() has a record now (the F3 re-check; it
+    // acquire-loads the record's state). `position`: the reader's next sequence, stored in
+    // an anonymous follower's ephemeral cursor for chronicle-readers.
+    Following(int dirfd, std::string dir, std::function<bool()> has_data,
+              std::function<uint64_t()> position)
+        : dirfd_(dirfd),
+          dir_(std::move(dir)),
+          has_data_(std::move(has_data)),
+          position_(std::move(position)) {}
+    ~Following();
+    Following(const Following&) = delete;
+    Following& operator=(const Following&) = delete;
+
+    // The named reader's cursor (its page holds the wake area); none for an anonymous one.
+    void use_cursor(const CursorStore* named, std::string name) {
+        named_ = named;
+        name_ = std::move(name);
+    }
+
+    // Before a read: a follower armed by prepare() drains its wake-up and is awake again.
+    void before_read() {
+        if (armed_) {
+            follower_->disarm();
+            armed_ = false;
+        }
+    }
+    // Reader::wait: ok, errc::timeout or errc::closed (the writer exited).
+    Status wait(std::chrono::nanoseconds timeout);
+    // Reader::prepare_wait: true when armed (poll fd()), false when records are ready.
+    Result<bool> prepare();
+    // Reader::fd: the follower's descriptor, -1 when polling.
+    Result<int> fd();
+    // Reader::writer_alive.
+    bool writer_alive();
+    // Why this reader could not register (ok if it did or never tried).
+    [[nodiscard]] const Status& status() const noexcept { return no_registration_; }
+
+  private:
+    // Registers on first use; a failure is kept in no_registration_ (then it polls).
+    void ensure_follower();
+    Status register_follower();
+
+    int dirfd_;
+    std::string dir_;
+    std::function<bool()> has_data_;
+    std::function<uint64_t()> position_;
+    const CursorStore* named_ = nullptr;
+    std::string name_;
+
+    std::unique_ptr<Follower> follower_;
+    CursorStore eph_cursor_;  // an anonymous follower's ephemeral cursor
+    std::string eph_name_;
+    fs::Fd readers_fd_;
+    bool armed_ = false;
+    // Registration failed (e.g. a read-only queue): wait by polling. Holds the reason.
+    Status no_registration_;
+};
+
+}  // namespace chronicle

@@ -1,0 +1,418 @@
+// chronicle — the Linux writer notifier: finds followers in readers/ (inotify, else
+// rescans), proves and keeps their wake descriptors, and wakes the sleeping ones after a
+// commit (N1..N2 of the protocol in wake.h; the follower is follower_linux.cc).
+//
+// Descriptor hand-over. An eventfd cannot be opened by path from another process: opening
+// /proc/<pid>/fd/<n> of an eventfd fails with ENXIO (anonymous inode; checked by
+// notifier_test). The writer therefore takes a duplicate with pidfd_open + pidfd_getfd
+// (Linux >= 5.6; needs ptrace-attach rights over the follower — same user and no Yama
+// restriction). Before it ever writes to the duplicate it proves what it holds:
+//   1. the pidfd names a live process whose start time (field 22 of /proc/<pid>/stat) is
+//      the one in the .efd — a stale .efd whose pid was reused by an unrelated process
+//      fails here, so nothing is fetched from it at all;
+//   2. the fetched descriptor reads as "anon_inode:[eventfd]";
+//   3. its "eventfd-id:" (Linux >= 6.x fdinfo) equals the one the follower published.
+// When pidfd_getfd is refused (EPERM across users or under Yama ptrace_scope >= 1), the
+// writer wakes the follower through readers/<name>.fifo, which the follower keeps open for
+// reading (so opening it for writing never blocks, and fails with ENXIO once the follower
+// is gone) and polls beside its eventfd.
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "lock.h"
+#include "proc_linux.h"
+#include "queue_files.h"
+#include "registration.h"
+#include "wake.h"
+
+namespace chronicle {
+
+using namespace format;
+
+namespace {
+
+struct Entry {
+    EfdInfo info;
+    fs::Fd wake_fd;   // the follower's eventfd (a proven duplicate) or its FIFO's write end
+    fs::Fd pidfd;     // the follower process: readable once it exits (the entry is dropped)
+    uint64_t id = 0;  // epoll key of pidfd
+    bool via_fifo = false;
+    fs::Mapping cursor;  // read-only: the writer never writes into a follower's page
+    const CursorWake* wake = nullptr;
+    uint64_t last_signalled = 0;  // guarded by LinuxWriterNotifier::mu_
+
+    void signal() const noexcept {
+        if (via_fifo) {
+            const char c = 'w';
+            (void)!::write(wake_fd.get(), &c, 1);  // EAGAIN: wake-ups already pending
+        } else {
+            const uint64_t one = 1;
+            (void)!::write(wake_fd.get(), &one, sizeof one);
+        }
+    }
+};
+
+class LinuxWriterNotifier final : public WriterNotifier {
+  public:
+    ~LinuxWriterNotifier() override {
+        if (thread_.joinable()) {
+            {
+                std::lock_guard<std::mutex> g(mu_);
+                stop_ = true;
+            }
+            kick();
+            thread_.join();
+        }
+    }
+
+    Status init(int dirfd, std::string_view dir, const NotifierOptions& o) {
+        opts_ = o;
+        readers_path_ = files::readers_path(dir);
+        auto rfd = files::open_readers_dir(dirfd, dir);
+        if (!rfd) return rfd.status();
+        readers_fd_ = std::move(rfd.value());
+        auto page = open_wake_page(dirfd, dir);
+        if (!page) return page.status();
+        wake_page_ = std::move(page.value());
+        hint_ = &reinterpret_cast<WakePage*>(wake_page_.data())->sleepers;
+        kick_ = fs::Fd(fs::above_stdio(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
+        if (!kick_.valid())
+            return Status::from_errno(errno, "cannot create an eventfd to watch", readers_path_);
+        epfd_ = fs::Fd(fs::above_stdio(::epoll_create1(EPOLL_CLOEXEC)));
+        if (!epfd_.valid())
+            return Status::from_errno(errno, "cannot create an epoll set to watch", readers_path_);
+        if (!watch(kick_.get(), kKickKey)) {
+            return Status::from_errno(errno, "cannot watch an eventfd for", readers_path_);
+        }
+        // Watch first, then scan: a follower that registers in between is seen twice, never
+        // missed. Without inotify (e.g. fs.inotify.max_user_instances reached) the thread
+        // rescans periodically instead (run()).
+        inotify_ = fs::Fd(fs::above_stdio(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)));
+        if (inotify_.valid() &&
+            (::inotify_add_watch(inotify_.get(), readers_path_.c_str(),
+                                 IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
+                                     IN_MOVED_FROM | IN_ONLYDIR) < 0 ||
+             !watch(inotify_.get(), kInotifyKey))) {
+            inotify_.reset();
+        }
+        rescan();
+        thread_ = std::thread([this] { run(); });
+        return {};
+    }
+
+    std::atomic<uint32_t>* hint() const override { return hint_; }
+
+    void wake_sleepers() noexcept override {
+        // N1: pairs with the followers' F2 (see wake.h).
+        hint_->exchange(0, std::memory_order_seq_cst);
+        bool defer = false;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            if (entries_.size() > kInlineWakes) {
+                defer = true;
+                // Many followers: the scan (N2) and the wake-ups move to the notifier thread,
+                // so that an append's cost does not grow with the number of followers. The
+                // kick (an eventfd write the thread reads) orders N1 before that scan.
+                scan_requested_ = true;
+            }
+        }
+        if (defer) {
+            kick();
+            return;
+        }
+        // Few followers: waking one costs about what waking the helper thread would.
+        batch_.clear();
+        scan(batch_);
+        for (const auto& e : batch_) e->signal();
+        batch_.clear();
+    }
+
+  private:
+    static constexpr size_t kInlineWakes = 2;
+
+    // N2 (wake.h): the registered followers asleep in a sleep not yet signalled.
+    void scan(std::vector<std::shared_ptr<Entry>>& out) {
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            for (auto& [name, e] : entries_) {
+                // N2: seq_cst, ordered after N1 (wake.h).
+                const uint64_t w = e->wake->sleep_word.load(std::memory_order_seq_cst);
+                if ((w & 1) != 0 && w != e->last_signalled) {
+                    e->last_signalled = w;
+                    out.push_back(e);
+                }
+            }
+        }
+        // Relaxed: a statistic.
+        if (!out.empty()) page()->wakes_sent.fetch_add(out.size(), std::memory_order_relaxed);
+    }
+    // epoll keys of the notifier thread: the kick eventfd, inotify, then followers' pidfds.
+    static constexpr uint64_t kKickKey = 0;
+    static constexpr uint64_t kInotifyKey = 1;
+
+    bool watch(int fd, uint64_t key) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = key;
+        return ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+    }
+
+    WakePage* page() const { return reinterpret_cast<WakePage*>(wake_page_.data()); }
+
+    void kick() noexcept {
+        const uint64_t one = 1;
+        (void)!::write(kick_.get(), &one, sizeof one);
+    }
+
+    // Builds a registry entry from readers/<efd_name>, or nullptr when it is unusable
+    // (garbage JSON, dead follower, unprovable descriptor and no FIFO). Never fatal.
+    std::shared_ptr<Entry> load(const std::string& efd_name) {
+        auto text = fs::read_small_file(readers_fd_.get(), readers_path_, efd_name, 4096);
+        if (!text) return nullptr;
+        auto info = efd_from_json(text.value(), fs::join(readers_path_, efd_name));
+        if (!info || files::reader_file(info->name, files::ReaderFile::efd) != efd_name) {
+            return nullptr;
+        }
+        auto e = std::make_shared<Entry>();
+        e->info = info.value();
+        auto cfd = fs::open_at(readers_fd_.get(), readers_path_, e->info.cursor, O_RDONLY);
+        if (!cfd) return nullptr;
+        auto size = fs::file_size(cfd->get(), e->info.cursor);
+        if (!size || size.value() != kCursorFileSize) return nullptr;
+        // A follower holds its name's lock while it lives; no lock, no follower.
+        auto held = lock::is_held(cfd->get(), e->info.cursor);
+        if (!held || !held.value()) return nullptr;
+        auto map = fs::Mapping::map(cfd->get(), kCursorFileSize, false, e->info.cursor);
+        if (!map) return nullptr;
+        e->cursor = std::move(map.value());
+        if (reinterpret_cast<const CursorHeader*>(e->cursor.data())->magic != kCursorMagic) {
+            return nullptr;
+        }
+        e->wake = reinterpret_cast<const CursorWake*>(e->cursor.data() + kCursorWakeOffset);
+        // The follower's process, proved by its start time (a recycled pid fails here,
+        // before anything is fetched). Kept: its exit drops the entry (run()).
+        e->pidfd = proc::open_process(e->info.pid, e->info.start_time);
+        if (!e->pidfd.valid() || e->info.start_time == 0) return nullptr;
+        if (proc::exited(e->pidfd.get())) return nullptr;  // the stat may be another's
+        if (!opts_.force_fifo) e->wake_fd = fetch_eventfd(e->pidfd.get(), e->info);
+        if (!e->wake_fd.valid() && !e->info.fifo.empty()) {
+            auto ff = fs::open_at(readers_fd_.get(), readers_path_, e->info.fifo, O_WRONLY, 0,
+                                  fs::FileType::fifo);
+            if (ff) {
+                e->wake_fd = std::move(ff.value());
+                e->via_fifo = true;
+            }
+        }
+        if (!e->wake_fd.valid()) return nullptr;
+        return e;
+    }
+
+    // pidfd_getfd with the proofs listed at the top of this file; an invalid Fd if any
+    // step fails. `pidfd` is the follower's, already proved by start time.
+    static fs::Fd fetch_eventfd(int pidfd, const EfdInfo& info) {
+        fs::Fd fd(proc::pidfd_getfd(pidfd, info.fd));
+        if (!fd.valid()) return {};  // EPERM (ptrace rules) or the fd is gone
+        if (!proc::is_eventfd(fd.get())) return {};
+        // Where the kernel reports eventfd ids, the published one must match: an .efd
+        // without one (or with 0) proves nothing and is refused.
+        const uint64_t id = proc::eventfd_id(fd.get());
+        if (id != 0 && id != info.eventfd_id) return {};
+        return fd;
+    }
+
+    // Adds or replaces an entry, then the registration check (wake.h).
+    void add(const std::string& efd_name, std::shared_ptr<Entry> e) {
+        std::lock_guard<std::mutex> g(mu_);
+        if (!e) {
+            entries_.erase(efd_name);
+            return;
+        }
+        e->id = next_id_++;
+        if (!watch(e->pidfd.get(), e->id)) return;  // cannot see it die: do not hold it
+        const uint64_t w = e->wake->sleep_word.load(std::memory_order_seq_cst);
+        if ((w & 1) != 0) {
+            e->last_signalled = w;
+            e->signal();
+        }
+        entries_[efd_name] = std::move(e);
+    }
+
+    static bool is_efd_name(std::string_view n) {
+        std::string reader;
+        files::ReaderFile kind{};
+        return files::parse_reader_file(n, reader, kind) && kind == files::ReaderFile::efd;
+    }
+
+    void rescan() {
+        // Relaxed: a statistic.
+        page()->rescans.fetch_add(1, std::memory_order_relaxed);
+        auto names = fs::list_dir(readers_path_);
+        if (!names) return;
+        std::map<std::string, std::shared_ptr<Entry>> fresh;
+        for (const auto& n : names.value()) {
+            if (is_efd_name(n)) fresh[n] = load(n);
+        }
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            for (auto it = entries_.begin(); it != entries_.end();) {
+                it = fresh.count(it->first) != 0 ? std::next(it) : entries_.erase(it);
+            }
+        }
+        for (auto& [n, e] : fresh) add(n, std::move(e));
+    }
+
+    // Applies inotify's events to the registry; false when inotify stopped working
+    // (readers/ removed or replaced, a read error).
+    bool drain_inotify() {
+        alignas(inotify_event) char buf[16384];
+        for (;;) {
+            const ssize_t len = ::read(inotify_.get(), buf, sizeof buf);
+            if (len < 0) return errno == EAGAIN || errno == EINTR;
+            if (len == 0) return false;
+            for (ssize_t off = 0; off < len;) {
+                const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+                off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+                if ((ev->mask & IN_Q_OVERFLOW) != 0) {
+                    rescan();  // events were lost: rebuild from the directory
+                    continue;
+                }
+                if ((ev->mask & IN_IGNORED) != 0) return false;  // the watch is gone
+                if (ev->len == 0) continue;
+                const std::string name(ev->name);
+                if (!is_efd_name(name)) continue;
+                if ((ev->mask & (IN_DELETE | IN_MOVED_FROM)) != 0) {
+                    add(name, nullptr);
+                } else {
+                    add(name, load(name));
+                }
+            }
+        }
+    }
+
+    // Drops the entries of followers that exited: their descriptors and mappings go with
+    // them, so a writer that runs for months does not collect one per dead follower.
+    void drop_exited(const std::vector<uint64_t>& ids) {
+        std::vector<std::shared_ptr<Entry>> gone;  // destroyed outside the lock
+        std::lock_guard<std::mutex> g(mu_);
+        for (auto it = entries_.begin(); it != entries_.end();) {
+            if (std::find(ids.begin(), ids.end(), it->second->id) != ids.end()) {
+                ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, it->second->pidfd.get(), nullptr);
+                gone.push_back(std::move(it->second));
+                it = entries_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    // The notifier thread. Discovery is inotify on readers/ while it works, rescans of
+    // readers/ twice a second when it does not (as coreutils tail keeps
+    // tail_forever_inotify apart from polling): watch_with_inotify() returns to fall back.
+    void run() {
+        if (inotify_.valid() && !watch_with_inotify()) return;
+        inotify_.reset();
+        rescan_periodically();
+    }
+
+    static constexpr uint64_t kRescanNs = 500'000'000;
+
+    void rescan_periodically() {
+        uint64_t next = fs::monotonic_ns() + kRescanNs;
+        for (;;) {
+            const uint64_t now = fs::monotonic_ns();
+            if (now >= next) {
+                rescan();
+                next = now + kRescanNs;
+            }
+            if (!serve(static_cast<int>((next - now + 999'999) / 1'000'000))) return;
+        }
+    }
+
+    // Returns false when the writer stops, true when inotify fails (then rescans take over).
+    bool watch_with_inotify() {
+        for (;;) {
+            bool notified = false;
+            if (!serve(-1, &notified)) return false;
+            if (notified && !drain_inotify()) {
+                rescan();  // whatever it missed
+                return true;
+            }
+        }
+    }
+
+    // One round of the notifier thread's epoll: the scans a writer asked for (N2 for many
+    // followers), followers that exited, and whether inotify has events (`notified`).
+    // Returns false when the writer stops.
+    bool serve(int timeout_ms, bool* notified = nullptr) {
+        epoll_event evs[64];
+        const int n = ::epoll_wait(epfd_.get(), evs, 64, timeout_ms);
+        std::vector<std::shared_ptr<Entry>> work;
+        bool stop = false, scan_now = false;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            scan_now = std::exchange(scan_requested_, false);
+            stop = stop_;
+        }
+        bool kicked = false;
+        std::vector<uint64_t> exited;
+        for (int i = 0; i < n; ++i) {
+            const uint64_t key = evs[i].data.u64;
+            if (key == kKickKey) {
+                kicked = true;
+            } else if (key == kInotifyKey) {
+                if (notified != nullptr) *notified = true;
+            } else {
+                exited.push_back(key);
+            }
+        }
+        uint64_t v;
+        if (kicked) (void)!::read(kick_.get(), &v, sizeof v);
+        // A scan asked for before a stop is still owed: a writer that appends and exits
+        // at once (echo x | chronicle-append q) must not leave followers asleep.
+        if (scan_now) scan(work);
+        for (const auto& e : work) e->signal();
+        if (stop) return false;
+        if (!exited.empty()) drop_exited(exited);
+        return true;
+    }
+
+    std::string readers_path_;
+    NotifierOptions opts_;
+    fs::Fd readers_fd_;
+    fs::Mapping wake_page_;
+    std::atomic<uint32_t>* hint_ = nullptr;
+    fs::Fd kick_;
+    fs::Fd inotify_;
+    fs::Fd epfd_;           // kick_, inotify_ and every entry's pidfd
+    uint64_t next_id_ = 2;  // guarded by mu_; epoll keys of entries (0, 1: see run())
+    std::thread thread_;
+    std::mutex mu_;
+    bool stop_ = false;                                      // guarded by mu_
+    std::map<std::string, std::shared_ptr<Entry>> entries_;  // guarded by mu_
+    bool scan_requested_ = false;                            // guarded by mu_
+    std::vector<std::shared_ptr<Entry>> batch_;              // writer thread only
+};
+
+}  // namespace
+
+Result<std::unique_ptr<WriterNotifier>> WriterNotifier::create(int dirfd, std::string_view dir,
+                                                               const NotifierOptions& o) {
+    auto n = std::make_unique<LinuxWriterNotifier>();
+    if (Status st = n->init(dirfd, dir, o); !st) {
+        return Status(st.code(), "followers are not woken (they poll): " + st.message());
+    }
+    return std::unique_ptr<WriterNotifier>(std::move(n));
+}
+
+}  // namespace chronicle

@@ -2,14 +2,21 @@
 #pragma once
 
 #include <dirent.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "chronicle/reader.h"
@@ -82,6 +89,53 @@ inline std::vector<std::string> list_dir(const std::string& dir) {
         out.push_back(e.path().filename());
     std::sort(out.begin(), out.end());
     return out;
+}
+
+// ---- Byte damage: a file's bytes read and written behind the library's back (pread and
+// pwrite, bypassing any mapping). A file that cannot be opened or is too short fails the test.
+
+// A value whose bytes can be peeked and poked as they are (not a pointer: a string literal
+// goes to the std::string_view overload of poke, not its address).
+template <class T>
+concept PlainBytes = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T>;
+
+// The T stored at `off` of the file `path`: peek<uint32_t>(seg, offset).
+template <PlainBytes T>
+T peek(const std::string& path, uint64_t off) {
+    T v{};
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    const ssize_t n = ::pread(fd, &v, sizeof v, static_cast<off_t>(off));
+    ::close(fd);
+    REQUIRE(n == static_cast<ssize_t>(sizeof v));
+    return v;
+}
+
+// Stores `v` at `off` of the file `path`: poke<uint32_t>(seg, offset, 0).
+template <PlainBytes T>
+void poke(const std::string& path, uint64_t off, T v) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    const ssize_t n = ::pwrite(fd, &v, sizeof v, static_cast<off_t>(off));
+    ::close(fd);
+    REQUIRE(n == static_cast<ssize_t>(sizeof v));
+}
+
+// Writes `bytes` at `off` of the file `path`: poke(seg, offset, "JUNK").
+inline void poke(const std::string& path, uint64_t off, std::string_view bytes) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(off));
+    ::close(fd);
+    REQUIRE(n == static_cast<ssize_t>(bytes.size()));
+}
+
+// The whole content of the file `path` (empty if it cannot be read).
+inline std::string file_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::ostringstream o;
+    o << f.rdbuf();
+    return o.str();
 }
 
 }  // namespace test

@@ -29,6 +29,8 @@
 
 using namespace chronicle;
 using namespace std::chrono_literals;
+using test::peek;
+using test::poke;
 
 namespace {
 
@@ -48,24 +50,6 @@ std::vector<std::string> expected(int n) {
     std::vector<std::string> v;
     for (int i = 0; i < n; ++i) v.push_back("record-" + std::to_string(i));
     return v;
-}
-
-// Reads or writes `len` bytes at `off` of a file, bypassing any mapping.
-template <class T>
-T peek(const std::string& path, uint64_t off) {
-    T v{};
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    REQUIRE(fd >= 0);
-    REQUIRE(::pread(fd, &v, sizeof v, static_cast<off_t>(off)) == static_cast<ssize_t>(sizeof v));
-    ::close(fd);
-    return v;
-}
-template <class T>
-void poke(const std::string& path, uint64_t off, T v) {
-    const int fd = ::open(path.c_str(), O_RDWR);
-    REQUIRE(fd >= 0);
-    REQUIRE(::pwrite(fd, &v, sizeof v, static_cast<off_t>(off)) == static_cast<ssize_t>(sizeof v));
-    ::close(fd);
 }
 
 std::string seg_path(const std::string& q, uint64_t base) {

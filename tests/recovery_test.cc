@@ -36,6 +36,9 @@ using namespace chronicle;
 namespace fmt = chronicle::format;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using test::file_bytes;
+using test::peek;
+using test::poke;
 
 namespace {
 
@@ -307,32 +310,6 @@ std::vector<uint64_t> segment_bases(const std::string& q) {
         if (n.size() == 24 && n.ends_with(".seg")) out.push_back(std::stoull(n.substr(0, 20)));
     }
     return out;  // list_dir sorts, and the names are zero-padded
-}
-
-std::string file_bytes(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::ostringstream o;
-    o << f.rdbuf();
-    return o.str();
-}
-
-void poke(const std::string& path, uint64_t off, std::string_view bytes) {
-    const int fd = ::open(path.c_str(), O_WRONLY);
-    REQUIRE(fd >= 0);
-    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(off));
-    ::close(fd);
-    REQUIRE(n == static_cast<ssize_t>(bytes.size()));
-}
-
-template <class T>
-T peek(const std::string& path, uint64_t off) {
-    T v{};
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    REQUIRE(fd >= 0);
-    const ssize_t n = ::pread(fd, &v, sizeof v, static_cast<off_t>(off));
-    ::close(fd);
-    REQUIRE(n == static_cast<ssize_t>(sizeof v));
-    return v;
 }
 
 // A record header as the writer lays it out (state, length, timestamp), then `body`.

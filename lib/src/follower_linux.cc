@@ -179,9 +179,10 @@ class LinuxFollower final : public Follower {
     void mark_awake() {
         CursorWake* w = c_.wake;
         const uint64_t v = w->sleep_word.load(std::memory_order_relaxed);
-        // Awake again (even). Release: nothing depends on it beyond the writer's "once per
-        // sleep" bookkeeping, which only compares values.
-        if ((v & 1) != 0) w->sleep_word.store(v + 1, std::memory_order_release);
+        // Awake again (even). Relaxed: nothing is published with it; the writer only
+        // compares values (it signals each odd value once, N2 in wake.h), and the next
+        // sleep's F1 is a seq_cst store.
+        if ((v & 1) != 0) w->sleep_word.store(v + 1, std::memory_order_relaxed);
     }
 
     // Drains the descriptors epoll reported; returns whether the writer's pidfd fired

@@ -34,7 +34,6 @@ inline constexpr uint32_t kCursorVersion = 1;
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr uint64_t kMinSegmentSize = 16 * 1024;
 inline constexpr uint64_t kMaxSegmentSize = 1ull << 30;  // index offsets are 32-bit
-inline constexpr uint64_t kDefaultSegmentSize = 64ull << 20;
 inline constexpr uint32_t kMaxIndexSlots = 1024;
 inline constexpr uint64_t kRecordAlign = 8;
 
@@ -108,7 +107,7 @@ constexpr uint64_t index_offset(uint64_t v) {
 // Concurrency: only the process holding the name's lock writes `next_seq` and `commit_ns`
 // (relaxed stores of whole 64-bit words: a crash never tears them). Other processes read
 // them relaxed; they are informational snapshots for lag reports. The wake area (from 64
-// on) belongs to the wake protocol and is documented in notifier.h.
+// on) belongs to the wake protocol and is documented in wake.h.
 struct CursorHeader {
     uint64_t magic;    // kCursorMagic
     uint32_t version;  // kCursorVersion

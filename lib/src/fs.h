@@ -28,7 +28,6 @@ class Fd {
     [[nodiscard]] int get() const noexcept { return fd_; }
     [[nodiscard]] bool valid() const noexcept { return fd_ >= 0; }
     void reset() noexcept;
-    int release() noexcept { return std::exchange(fd_, -1); }
 
   private:
     int fd_ = -1;

@@ -81,9 +81,9 @@ Segment Pretoucher::take_prepared(uint64_t base, uint32_t seg_state) {
     if (!prepared_.valid()) return {};
     Segment s = std::move(prepared_);
     lk.unlock();
-    // Not yet visible to anyone (temporary name): relaxed stores suffice.
+    // Not yet visible to anyone (temporary name).
     s.header()->base_seq = base;
-    s.header()->seg_state.store(seg_state, std::memory_order_relaxed);
+    Segment::set_state_unpublished(s.header(), seg_state);
     // Hand over under the writer's temporary name, which roll() publishes.
     const std::string from(files::kPreparedSegmentTmp);
     const std::string to(files::kNextSegmentTmp);

@@ -37,9 +37,9 @@ namespace {
 void fill_slots(Segment& seg, uint32_t& next_slot, uint64_t off, uint64_t seq) {
     while (next_slot < seg.slots() && seg.slot_start(next_slot) <= off) {
         const uint64_t v = pack_index(seq - seg.base(), off);
-        // Release: pairs with Segment::filled_slots' acquire; the record is committed.
+        // Relaxed load: only this process (holding writer.lock) writes slots.
         if (seg.slot(next_slot).load(std::memory_order_relaxed) != v) {
-            seg.slot(next_slot).store(v, std::memory_order_release);
+            Segment::publish_slot(seg.slot(next_slot), v);  // the record is committed
         }
         ++next_slot;
     }
@@ -49,10 +49,7 @@ void fill_slots(Segment& seg, uint32_t& next_slot, uint64_t off, uint64_t seq) {
 // next recovery) look for records where there are none.
 void clear_slots_from(Segment& seg, uint32_t from) {
     for (uint32_t i = from; i < seg.slots(); ++i) {
-        // Relaxed: the slot names nothing a reader may rely on (they verify slots).
-        if (seg.slot(i).load(std::memory_order_relaxed) != 0) {
-            seg.slot(i).store(0, std::memory_order_relaxed);
-        }
+        if (seg.slot(i).load(std::memory_order_relaxed) != 0) Segment::clear_slot(seg.slot(i));
     }
 }
 
@@ -145,8 +142,7 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
                                      "no live segment, and the first segment's first record "
                                      "is not a committed record (the writer will not guess)");
         }
-        // Release: pairs with Segment::live()'s acquire in readers.
-        first->header()->seg_state.store(kSegmentLive, std::memory_order_release);
+        Segment::mark_live(first->header());
         return recover(dirfd, dir, geo_for_new);
     }
     size_t cur = li - 1;
@@ -159,8 +155,7 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
         // Batches mark their segments live in order, so a segment before a live one is
         // committed even if its flag says preparing (a damaged word): mark it live.
         if (!prev->live()) {
-            // Release: pairs with Segment::live()'s acquire in readers.
-            prev->header()->seg_state.store(kSegmentLive, std::memory_order_release);
+            Segment::mark_live(prev->header());
         }
         seg = std::move(prev.value());
         --cur;
@@ -211,8 +206,7 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
                 return seg.corrupt_at(off, "seal names segment " + files::segment_name(seq) +
                                                " which is not the next one on disk");
             }
-            // Release: pairs with Segment::live()'s acquire in readers.
-            next.header()->seg_state.store(kSegmentLive, std::memory_order_release);
+            Segment::mark_live(next.header());
             seg = std::move(next);
             off = seg.data_begin();
             next_slot = 0;  // walked from its first record: every slot is checked
@@ -231,8 +225,7 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
             RecordHeader* rec = seg.record(off);
             rec->length = 0;
             rec->timestamp_ns = last_ts;
-            // Release: pairs with Segment::read's acquire; the next segment exists already.
-            rec->state.store(kStateSeal, std::memory_order_release);
+            Segment::publish_state(rec, kStateSeal);  // the next segment exists already
             seg = std::move(s.value());
             off = seg.data_begin();
             next_slot = 0;

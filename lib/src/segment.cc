@@ -116,9 +116,7 @@ Result<Segment> Segment::create(int dirfd, std::string_view dir, std::string_vie
     h->created_ns = fs::realtime_ns();
     h->index_stride_log2 = geo.stride_log2;
     h->index_slots = geo.slots;
-    // Nobody else can see the file yet (temporary name); relaxed is enough, the rename
-    // that publishes it orders nothing but a later reader's open+mmap sees the page.
-    h->seg_state.store(seg_state, std::memory_order_relaxed);
+    set_state_unpublished(h, seg_state);
     return s;
 }
 
@@ -144,8 +142,9 @@ RecView Segment::read(uint64_t off) const noexcept {
         return v;
     }
     const RecordHeader* r = record(off);
-    // Acquire: pairs with the writer's release store of `state` in Writer commit (or with
-    // the release store of an earlier record of the same batch, see format.h).
+    // Acquire: pairs with Segment::publish_state's release store (Writer::Impl::publish,
+    // the seal of a roll, recovery's seal) of this word or of the first record of the same
+    // batch, whose stage_state() stores it carries (format.h).
     const uint32_t state = r->state.load(std::memory_order_acquire);
     if (state == kStateEmpty) return v;
     if (state == kStateSeal) {
@@ -182,8 +181,8 @@ uint32_t Segment::filled_slots() const noexcept {
     uint32_t lo = 0, hi = slots();
     while (lo < hi) {
         const uint32_t mid = lo + (hi - lo) / 2;
-        // Acquire: pairs with the writer's release store of the slot after the commit of
-        // the record it names, so that record reads as committed.
+        // Acquire: pairs with Segment::publish_slot's release store, made after the commit
+        // of the record it names, so that record reads as committed.
         if (slot(mid).load(std::memory_order_acquire) != 0) {
             lo = mid + 1;
         } else {
@@ -196,7 +195,7 @@ uint32_t Segment::filled_slots() const noexcept {
 std::optional<std::pair<uint64_t, uint64_t>> Segment::verified_slot(uint32_t i) const noexcept {
     if (i >= slots()) return std::nullopt;
     auto decode = [&](uint32_t k) -> std::optional<std::pair<uint64_t, uint64_t>> {
-        // Acquire: pairs with the writer's release store of the slot (filled_slots).
+        // Acquire: pairs with Segment::publish_slot (as in filled_slots).
         const uint64_t v = slot(k).load(std::memory_order_acquire);
         const uint64_t off = index_offset(v);
         if (v == 0 || off < slot_start(k) || read(off).kind != RecKind::data) return std::nullopt;

@@ -84,6 +84,42 @@ class Segment {
         return header()->seg_state.load(std::memory_order_acquire) == format::kSegmentLive;
     }
 
+    // --- Stores that publish, for the writer and recovery. The barrier lives here, with
+    // the load it pairs with named (as LevelDB's skiplist.h keeps SetNext beside
+    // NoBarrier_SetNext). Static: a batch publishes words of segments it already left.
+
+    // A record's state word (data or seal). Release: pairs with read()'s acquire, so the
+    // length, timestamp and payload stored before it are visible with it — and so is every
+    // word stage_state() stored before it (a batch).
+    static void publish_state(format::RecordHeader* r, uint32_t state) noexcept {
+        r->state.store(state, std::memory_order_release);
+    }
+    // The same without a barrier: a later record of a batch, published by the release store
+    // of the batch's first state word (format.h).
+    static void stage_state(format::RecordHeader* r, uint32_t state) noexcept {
+        r->state.store(state, std::memory_order_relaxed);
+    }
+    // An index slot. Release: pairs with the acquire loads of filled_slots() and
+    // index_floor(); the record it names, and every record before it, is published first.
+    static void publish_slot(format::IndexSlot& slot, uint64_t v) noexcept {
+        slot.store(v, std::memory_order_release);
+    }
+    // Empties an index slot past the end of the log (recovery). Relaxed: it names nothing a
+    // reader may rely on, and readers verify slots before use (verified_slot()).
+    static void clear_slot(format::IndexSlot& slot) noexcept {
+        slot.store(0, std::memory_order_relaxed);
+    }
+    // seg_state = live. Release: pairs with live()'s acquire; what a batch staged in the
+    // segment is visible with it.
+    static void mark_live(format::SegmentHeader* h) noexcept {
+        h->seg_state.store(format::kSegmentLive, std::memory_order_release);
+    }
+    // seg_state of a segment still under a temporary name. Relaxed: nobody else maps it
+    // yet; the rename into place comes after, and a reader's open+mmap sees the page.
+    static void set_state_unpublished(format::SegmentHeader* h, uint32_t seg_state) noexcept {
+        h->seg_state.store(seg_state, std::memory_order_relaxed);
+    }
+
     // Reads the record at `off` (acquire on its state word; see format.h).
     [[nodiscard]] RecView read(uint64_t off) const noexcept;
 

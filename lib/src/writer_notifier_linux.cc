@@ -240,6 +240,8 @@ class LinuxWriterNotifier final : public WriterNotifier {
         }
         e->id = next_id_++;
         if (!watch(e->pidfd.get(), e->id)) return;  // cannot see it die: do not hold it
+        // The registration check (wake.h): seq_cst like N2, so that a follower whose F1/F2
+        // came before an N2 that could not see its .efd yet is signalled here.
         const uint64_t w = e->wake->sleep_word.load(std::memory_order_seq_cst);
         if ((w & 1) != 0) {
             e->last_signalled = w;

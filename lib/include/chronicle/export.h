@@ -4,7 +4,7 @@
 #if defined(CHRONICLE_STATIC)
 #define CHRONICLE_API
 #elif defined(__GNUC__)
-#define CHRONICLE_API __attribute__((visibility("default")))
+#define CHRONICLE_API [[gnu::visibility("default")]]
 #else
 #define CHRONICLE_API
 #endif

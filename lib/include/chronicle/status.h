@@ -34,7 +34,7 @@ enum class errc : int {
 
 CHRONICLE_API const char* errc_name(errc c) noexcept;
 
-class CHRONICLE_API Status {
+class [[nodiscard]] CHRONICLE_API Status {
   public:
     Status() = default;
     Status(errc code, std::string message, int sys_errno = 0)

@@ -22,6 +22,12 @@
 
 namespace chronicle {
 
+// When a commit reaches stable storage (see WriterOptions::sync).
+enum class Sync {
+    none,       // when the kernel writes it back (a crashed process loses nothing anyway)
+    on_commit,  // before the committing call returns
+};
+
 struct WriterOptions {
     // Create the queue directory (and its first segment) if it does not exist. An existing
     // directory that holds anything other than a queue is refused.
@@ -39,6 +45,11 @@ struct WriterOptions {
     // directory after creating one, so that a sync() covers everything committed. Off by
     // default: a crashed process loses nothing anyway (the page cache keeps its stores).
     bool durable = false;
+    // Sync::on_commit: every commit — append() or commit() outside a batch, commit_batch()
+    // — is written to stable storage (msync MS_SYNC) before the call returns; implies
+    // durable. A failed sync is returned by that call, although the records are committed
+    // (visible to readers) by then.
+    Sync sync = Sync::none;
 };
 
 class CHRONICLE_API Writer {
@@ -66,21 +77,17 @@ class CHRONICLE_API Writer {
 
     // Batches: records appended between begin_batch() and commit_batch() become visible to
     // readers together, with one store, and readers are woken once. abort_batch() discards
-    // them (and any segment the batch created). A batch may span segment rolls.
+    // them (and any segment the batch created). A batch may span segment rolls. Every
+    // record of a batch carries the timestamp of its first record.
     Status begin_batch();
     Status commit_batch();
     void abort_batch() noexcept;
-    [[nodiscard]] bool in_batch() const noexcept;
 
     // Sequence number the next record will get (= committed head outside a batch).
     [[nodiscard]] uint64_t next_seq() const noexcept;
     [[nodiscard]] uint64_t max_payload() const noexcept;
     [[nodiscard]] uint64_t segment_size() const noexcept;
     [[nodiscard]] const std::string& dir() const noexcept;
-
-    // Inside a batch, every record gets the timestamp of the batch's first record unless
-    // set_batch_time() is called; chronicle-append stamps each input read this way.
-    void set_batch_time(uint64_t realtime_ns) noexcept;
 
     // Writes the committed part of the current segment to stable storage (msync MS_SYNC);
     // with WriterOptions::durable, earlier segments were synced when they were left.

@@ -1,0 +1,256 @@
+// chronicle — appending: the record encoder, batches, claims, rolls and publication (the
+// commit protocol of format.h; writer_impl.h for the state).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "writer_impl.h"
+
+namespace chronicle {
+
+using namespace format;
+
+namespace {
+inline constexpr uint64_t kHighWaterStep = 1ull << 20;
+}  // namespace
+
+Result<uint64_t> Writer::Impl::append(std::span<const std::byte> payload) {
+    uint64_t seq;
+    if (!try_append_fast(payload.data(), payload.size(), seq)) {
+        if (claimed_) return Status(errc::invalid_argument, "append() while a claim is open");
+        auto p = begin_record(payload.size());
+        if (!p) return p.status();
+        if (!payload.empty()) std::memcpy(p.value(), payload.data(), payload.size());
+        seq = finish_record(payload.size());
+    }
+    if (sync_on_commit_ && !explicit_batch_) {
+        if (Status st = sync(); !st) return st;
+    }
+    return seq;
+}
+
+Result<std::span<std::byte>> Writer::Impl::claim(size_t max_len) {
+    if (claimed_) return Status(errc::invalid_argument, "claim() while a claim is open");
+    auto p = begin_record(max_len);
+    if (!p) return p.status();
+    claimed_ = true;
+    claim_max_ = max_len;
+    return std::span<std::byte>(p.value(), max_len);
+}
+
+Result<uint64_t> Writer::Impl::commit(size_t len) {
+    if (!claimed_) return Status(errc::invalid_argument, "commit() without a claim");
+    if (len > claim_max_) {
+        return Status(errc::invalid_argument, "commit(" + std::to_string(len) +
+                                                  ") exceeds the claim of " +
+                                                  std::to_string(claim_max_) + " bytes");
+    }
+    // Bytes the caller wrote past `len` would break "zero past the append offset".
+    std::memset(seg_.bytes() + off_ + kRecordHeaderSize + len, 0, claim_max_ - len);
+    claimed_ = false;
+    const uint64_t seq = finish_record(len);
+    if (sync_on_commit_ && !explicit_batch_) {
+        if (Status st = sync(); !st) return st;
+    }
+    return seq;
+}
+
+void Writer::Impl::abort() noexcept {
+    if (!claimed_) return;
+    std::memset(seg_.bytes() + off_ + kRecordHeaderSize, 0, claim_max_);
+    claimed_ = false;
+    if (!explicit_batch_) undo_staged();  // a roll made for the claim stays; it is harmless
+}
+
+Status Writer::Impl::begin_batch() {
+    if (explicit_batch_) return Status(errc::invalid_argument, "begin_batch() inside a batch");
+    if (claimed_) return Status(errc::invalid_argument, "begin_batch() while a claim is open");
+    explicit_batch_ = true;
+    batch_ts_ = 0;
+    return {};
+}
+
+Status Writer::Impl::commit_batch() {
+    if (!explicit_batch_) return Status(errc::invalid_argument, "commit_batch() without a batch");
+    if (claimed_) abort();
+    explicit_batch_ = false;
+    publish();
+    return sync_on_commit_ ? sync() : Status();
+}
+
+void Writer::Impl::abort_batch() noexcept {
+    if (claimed_) abort();
+    undo_staged();
+    explicit_batch_ = false;
+}
+
+void Writer::Impl::raise_hw(uint64_t need) noexcept {
+    hw_ = std::min<uint64_t>(seg_.size(),
+                             (need + kHighWaterStep - 1) / kHighWaterStep * kHighWaterStep);
+    // Relaxed: read only by a later writer's recovery, after this process is gone (a dead
+    // process's stores are all in the page cache, whatever their order).
+    seg_.header()->written_hw.store(hw_, std::memory_order_relaxed);
+}
+
+uint64_t Writer::Impl::stamp() noexcept {
+    uint64_t ts;
+    if (explicit_batch_) {
+        if (batch_ts_ == 0) batch_ts_ = fs::realtime_ns();
+        ts = batch_ts_;
+    } else {
+        ts = fs::realtime_ns();
+    }
+    if (ts < last_ts_) ts = last_ts_;  // CLOCK_REALTIME may step back; time seek needs order
+    last_ts_ = ts;
+    return ts;
+}
+
+Status Writer::Impl::roll() {
+    const uint64_t base = seq_;
+    const bool staged = first_state_ != nullptr;
+    auto next = pretouch_.take_prepared(base, staged ? kSegmentPreparing : kSegmentLive);
+    if (!next.valid()) {
+        auto made = Segment::create(dirfd_.get(), dir_, files::kNextSegmentTmp, geo_, base,
+                                    staged ? kSegmentPreparing : kSegmentLive);
+        if (!made) return made.status();
+        next = std::move(made.value());
+    }
+    if (Status st = next.publish_as(dirfd_.get(), dir_, files::kNextSegmentTmp, base); !st) {
+        ::unlinkat(dirfd_.get(), std::string(files::kNextSegmentTmp).c_str(), 0);
+        return st;
+    }
+    if (durable_ && ::fsync(dirfd_.get()) != 0) {
+        return Status::from_errno(errno, "cannot sync directory", dir_);
+    }
+    // Seal the current segment. The writer keeps room for it (see begin_record).
+    if (off_ + kRecordHeaderSize > hw_) raise_hw(off_ + kRecordHeaderSize);
+    RecordHeader* rec = seg_.record(off_);
+    rec->length = 0;
+    rec->timestamp_ns = std::max(last_ts_, fs::realtime_ns());
+    if (!staged) {
+        // The next segment is in place (the rename above): a reader that sees the seal
+        // can open it.
+        Segment::publish_state(rec, kStateSeal);
+    } else {
+        Segment::stage_state(rec, kStateSeal);  // part of the batch: published with it
+        if (held_.empty()) start_seg_end_ = off_ + kRecordHeaderSize;
+        held_.push_back(std::move(seg_));
+        preparing_.push_back(next.header());
+    }
+    if (durable_ && !staged) {
+        // Everything in the segment we leave is committed: make it durable now, while it
+        // is still mapped.
+        ::msync(seg_.bytes(), std::min<uint64_t>(seg_.size(), off_ + kRecordHeaderSize), MS_SYNC);
+    }
+    seg_ = std::move(next);
+    off_ = seg_.data_begin();
+    synced_off_ = 0;
+    set_slot(0);
+    hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
+    pretouch_.switch_to(seg_, off_);
+    return {};
+}
+
+Result<std::byte*> Writer::Impl::begin_record(uint64_t len) {
+    if (len > geo_.max_payload()) {
+        return Status(errc::too_large,
+                      "record of " + std::to_string(len) + " bytes is larger than the maximum of " +
+                          std::to_string(geo_.max_payload()) + " bytes for " + dir_ +
+                          " (its segment size is " + std::to_string(geo_.segment_size) + ")");
+    }
+    const uint64_t span = record_span(len);
+    // Keep room for the seal after every record.
+    if (off_ + span + kRecordHeaderSize > seg_.size()) {
+        if (Status st = roll(); !st) return st;
+    }
+    if (first_state_ == nullptr) mark_start();
+    if (off_ + span + kRecordHeaderSize > hw_) raise_hw(off_ + span + kRecordHeaderSize);
+    pretouch_.advance(off_ + span);
+    return seg_.bytes() + off_ + kRecordHeaderSize;
+}
+
+uint64_t Writer::Impl::finish_record(uint64_t len) {
+    while (next_slot_off_ <= off_) {
+        pending_index_.emplace_back(&seg_.slot(next_slot_), pack_index(seq_ - seg_.base(), off_));
+        set_slot(next_slot_ + 1);
+    }
+    return encode(len);
+}
+
+bool Writer::Impl::try_append_fast(const std::byte* p, uint64_t len, uint64_t& seq) noexcept {
+    const uint64_t end = off_ + record_span(len);
+    if (claimed_ || end + kRecordHeaderSize > hw_ || next_slot_off_ <= off_) return false;
+    pretouch_.advance(end);
+    if (first_state_ == nullptr) mark_start();
+    if (len != 0) std::memcpy(seg_.bytes() + off_ + kRecordHeaderSize, p, len);
+    seq = encode(len);
+    return true;
+}
+
+uint64_t Writer::Impl::encode(uint64_t len) noexcept {
+    RecordHeader* rec = seg_.record(off_);
+    rec->length = static_cast<uint32_t>(len);
+    rec->timestamp_ns = stamp();
+    if (first_state_ == nullptr) {
+        first_state_ = rec;
+        first_value_ = kStateData;
+    } else {
+        Segment::stage_state(rec, kStateData);  // published with first_state_
+    }
+    off_ += record_span(len);
+    const uint64_t seq = seq_++;
+    if (!explicit_batch_) publish();
+    return seq;
+}
+
+void Writer::Impl::publish() {
+    if (first_state_ != nullptr) {
+        // Everything staged before (payloads, lengths, timestamps, later states, seals)
+        // becomes visible with this one store.
+        Segment::publish_state(first_state_, first_value_);
+        first_state_ = nullptr;
+    }
+    if (!pending_index_.empty()) {
+        // The records they name were published above.
+        for (auto& [slot, v] : pending_index_) Segment::publish_slot(*slot, v);
+        pending_index_.clear();
+    }
+    if (!preparing_.empty()) {
+        // A seeking reader may land in them.
+        for (SegmentHeader* h : preparing_) Segment::mark_live(h);
+        preparing_.clear();
+        held_.clear();
+    }
+    wake_.after_commit();
+}
+
+void Writer::Impl::undo_staged() noexcept {
+    if (first_state_ == nullptr) return;
+    // Unpublished records are invisible: remove the segments the batch created and zero
+    // what it wrote, restoring "all zero past the append offset".
+    for (SegmentHeader* h : preparing_) {
+        const std::string name = files::segment_name(h->base_seq);
+        ::unlinkat(dirfd_.get(), name.c_str(), 0);
+    }
+    if (!held_.empty()) {
+        seg_ = std::move(held_.front());
+        off_ = start_seg_end_;
+    }
+    // The first state word was never stored; everything after it is ours alone.
+    std::memset(seg_.bytes() + start_off_ + sizeof(uint32_t), 0,
+                off_ - start_off_ - sizeof(uint32_t));
+    off_ = start_off_;
+    seq_ = start_seq_;
+    set_slot(start_slot_);
+    last_ts_ = start_last_ts_;
+    hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
+    first_state_ = nullptr;
+    pending_index_.clear();
+    preparing_.clear();
+    held_.clear();
+    pretouch_.switch_to(seg_, off_);
+}
+
+}  // namespace chronicle

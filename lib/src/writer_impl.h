@@ -1,0 +1,111 @@
+// chronicle — the writer's state (see writer.h for the API, format.h for the commit
+// protocol). writer.cc opens a queue and holds writer.lock; writer_append.cc encodes,
+// stages, rolls and publishes records.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chronicle/writer.h"
+#include "format.h"
+#include "fs.h"
+#include "pretouch.h"
+#include "queue_files.h"
+#include "recovery.h"
+#include "segment.h"
+#include "wake.h"
+
+namespace chronicle {
+
+class Writer::Impl {
+  public:
+    Status open(std::string_view dir, const WriterOptions& o);
+    ~Impl();
+
+    Result<uint64_t> append(std::span<const std::byte> payload);
+    Result<std::span<std::byte>> claim(size_t max_len);
+    Result<uint64_t> commit(size_t len);
+    void abort() noexcept;
+    Status begin_batch();
+    Status commit_batch();
+    void abort_batch() noexcept;
+    Status sync();
+
+    [[nodiscard]] uint64_t next_seq() const noexcept { return seq_; }
+    [[nodiscard]] const SegmentGeometry& geometry() const noexcept { return geo_; }
+    [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
+
+  private:
+    Status take_lock();
+    void adopt(Tail&& t);
+    Status roll();
+    // The record encoder: begin_record() makes room (rolling if needed) and returns where
+    // the payload goes; finish_record() names index slots and calls encode().
+    Result<std::byte*> begin_record(uint64_t len);
+    uint64_t finish_record(uint64_t len);
+    // The common case of append(), the encoder without its slow checks: the record fits
+    // below the high-water mark, names no index slot and no claim is open.
+    bool try_append_fast(const std::byte* p, uint64_t len, uint64_t& seq) noexcept;
+    // Writes the header of the record at off_ (its payload is in place), stages its state
+    // word and advances; publishes unless a batch is open. Returns its sequence.
+    uint64_t encode(uint64_t len) noexcept;
+    void publish();
+    void undo_staged() noexcept;
+    void raise_hw(uint64_t need) noexcept;
+    uint64_t stamp() noexcept;
+    void set_slot(uint32_t slot) noexcept {
+        next_slot_ = slot;
+        next_slot_off_ = slot < seg_.slots() ? seg_.slot_start(slot) : UINT64_MAX;
+    }
+    void mark_start() noexcept {
+        start_off_ = off_;
+        start_seq_ = seq_;
+        start_slot_ = next_slot_;
+        start_seg_end_ = 0;
+        start_last_ts_ = last_ts_;
+    }
+
+    std::string dir_;
+    fs::Fd dirfd_;
+    fs::Fd lockfd_;
+    SegmentGeometry geo_;
+    Segment seg_;                          // current segment, mapped writable
+    uint64_t off_ = 0;                     // append offset in seg_
+    uint64_t seq_ = 0;                     // next sequence number (counts staged batch records)
+    uint64_t last_ts_ = 0;                 // timestamps never go backwards
+    uint32_t next_slot_ = 0;               // next index slot of seg_ to fill
+    uint64_t next_slot_off_ = UINT64_MAX;  // seg_.slot_start(next_slot_), cached
+    uint64_t hw_ = 0;                      // cached seg_.header()->written_hw
+
+    // Claim in progress.
+    bool claimed_ = false;
+    size_t claim_max_ = 0;
+
+    // Staged, unpublished work. first_state_ is the record whose state word's release
+    // store (Segment::publish_state) will publish everything staged (the first record or
+    // seal of a batch); null = nothing.
+    bool explicit_batch_ = false;
+    uint64_t batch_ts_ = 0;
+    format::RecordHeader* first_state_ = nullptr;
+    uint32_t first_value_ = 0;
+    std::vector<std::pair<format::IndexSlot*, uint64_t>> pending_index_;
+    std::vector<Segment> held_;                      // earlier segments of the batch, mapped
+    std::vector<format::SegmentHeader*> preparing_;  // segments created by the batch, in order
+    // Where the staged work began, to undo it.
+    uint64_t start_off_ = 0, start_seq_ = 0, start_seg_end_ = 0, start_last_ts_ = 0;
+    uint32_t start_slot_ = 0;
+
+    bool durable_ = false;
+    bool sync_on_commit_ = false;
+    uint64_t synced_off_ = 0;  // sync() has written [data_begin, synced_off_) of seg_
+
+    Pretoucher pretouch_;
+    WakeHook wake_;
+    files::WriterLockText lock_text_;  // what writer.lock says about this writer
+};
+
+}  // namespace chronicle

@@ -17,8 +17,8 @@
 
 #include "chronicle/reader.h"
 #include "cli.h"
-#include "format.h"
 #include "framing.h"
+#include "render.h"
 
 using namespace chronicle;
 

@@ -106,9 +106,6 @@ std::string version_string(std::string_view tool) {
 void set_tool(std::string_view name) {
     g_tool = std::string(name);
 }
-const std::string& tool() {
-    return g_tool;
-}
 
 int report(const Status& st) {
     // Messages name files, whose names may hold anything: nothing raw reaches a terminal.

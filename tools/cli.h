@@ -34,7 +34,6 @@ std::string version_string(std::string_view tool);
 
 // Sets the tool name used in messages ("chronicle-append").
 void set_tool(std::string_view name);
-const std::string& tool();
 
 // "chronicle-<tool>: <message>" on stderr; returns the exit code for the status.
 int report(const Status& st);
@@ -130,7 +129,6 @@ class Output {
     bool put(std::string_view s) { return put(s.data(), s.size()); }
     bool put_char(char c);
     bool flush();
-    [[nodiscard]] bool failed() const noexcept { return failed_; }
     [[nodiscard]] int error() const noexcept { return errno_; }
     [[nodiscard]] size_t pending() const noexcept { return len_; }
 

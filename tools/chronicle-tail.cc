@@ -150,7 +150,6 @@ int tail(const Options& o) {
     Printer pr(f, o.show_seq, o.json, o.tmpl);
     bool reached_end = false;  // --until-seq / --until-time met
     cli::Output& out = pr.out();
-    const size_t cap = 1 << 16;
     uint64_t printed = 0;
     // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
     std::optional<uint64_t> idle_ns;
@@ -177,7 +176,8 @@ int tail(const Options& o) {
             }
             // Flush before a record that would not fit, then store the position of the
             // records whose bytes are now written.
-            if (out.pending() + pr.size_of(rec.payload.size()) > cap && out.pending() > 0) {
+            if (out.pending() + pr.size_of(rec.payload.size()) > out.capacity() &&
+                out.pending() > 0) {
                 if (!out.flush()) return false;
                 (void)reader.commit(rec.seq);
             }

@@ -654,13 +654,7 @@ bool write_all(int fd, const void* p, size_t n) {
 }
 
 Output::Output(int fd, size_t capacity)
-    : fd_(fd), buf_(static_cast<char*>(std::malloc(capacity))), cap_(capacity) {
-    if (buf_ == nullptr) throw std::bad_alloc();
-}
-
-Output::~Output() {
-    std::free(buf_);
-}
+    : fd_(fd), buf_(std::make_unique_for_overwrite<char[]>(capacity)), cap_(capacity) {}
 
 bool Output::put(const void* p, size_t n) {
     if (failed_) return false;
@@ -675,7 +669,7 @@ bool Output::put(const void* p, size_t n) {
             return true;
         }
     }
-    std::memcpy(buf_ + len_, p, n);
+    std::memcpy(buf_.get() + len_, p, n);
     len_ += n;
     return true;
 }
@@ -688,7 +682,7 @@ bool Output::put_char(char c) {
 
 bool Output::flush() {
     if (failed_) return false;
-    if (len_ > 0 && !write_all(fd_, buf_, len_)) {
+    if (len_ > 0 && !write_all(fd_, buf_.get(), len_)) {
         failed_ = true;
         errno_ = errno;
         return false;

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -117,24 +118,28 @@ int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept;
 // usual. Without /proc, a pipe is written PIPE_BUF bytes at a time after POLLOUT.
 bool write_all(int fd, const void* p, size_t n);
 
-// An output buffer on a file descriptor, for record printing without stdio.
+// Buffered output to a file descriptor (written with write_all()), for record printing
+// without stdio. It owns its buffer of `capacity` bytes. Nothing is written at
+// destruction: call flush().
 class Output {
   public:
     explicit Output(int fd, size_t capacity = 1 << 16);
-    ~Output();
     Output(const Output&) = delete;
     Output& operator=(const Output&) = delete;
-    // Appends bytes; flushes when the buffer is full. Returns false once writing failed.
+    // Appends bytes; flushes when the buffer is full (more than capacity() bytes at once
+    // are written directly). Returns false once writing failed.
     bool put(const void* p, size_t n);
     bool put(std::string_view s) { return put(s.data(), s.size()); }
     bool put_char(char c);
     bool flush();
     [[nodiscard]] int error() const noexcept { return errno_; }
+    // Bytes buffered, not yet written.
     [[nodiscard]] size_t pending() const noexcept { return len_; }
+    [[nodiscard]] size_t capacity() const noexcept { return cap_; }
 
   private:
     int fd_;
-    char* buf_;
+    std::unique_ptr<char[]> buf_;
     size_t cap_;
     size_t len_ = 0;
     bool failed_ = false;

@@ -146,7 +146,8 @@ int tail(const Options& o) {
     if (!rd) return cli::report(rd.status());
     Reader& reader = *rd.value();
 
-    const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format);
+    // --format passed framing_check() when the command line was parsed.
+    const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
     Printer pr(f, o.show_seq, o.json, o.tmpl);
     bool reached_end = false;  // --until-seq / --until-time met
     cli::Output& out = pr.out();
@@ -265,7 +266,7 @@ int tool_main(int argc, char** argv) {
     app.add_option("--format", o.format,
                    "output framing: lines (default), nul, len32 (4-byte big-endian length, "
                    "then the bytes), raw")
-        ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
+        ->check(cli::framing_check());
     app.add_flag("-z,--null", o.nul, "end records with NUL instead of newline (--format nul)");
     auto* json =
         app.add_flag("--json", o.json,

@@ -20,6 +20,8 @@
 #include <exception>
 #include <iostream>
 
+#include "framing.h"
+
 namespace chronicle::cli {
 
 namespace {
@@ -461,6 +463,20 @@ CLI::Validator non_empty() {
 }
 CLI::Validator seconds_check() {
     return CLI::Validator([](std::string& s) { return seconds_error(s); }, "", "SECONDS");
+}
+CLI::Validator framing_check() {
+    // "{lines,nul,len32,raw}": the wording of CLI::IsMember, which the tools used before.
+    std::string names = "{";
+    for (const auto& framing : kFramings) {
+        if (names.size() > 1) names += ',';
+        names += framing.first;
+    }
+    names += '}';
+    return CLI::Validator(
+        [names](std::string& s) {
+            return parse_framing(s) ? std::string() : s + " not in " + names;
+        },
+        names, "FRAMING");
 }
 
 std::string printable(std::string_view s) {

@@ -73,6 +73,9 @@ CLI::Validator uint_check();
 CLI::Validator non_empty();
 // A number of seconds for --watch: finite, 0 <= SECS <= 86400.
 CLI::Validator seconds_check();
+// A framing's name for --framing / --format (parse_framing() in framing.h); the error and
+// --help list the accepted names.
+CLI::Validator framing_check();
 
 // The bytes of s safe to print on a terminal: printable ASCII as is, a backslash as "\\",
 // every other byte (control characters, escape sequences, bytes >= 0x80) as "\xNN".

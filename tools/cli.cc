@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <csignal>
@@ -477,6 +478,23 @@ CLI::Validator framing_check() {
             return parse_framing(s) ? std::string() : s + " not in " + names;
         },
         names, "FRAMING");
+}
+
+std::optional<Position> position_from(const PositionFlags& f, std::string_view time_option) {
+    if (f.seq) return Position::at_seq(*f.seq);
+    if (f.last) return Position::last(*f.last);
+    if (!f.since.empty()) {
+        const auto now =
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+        const uint64_t d = parse_duration_ns(f.since, "--since");
+        return Position::at_time(now > d ? now - d : 0);
+    }
+    if (!f.time.empty()) return Position::at_time(parse_time_ns(f.time, time_option));
+    if (f.start) return Position::start();
+    if (f.end) return Position::end();
+    return std::nullopt;
 }
 
 std::string printable(std::string_view s) {

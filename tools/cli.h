@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "chronicle/reader.h"
 #include "chronicle/status.h"
 
 namespace chronicle::cli {
@@ -76,6 +78,24 @@ CLI::Validator seconds_check();
 // A framing's name for --framing / --format (parse_framing() in framing.h); the error and
 // --help list the accepted names.
 CLI::Validator framing_check();
+
+// A position given on the command line, one field per option: where chronicle-tail starts
+// (--from-seq, -n, --since, --from-time) or where chronicle-readers reset moves a reader
+// (--to-seq, --to-time, --to-start, --to-end). Each tool declares its options mutually
+// exclusive and checks their values when CLI11 parses the command line.
+struct PositionFlags {
+    std::optional<uint64_t> seq;   // --from-seq / --to-seq S: sequence number S
+    std::optional<uint64_t> last;  // -n N: the last N records
+    std::string since;             // --since DUR: the first record younger than DUR
+    std::string time;              // --from-time / --to-time T: the first record at or after T
+    bool start = false;            // --to-start: the first record
+    bool end = false;              // --to-end: past the last record
+};
+
+// The position the flags name (the first one set, in the order of PositionFlags), or
+// nullopt when none is. --since counts back from now. `time_option` names the time option
+// in errors; a bad duration or time throws CLI::ValidationError, as parse_time_ns() does.
+std::optional<Position> position_from(const PositionFlags& f, std::string_view time_option);
 
 // The bytes of s safe to print on a terminal: printable ASCII as is, a backslash as "\\",
 // every other byte (control characters, escape sequences, bytes >= 0x80) as "\xNN".

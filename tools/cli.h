@@ -1,6 +1,7 @@
 // chronicle tools — shared CLI helpers: the exit-code table, error reporting, option
-// parsing of sizes and durations, and the run() wrapper that keeps CLI11's own exit codes
-// and stray exceptions from leaking out of main().
+// parsing (sizes, durations, times, numbers, framings, start and target positions), the
+// run() wrapper that keeps CLI11's own exit codes and stray exceptions from leaking out of
+// main(), signal-aware waits and output.
 #pragma once
 
 #include <poll.h>

@@ -253,7 +253,7 @@ int tool_main(int argc, char** argv) {
     app.add_option("--framing", o.framing,
                    "input framing: lines (default), nul, len32 (4-byte big-endian length, "
                    "then the bytes; kcat's %R), raw (the whole input is one record)")
-        ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
+        ->check(cli::framing_check());
     app.add_flag("-z,--null", o.nul, "records end with NUL instead of newline (--framing nul)");
     auto* segsize = app.add_option("--segment-size", o.segment_size,
                                    "segment size when creating the queue (default 64M; 16K..1G)")
@@ -294,7 +294,8 @@ int tool_main(int argc, char** argv) {
                       std::to_string(w.value()->segment_size()) +
                       " bytes; --segment-size applies when a queue is created");
         }
-        const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.framing);
+        // --framing passed framing_check() when the command line was parsed.
+        const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.framing).value();
         Appender a(*w.value(), f, o.print_seq, o.atomic, sync);
         if (o.files.empty()) o.files.emplace_back("-");
         if (Status st = a.begin_all(); !st) return cli::report(st);

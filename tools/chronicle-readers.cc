@@ -40,9 +40,7 @@ struct Options {
     // Subcommand arguments.
     std::string name;
     std::string at = "start";
-    std::optional<uint64_t> to_seq;
-    std::string to_time;
-    bool to_start = false, to_end = false;
+    cli::PositionFlags to;  // reset: --to-seq, --to-time, --to-start, --to-end
     bool dry_run = false;
     std::string stale_after;
 };
@@ -346,11 +344,11 @@ int tool_main(int argc, char** argv) {
     auto* reset = app.add_subcommand("reset", "move a reader (refused while in use)");
     reset->add_option("NAME", o.name, "reader name")->required();
     auto* to = reset->add_option_group("target", "where to move it")->require_option(1);
-    to->add_option("--to-seq", o.to_seq, "to sequence number S")->transform(cli::uint_check());
-    to->add_option("--to-time", o.to_time, "to the first record at or after an ISO-8601 time")
+    to->add_option("--to-seq", o.to.seq, "to sequence number S")->transform(cli::uint_check());
+    to->add_option("--to-time", o.to.time, "to the first record at or after an ISO-8601 time")
         ->check(cli::time_check());
-    to->add_flag("--to-start", o.to_start, "to the first record");
-    to->add_flag("--to-end", o.to_end, "past the last record");
+    to->add_flag("--to-start", o.to.start, "to the first record");
+    to->add_flag("--to-end", o.to.end, "past the last record");
     reset->add_flag("--dry-run", o.dry_run, "print the move without making it");
     auto* gc = app.add_subcommand("gc", "remove what dead followers left behind, and stale names");
     gc->add_option("--stale-after", o.stale_after,
@@ -373,12 +371,8 @@ int tool_main(int argc, char** argv) {
             return cli::kOk;
         }
         if (reset->parsed()) {
-            Position p = Position::start();
-            if (o.to_seq) p = Position::at_seq(*o.to_seq);
-            if (!o.to_time.empty()) {
-                p = Position::at_time(cli::parse_time_ns(o.to_time, "--to-time"));
-            }
-            if (o.to_end) p = Position::end();
+            // Exactly one "target" option was given (require_option(1)).
+            const Position p = cli::position_from(o.to, "--to-time").value_or(Position::start());
             auto r = reset_reader(o.queue, o.name, p, o.dry_run);
             if (!r) return cli::report(r.status());
             if (o.json) {

@@ -17,8 +17,8 @@
 
 #include "chronicle/reader.h"
 #include "cli.h"
-#include "format.h"
 #include "framing.h"
+#include "render.h"
 
 using namespace chronicle;
 
@@ -26,8 +26,7 @@ namespace {
 
 struct Options {
     std::string queue;
-    std::optional<uint64_t> last_n;
-    std::optional<uint64_t> from_seq;
+    cli::PositionFlags from;        // -n, --from-seq, --since, --from-time
     std::optional<uint64_t> count;  // none = no limit
     std::string reader;
     bool show_seq = false;
@@ -38,8 +37,6 @@ struct Options {
     std::string timeout;  // idle timeout while following
     bool json = false;
     std::string tmpl;
-    std::string since;
-    std::string from_time;
     std::optional<uint64_t> until_seq;
     std::string until_time;
 };
@@ -110,22 +107,8 @@ int tail(const Options& o) {
     ReaderOptions ro;
     ro.name = o.reader;
     ro.auto_commit = false;  // the position is stored after output is flushed
-    if (o.from_seq) {
-        ro.start = Position::at_seq(*o.from_seq);
-        ro.reposition = true;
-    } else if (o.last_n) {
-        ro.start = Position::last(*o.last_n);
-        ro.reposition = true;
-    } else if (!o.since.empty()) {
-        const auto now =
-            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count());
-        const uint64_t d = cli::parse_duration_ns(o.since, "--since");
-        ro.start = Position::at_time(now > d ? now - d : 0);
-        ro.reposition = true;
-    } else if (!o.from_time.empty()) {
-        ro.start = Position::at_time(cli::parse_time_ns(o.from_time, "--from-time"));
+    if (auto start = cli::position_from(o.from, "--from-time")) {
+        ro.start = *start;
         ro.reposition = true;
     }
     const uint64_t until_ts =
@@ -146,11 +129,11 @@ int tail(const Options& o) {
     if (!rd) return cli::report(rd.status());
     Reader& reader = *rd.value();
 
-    const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format);
+    // --format passed framing_check() when the command line was parsed.
+    const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
     Printer pr(f, o.show_seq, o.json, o.tmpl);
     bool reached_end = false;  // --until-seq / --until-time met
     cli::Output& out = pr.out();
-    const size_t cap = 1 << 16;
     uint64_t printed = 0;
     // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
     std::optional<uint64_t> idle_ns;
@@ -177,7 +160,8 @@ int tail(const Options& o) {
             }
             // Flush before a record that would not fit, then store the position of the
             // records whose bytes are now written.
-            if (out.pending() + pr.size_of(rec.payload.size()) > cap && out.pending() > 0) {
+            if (out.pending() + pr.size_of(rec.payload.size()) > out.capacity() &&
+                out.pending() > 0) {
                 if (!out.flush()) return false;
                 (void)reader.commit(rec.seq);
             }
@@ -248,9 +232,9 @@ int tool_main(int argc, char** argv) {
         "the data.",
         "chronicle-tail"};
     app.add_option("QUEUE", o.queue, "queue directory")->required();
-    app.add_option("-n,--lines", o.last_n, "print only the last N records")
+    app.add_option("-n,--lines", o.from.last, "print only the last N records")
         ->transform(cli::uint_check());
-    app.add_option("--from-seq", o.from_seq, "start at sequence number S")
+    app.add_option("--from-seq", o.from.seq, "start at sequence number S")
         ->excludes("-n")
         ->transform(cli::uint_check());
     app.add_option("-c,--count", o.count, "stop after N records")->transform(cli::uint_check());
@@ -265,7 +249,7 @@ int tool_main(int argc, char** argv) {
     app.add_option("--format", o.format,
                    "output framing: lines (default), nul, len32 (4-byte big-endian length, "
                    "then the bytes), raw")
-        ->check(CLI::IsMember({"lines", "nul", "len32", "raw"}));
+        ->check(cli::framing_check());
     app.add_flag("-z,--null", o.nul, "end records with NUL instead of newline (--format nul)");
     auto* json =
         app.add_flag("--json", o.json,
@@ -278,11 +262,11 @@ int tool_main(int argc, char** argv) {
         ->excludes(json)
         ->excludes(show_seq);
     json->excludes(show_seq);
-    app.add_option("--since", o.since, "start at records younger than DUR (e.g. 10m, 2h)")
+    app.add_option("--since", o.from.since, "start at records younger than DUR (e.g. 10m, 2h)")
         ->check(cli::duration_check())
         ->excludes("-n")
         ->excludes("--from-seq");
-    app.add_option("--from-time", o.from_time,
+    app.add_option("--from-time", o.from.time,
                    "start at the first record at or after an ISO-8601 time (2026-11-24T13:05:00Z)")
         ->check(cli::time_check())
         ->excludes("-n")

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <csignal>
@@ -19,6 +20,8 @@
 #include <ctime>
 #include <exception>
 #include <iostream>
+
+#include "framing.h"
 
 namespace chronicle::cli {
 
@@ -105,9 +108,6 @@ std::string version_string(std::string_view tool) {
 
 void set_tool(std::string_view name) {
     g_tool = std::string(name);
-}
-const std::string& tool() {
-    return g_tool;
 }
 
 int report(const Status& st) {
@@ -465,6 +465,37 @@ CLI::Validator non_empty() {
 CLI::Validator seconds_check() {
     return CLI::Validator([](std::string& s) { return seconds_error(s); }, "", "SECONDS");
 }
+CLI::Validator framing_check() {
+    // "{lines,nul,len32,raw}": the wording of CLI::IsMember, which the tools used before.
+    std::string names = "{";
+    for (const auto& framing : kFramings) {
+        if (names.size() > 1) names += ',';
+        names += framing.first;
+    }
+    names += '}';
+    return CLI::Validator(
+        [names](std::string& s) {
+            return parse_framing(s) ? std::string() : s + " not in " + names;
+        },
+        names, "FRAMING");
+}
+
+std::optional<Position> position_from(const PositionFlags& f, std::string_view time_option) {
+    if (f.seq) return Position::at_seq(*f.seq);
+    if (f.last) return Position::last(*f.last);
+    if (!f.since.empty()) {
+        const auto now =
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+        const uint64_t d = parse_duration_ns(f.since, "--since");
+        return Position::at_time(now > d ? now - d : 0);
+    }
+    if (!f.time.empty()) return Position::at_time(parse_time_ns(f.time, time_option));
+    if (f.start) return Position::start();
+    if (f.end) return Position::end();
+    return std::nullopt;
+}
 
 std::string printable(std::string_view s) {
     std::string out;
@@ -657,13 +688,7 @@ bool write_all(int fd, const void* p, size_t n) {
 }
 
 Output::Output(int fd, size_t capacity)
-    : fd_(fd), buf_(static_cast<char*>(std::malloc(capacity))), cap_(capacity) {
-    if (buf_ == nullptr) throw std::bad_alloc();
-}
-
-Output::~Output() {
-    std::free(buf_);
-}
+    : fd_(fd), buf_(std::make_unique_for_overwrite<char[]>(capacity)), cap_(capacity) {}
 
 bool Output::put(const void* p, size_t n) {
     if (failed_) return false;
@@ -678,7 +703,7 @@ bool Output::put(const void* p, size_t n) {
             return true;
         }
     }
-    std::memcpy(buf_ + len_, p, n);
+    std::memcpy(buf_.get() + len_, p, n);
     len_ += n;
     return true;
 }
@@ -691,7 +716,7 @@ bool Output::put_char(char c) {
 
 bool Output::flush() {
     if (failed_) return false;
-    if (len_ > 0 && !write_all(fd_, buf_, len_)) {
+    if (len_ > 0 && !write_all(fd_, buf_.get(), len_)) {
         failed_ = true;
         errno_ = errno;
         return false;

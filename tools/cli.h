@@ -1,6 +1,7 @@
 // chronicle tools — shared CLI helpers: the exit-code table, error reporting, option
-// parsing of sizes and durations, and the run() wrapper that keeps CLI11's own exit codes
-// and stray exceptions from leaking out of main().
+// parsing (sizes, durations, times, numbers, framings, start and target positions), the
+// run() wrapper that keeps CLI11's own exit codes and stray exceptions from leaking out of
+// main(), signal-aware waits and output.
 #pragma once
 
 #include <poll.h>
@@ -8,9 +9,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "chronicle/reader.h"
 #include "chronicle/status.h"
 
 namespace chronicle::cli {
@@ -34,7 +38,6 @@ std::string version_string(std::string_view tool);
 
 // Sets the tool name used in messages ("chronicle-append").
 void set_tool(std::string_view name);
-const std::string& tool();
 
 // "chronicle-<tool>: <message>" on stderr; returns the exit code for the status.
 int report(const Status& st);
@@ -73,6 +76,27 @@ CLI::Validator uint_check();
 CLI::Validator non_empty();
 // A number of seconds for --watch: finite, 0 <= SECS <= 86400.
 CLI::Validator seconds_check();
+// A framing's name for --framing / --format (parse_framing() in framing.h); the error and
+// --help list the accepted names.
+CLI::Validator framing_check();
+
+// A position given on the command line, one field per option: where chronicle-tail starts
+// (--from-seq, -n, --since, --from-time) or where chronicle-readers reset moves a reader
+// (--to-seq, --to-time, --to-start, --to-end). Each tool declares its options mutually
+// exclusive and checks their values when CLI11 parses the command line.
+struct PositionFlags {
+    std::optional<uint64_t> seq;   // --from-seq / --to-seq S: sequence number S
+    std::optional<uint64_t> last;  // -n N: the last N records
+    std::string since;             // --since DUR: the first record younger than DUR
+    std::string time;              // --from-time / --to-time T: the first record at or after T
+    bool start = false;            // --to-start: the first record
+    bool end = false;              // --to-end: past the last record
+};
+
+// The position the flags name (the first one set, in the order of PositionFlags), or
+// nullopt when none is. --since counts back from now. `time_option` names the time option
+// in errors; a bad duration or time throws CLI::ValidationError, as parse_time_ns() does.
+std::optional<Position> position_from(const PositionFlags& f, std::string_view time_option);
 
 // The bytes of s safe to print on a terminal: printable ASCII as is, a backslash as "\\",
 // every other byte (control characters, escape sequences, bytes >= 0x80) as "\xNN".
@@ -118,25 +142,28 @@ int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept;
 // usual. Without /proc, a pipe is written PIPE_BUF bytes at a time after POLLOUT.
 bool write_all(int fd, const void* p, size_t n);
 
-// An output buffer on a file descriptor, for record printing without stdio.
+// Buffered output to a file descriptor (written with write_all()), for record printing
+// without stdio. It owns its buffer of `capacity` bytes. Nothing is written at
+// destruction: call flush().
 class Output {
   public:
     explicit Output(int fd, size_t capacity = 1 << 16);
-    ~Output();
     Output(const Output&) = delete;
     Output& operator=(const Output&) = delete;
-    // Appends bytes; flushes when the buffer is full. Returns false once writing failed.
+    // Appends bytes; flushes when the buffer is full (more than capacity() bytes at once
+    // are written directly). Returns false once writing failed.
     bool put(const void* p, size_t n);
     bool put(std::string_view s) { return put(s.data(), s.size()); }
     bool put_char(char c);
     bool flush();
-    [[nodiscard]] bool failed() const noexcept { return failed_; }
     [[nodiscard]] int error() const noexcept { return errno_; }
+    // Bytes buffered, not yet written.
     [[nodiscard]] size_t pending() const noexcept { return len_; }
+    [[nodiscard]] size_t capacity() const noexcept { return cap_; }
 
   private:
     int fd_;
-    char* buf_;
+    std::unique_ptr<char[]> buf_;
     size_t cap_;
     size_t len_ = 0;
     bool failed_ = false;

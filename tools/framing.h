@@ -8,8 +8,9 @@
 
 #include <cstdint>
 #include <cstring>
-#include <stdexcept>
-#include <string>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -19,12 +20,19 @@ namespace chronicle::cli {
 
 enum class Framing { lines, nul, len32, raw };
 
-inline Framing parse_framing(const std::string& s) {
-    if (s == "lines") return Framing::lines;
-    if (s == "nul") return Framing::nul;
-    if (s == "len32") return Framing::len32;
-    if (s == "raw") return Framing::raw;
-    throw std::invalid_argument("unknown framing " + s);
+// The framings by name, in the order --help and messages list them.
+inline constexpr std::pair<std::string_view, Framing> kFramings[] = {{"lines", Framing::lines},
+                                                                     {"nul", Framing::nul},
+                                                                     {"len32", Framing::len32},
+                                                                     {"raw", Framing::raw}};
+
+// The framing called `name`; nullopt for any other name. The tools' --framing and --format
+// options check their value with cli::framing_check() (cli.h): a bad name is a usage error.
+inline std::optional<Framing> parse_framing(std::string_view name) noexcept {
+    for (const auto& [n, f] : kFramings) {
+        if (n == name) return f;
+    }
+    return std::nullopt;
 }
 
 inline uint32_t load_be32(const char* p) {

@@ -14,7 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "fuzz_common.h"
-#include "tools/format.h"
+#include "tools/render.h"
 
 namespace {
 

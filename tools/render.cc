@@ -1,5 +1,5 @@
-// chronicle tools — record rendering (see format.h).
-#include "format.h"
+// chronicle tools — record rendering (see render.h).
+#include "render.h"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>

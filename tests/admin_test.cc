@@ -22,6 +22,7 @@
 #include "chronicle/writer.h"
 #include "format.h"
 #include "helpers.h"
+#include "queue_files.h"
 
 using namespace chronicle;
 using namespace std::chrono_literals;
@@ -276,6 +277,35 @@ TEST_CASE("InspectQueueShowsTheWriterWhileItIsOpenAndNotAfterItCloses") {
     REQUIRE_MESSAGE(s.ok(), s.status().message());
     CHECK_FALSE(s->writer_alive);
     CHECK(s->head_seq == 6);
+}
+
+TEST_CASE("WhyALiveWriterWakesNoFollowerIsShownUntilItCloses") {
+    test::TempDir t;
+    write_records(t.queue(), 1);
+    {
+        auto w = Writer::open(t.queue());
+        REQUIRE(w.ok());
+        auto s = inspect_queue(t.queue());
+        REQUIRE_MESSAGE(s.ok(), s.status().message());
+        CHECK(s->notifier_status.empty());  // it wakes followers (or, portable: nobody to)
+        // What a writer whose notifier failed writes into its writer.lock.
+        files::WriterLockText text;
+        text.pid = ::getpid();
+        text.start_time = fs::process_start_time(::getpid());
+        text.notifier = "followers are not woken (they poll): cannot create an eventfd";
+        const int fd = ::open((t.queue() + "/writer.lock").c_str(), O_RDWR | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        CHECK(files::write_writer_lock(fd, t.queue(), text).ok());
+        ::close(fd);
+        s = inspect_queue(t.queue());
+        REQUIRE_MESSAGE(s.ok(), s.status().message());
+        CHECK(s->writer_alive);
+        CHECK(s->writer_pid == ::getpid());
+        CHECK(s->notifier_status == text.notifier);
+    }
+    auto s = inspect_queue(t.queue());
+    REQUIRE_MESSAGE(s.ok(), s.status().message());
+    CHECK(s->notifier_status.empty());  // no live writer: nothing to say
 }
 
 TEST_CASE("AWriterInAnotherProcessIsShownWithItsPidUntilItDies") {

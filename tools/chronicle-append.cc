@@ -48,9 +48,10 @@ class Appender {
     Status begin_all() { return atomic_ ? w_.begin_batch() : Status(); }
     Status commit_all() {
         if (!atomic_) return {};
-        if (Status st = w_.commit_batch(); !st) return st;
+        // Fails only in the sync (Sync::on_commit), after the batch became visible.
+        Status st = w_.commit_batch();
         print_committed();
-        return sync_ == SyncMode::none ? Status() : w_.sync();
+        return st;
     }
     void abort_all() {
         if (atomic_) w_.abort_batch();
@@ -105,18 +106,6 @@ class Appender {
     // Appends one record; false (with err_ set) on failure. Hot: once per record.
     bool append_one(const char* p, size_t n, const std::string& name) {
         auto seq = w_.append(std::string_view(p, n));
-        if (seq && sync_ == SyncMode::every && !atomic_) {
-            // Each record on its own: commit, then sync, before the next.
-            if (Status st = w_.commit_batch(); st) {
-                note_appended(seq.value());
-                print_committed();
-                if (Status sy = w_.sync(); !sy) {
-                    err_ = std::move(sy);
-                    return false;
-                }
-                (void)w_.begin_batch();
-            }
-        }
         if (!seq) {
             if (seq.status().code() == errc::too_large) {
                 err_ = too_large(name);
@@ -129,7 +118,8 @@ class Appender {
             return false;
         }
         ++count_;
-        if (sync_ != SyncMode::every || atomic_) note_appended(seq.value());
+        note_appended(seq.value());
+        if (!per_read_batch() && !atomic_) print_committed();  // --sync every: committed
         return true;
     }
 
@@ -152,9 +142,13 @@ class Appender {
         pending_ = 0;
     }
 
-    // Frames the complete records in buf_[0, have_) as one batch; keeps the remainder.
+    // Each read is one batch, committed (and with --sync batch synced) at once, unless
+    // --atomic makes all input one batch or --sync every commits record by record.
+    bool per_read_batch() const { return !atomic_ && sync_ != SyncMode::every; }
+
+    // Frames the complete records in buf_[0, have_); keeps the remainder.
     Status frame_block(const std::string& name, bool at_eof) {
-        if (!atomic_) {
+        if (per_read_batch()) {
             if (Status st = w_.begin_batch(); !st) return st;
         }
         const char* p = buf_.data();
@@ -195,13 +189,12 @@ class Appender {
             // A last line without its newline is still a record.
             if (ok && at_eof && p < end && (ok = append_one(p, size_t(end - p), name))) p = end;
         }
-        // Commit what was framed, even when a later record failed: nothing is lost.
-        if (!atomic_) {
-            if (Status st = w_.commit_batch(); !st) return st;
+        // Commit what was framed, even when a later record failed: nothing is lost. A
+        // failure here is the sync's (Sync::on_commit), after the batch became visible.
+        if (per_read_batch()) {
+            Status st = w_.commit_batch();
             print_committed();
-            if (sync_ == SyncMode::batch) {
-                if (Status st = w_.sync(); !st) return st;
-            }
+            if (!st) return st;
         }
         if (print_seq_ && !out_.flush()) {
             return Status::from_errno(out_.error(), "cannot write", "standard output");
@@ -284,7 +277,9 @@ int tool_main(int argc, char** argv) {
         const SyncMode sync = o.sync == "every"   ? SyncMode::every
                               : o.sync == "batch" ? SyncMode::batch
                                                   : SyncMode::none;
-        wo.durable = sync != SyncMode::none;
+        // Every commit is synced: each read's batch (batch), each record (every, which
+        // appends without batches), or all input at once (--atomic).
+        wo.sync = sync != SyncMode::none ? Sync::on_commit : Sync::none;
         wo.wake_via_fifo = o.wake_via_fifo;
         cli::install_termination_handlers();
         auto w = Writer::open(o.queue, wo);

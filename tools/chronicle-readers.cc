@@ -87,7 +87,11 @@ json queue_json(const QueueStats& q) {
         {"disk_free", q.disk_free},
         {"writer",
          {{"alive", q.writer_alive}, {"pid", q.writer_alive ? json(q.writer_pid) : json(nullptr)}}},
-        {"notifier", {{"rescans", q.notifier_rescans}, {"wakes", q.notifier_wakes}}}};
+        {"notifier",
+         {{"rescans", q.notifier_rescans},
+          {"wakes", q.notifier_wakes},
+          // Why the live writer wakes nobody (null when it does, or when none is alive).
+          {"error", q.notifier_status.empty() ? json(nullptr) : json(q.notifier_status)}}}};
 }
 
 std::string state_of(const ReaderStats& r) {
@@ -144,6 +148,9 @@ std::string queue_line(const QueueStats& q) {
       << human_bytes(q.segment_size) << ", " << human_bytes(q.bytes) << " on disk, "
       << human_bytes(q.disk_free) << " free, writer "
       << (q.writer_alive ? "pid " + std::to_string(q.writer_pid) : std::string("none")) << "\n";
+    if (!q.notifier_status.empty()) {
+        o << "note: the writer wakes no follower: " << cli::printable(q.notifier_status) << "\n";
+    }
     return o.str();
 }
 

@@ -41,6 +41,10 @@ struct Options {
     std::string until_time;
 };
 
+// Longest polling wait between looks at the output and at signals, when following
+// without a wake-up descriptor.
+constexpr int kPollSliceMs = 100;
+
 // Whether the reader of our standard output has gone (a closed pipe reports POLLERR).
 bool output_closed(short revents) {
     return (revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
@@ -211,10 +215,20 @@ int tail(const Options& o) {
             warned_polling = true;
         }
         pollfd fds[2] = {{1, 0, 0}, {fd.value(), POLLIN, 0}};
-        // The portable notifier has no descriptor: re-check every 10 ms.
-        const int slice =
-            fd.value() < 0 ? (timeout_ms < 0 ? 10 : std::min(timeout_ms, 10)) : timeout_ms;
-        const int n = cli::poll_signals(fds, fd.value() < 0 ? 1 : 2, slice);
+        int n = 0;
+        if (fd.value() < 0) {
+            // Nobody can wake this reader (the portable build, or no registration): the
+            // library's polling wait, in slices, so that a closed output or a signal still
+            // ends us within kPollSliceMs.
+            const int slice = timeout_ms < 0 ? kPollSliceMs : std::min(timeout_ms, kPollSliceMs);
+            Status st = reader.wait(std::chrono::milliseconds(slice));
+            if (!st && st.code() != errc::timeout && st.code() != errc::closed) {
+                return cli::report(st);
+            }
+            n = cli::poll_signals(fds, 1, 0);
+        } else {
+            n = cli::poll_signals(fds, 2, timeout_ms);
+        }
         if (n > 0 && output_closed(fds[0].revents)) return cli::kOk;
         if (cli::terminated() != 0) return 128 + cli::terminated();  // after cleanup
     }

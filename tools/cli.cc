@@ -334,8 +334,14 @@ std::string time_error(const std::string& s, uint64_t& out) {
             const int sign = *p == '+' ? 1 : -1;
             int oh = 0, om = 0;
             ++p;
-            if (!fixed_digits(p, 2, oh) || (*p == ':' && !fixed_digits(++p, 2, om)) ||
-                (is_digit(*p) && !fixed_digits(p, 2, om)) || *p != '\0') {
+            // +HH, then :MM or MM (once: "+14:0000" is not an offset).
+            bool ok = fixed_digits(p, 2, oh);
+            if (ok && *p == ':') {
+                ok = fixed_digits(++p, 2, om);
+            } else if (ok && is_digit(*p)) {
+                ok = fixed_digits(p, 2, om);
+            }
+            if (!ok || *p != '\0') {
                 return bad("expected an offset +HH:MM, +HHMM or +HH at the end");
             }
             if (om > 59) return out_of_range("offset minute", om, "00-59");

@@ -1,4 +1,4 @@
-// chronicle — reader inspection and management (see admin.h).
+// chronicle — inspecting a queue and its readers (see admin.h; admin_manage.cc changes them).
 #include "chronicle/admin.h"
 
 #include <fcntl.h>
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "admin_queue.h"
 #include "cursor.h"
 #include "format.h"
 #include "fs.h"
@@ -24,36 +25,6 @@ namespace chronicle {
 using namespace format;
 
 namespace {
-
-// Files younger than this are never collected: their owner may be between creating them
-// and taking their lock.
-constexpr uint64_t kGcGraceNs = 10ull * 1000000000ull;
-
-Status check_name(std::string_view name) {
-    if (files::is_ephemeral(name) && name.find('/') == std::string_view::npos &&
-        name.size() < 200) {
-        return {};
-    }
-    return validate_reader_name(name);
-}
-
-struct Opened {
-    fs::Fd dirfd;
-    fs::Fd readers_fd;
-    std::string readers_path;
-};
-
-Result<Opened> open_queue(std::string_view dir) {
-    Opened o;
-    auto d = files::open_queue_dir(dir);
-    if (!d) return d.status();
-    o.dirfd = std::move(d.value());
-    o.readers_path = files::readers_path(dir);
-    auto r = files::open_readers_dir(o.dirfd.get(), dir);
-    if (!r) return r.status();
-    o.readers_fd = std::move(r.value());
-    return o;
-}
 
 // Where record `seq` starts: (segment base, offset), via the sparse index.
 struct Loc {
@@ -106,15 +77,15 @@ ReaderStats damaged_reader(std::string_view name, const std::string& why, int fd
     return r;
 }
 
-Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::string_view name,
+Result<ReaderStats> stat_reader(const AdminQueue& q, std::string_view dir, std::string_view name,
                                 const QueueStats& qs, const std::vector<uint64_t>& bases) {
-    if (Status st = check_name(name); !st) return st;
+    if (Status st = check_admin_name(name); !st) return st;
     const std::string file = files::reader_file(name, files::ReaderFile::cursor);
     const std::string path = fs::join(q.readers_path, file);
     auto fd = open_cursor_readonly(q.readers_fd.get(), q.readers_path, name);
     if (!fd) {
         if (fd.status().code() == errc::not_found) return fd.status();
-        // Opened again only to ask whether someone holds it (wrong size, say).
+        // AdminQueue again only to ask whether someone holds it (wrong size, say).
         auto raw = fs::open_at(q.readers_fd.get(), q.readers_path, file, O_RDONLY);
         return damaged_reader(name, fd.status().message(), raw ? raw->get() : -1);
     }
@@ -196,60 +167,10 @@ Result<ReaderStats> stat_reader(const Opened& q, std::string_view dir, std::stri
     return r;
 }
 
-Status remove_file(int readers_fd, const std::string& readers_path, const std::string& name) {
-    if (::unlinkat(readers_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
-        return Status::from_errno(errno, "cannot remove", fs::join(readers_path, name));
-    }
-    return {};
-}
-
-// A cursor file that CursorStore::open refuses (truncated, wrong magic or version, not a
-// regular file): delete_reader removes it all the same, as the owner of the name would.
-// A regular file is opened and locked like a cursor (errc::busy while another process
-// holds it: a newer chronicle, say); a FIFO, socket or symlink by that name holds no
-// lock and goes as it is (unlinkat removes a symlink, never its target). A directory is
-// left alone.
-Status lock_damaged_cursor(const Opened& q, std::string_view name, fs::Fd& out) {
-    const std::string file = files::reader_file(name, files::ReaderFile::cursor);
-    const std::string path = fs::join(q.readers_path, file);
-    struct stat st {};
-    if (::fstatat(q.readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        return Status::from_errno(errno, "cannot stat", path);
-    }
-    if (S_ISDIR(st.st_mode)) return Status(errc::corrupt, path + " is a directory");
-    if (!S_ISREG(st.st_mode)) return {};
-    auto fd = fs::open_at(q.readers_fd.get(), q.readers_path, file, O_RDWR);
-    if (!fd) return fd.status();
-    if (Status l = lock::try_exclusive(fd->get(), path); !l) {
-        if (l.code() != errc::busy) return l;
-        return Status(errc::busy,
-                      "reader '" + std::string(name) + "' is in use by another process");
-    }
-    out = std::move(fd.value());
-    return {};
-}
-
-// Resolves a position for create/reset. A sequence past the head is refused: a reader
-// placed there would silently skip the records in between as they arrive.
-Result<uint64_t> resolve(std::string_view dir, const Position& p) {
-    ReaderOptions ro;
-    ro.start = p;
-    auto r = Reader::open(dir, ro);
-    if (!r) return r.status();
-    auto head = r.value()->head();
-    if (!head) return head.status();
-    if (r.value()->position() > head.value()) {
-        return Status(errc::invalid_argument, "sequence " + std::to_string(r.value()->position()) +
-                                                  " is past the head of " + std::string(dir) +
-                                                  " (" + std::to_string(head.value()) + ")");
-    }
-    return r.value()->position();
-}
-
 }  // namespace
 
 Result<QueueStats> inspect_queue(std::string_view dir) {
-    auto q = open_queue(dir);
+    auto q = open_admin_queue(dir);
     if (!q) return q.status();
     QueueStats s;
     s.dir = std::string(dir);
@@ -301,13 +222,13 @@ namespace {
 
 // What every reader report starts from: the queue's descriptors, its stats, its segments.
 struct Snapshot {
-    Opened q;
+    AdminQueue q;
     QueueStats stats;
     std::vector<uint64_t> bases;
 };
 
 Result<Snapshot> snapshot(std::string_view dir) {
-    auto q = open_queue(dir);
+    auto q = open_admin_queue(dir);
     if (!q) return q.status();
     auto qs = inspect_queue(dir);
     if (!qs) return qs.status();
@@ -339,136 +260,6 @@ Result<ReaderStats> inspect_reader(std::string_view dir, std::string_view name) 
     auto s = snapshot(dir);
     if (!s) return s.status();
     return stat_reader(s->q, dir, name, s->stats, s->bases);
-}
-
-Status create_reader(std::string_view dir, std::string_view name, const Position& at) {
-    if (Status st = validate_reader_name(name); !st) return st;
-    auto q = open_queue(dir);
-    if (!q) return q.status();
-    auto pos = resolve(dir, at);
-    if (!pos) return pos.status();
-    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name,
-                               {.create = true, .initial_seq = pos.value()});
-    if (!c) return c.status();
-    if (!c->created())
-        return Status(errc::busy, "reader '" + std::string(name) + "' already exists");
-    return {};
-}
-
-Status delete_reader(std::string_view dir, std::string_view name) {
-    if (Status st = check_name(name); !st) return st;
-    auto q = open_queue(dir);
-    if (!q) return q.status();
-    // Taking the name's lock (this is a change, not a liveness probe) keeps a concurrent
-    // opener out while the files go.
-    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name,
-                               {.ephemeral = files::is_ephemeral(name)});
-    fs::Fd damaged;  // holds the lock of a damaged cursor while its files go
-    if (!c) {
-        const errc code = c.status().code();
-        if (code == errc::not_found || code == errc::busy || code == errc::invalid_argument) {
-            return c.status();
-        }
-        if (Status st = lock_damaged_cursor(*q, name, damaged); !st) {
-            return st.code() == errc::busy ? st : c.status();
-        }
-    }
-    for (files::ReaderFile kind :
-         {files::ReaderFile::efd, files::ReaderFile::fifo, files::ReaderFile::cursor}) {
-        if (Status st =
-                remove_file(q->readers_fd.get(), q->readers_path, files::reader_file(name, kind));
-            !st) {
-            return st;
-        }
-    }
-    return {};
-}
-
-Result<ResetResult> reset_reader(std::string_view dir, std::string_view name, const Position& to,
-                                 bool dry_run) {
-    if (Status st = validate_reader_name(name); !st) return st;
-    auto q = open_queue(dir);
-    if (!q) return q.status();
-    auto pos = resolve(dir, to);
-    if (!pos) return pos.status();
-    ResetResult rr;
-    rr.new_position = pos.value();
-    if (dry_run) {
-        auto info = inspect_cursor(q->readers_fd.get(), q->readers_path, name);
-        if (!info) return info.status();
-        if (info->locked) {
-            return Status(errc::busy, "reader '" + std::string(name) + "' is in use (pid " +
-                                          std::to_string(info->owner_pid) + ")");
-        }
-        rr.old_position = info->next_seq;
-        return rr;
-    }
-    auto c = CursorStore::open(q->readers_fd.get(), q->readers_path, name, {});
-    if (!c) return c.status();
-    rr.old_position = c->load();
-    c->store(rr.new_position);
-    return rr;
-}
-
-Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale_after_ns,
-                                            bool dry_run) {
-    auto q = open_queue(dir);
-    if (!q) return q.status();
-    auto names = fs::list_dir(q->readers_path);
-    if (!names) return names.status();
-    const uint64_t now = fs::realtime_ns();
-    std::vector<std::string> removed;
-    auto drop = [&](const std::string& file) -> Status {
-        struct stat st {};
-        if (::fstatat(q->readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return {};
-        removed.push_back(fs::join(files::kReadersDir, file));
-        return dry_run ? Status() : remove_file(q->readers_fd.get(), q->readers_path, file);
-    };
-    auto old_enough = [&](const std::string& file) {
-        struct stat st {};
-        if (::fstatat(q->readers_fd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-            return false;
-        const uint64_t mtime = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
-                               static_cast<uint64_t>(st.st_mtim.tv_nsec);
-        return now > mtime && now - mtime >= kGcGraceNs;
-    };
-    auto has = [&](const std::string& file) {
-        return std::find(names->begin(), names->end(), file) != names->end();
-    };
-    for (const auto& f : names.value()) {
-        if (files::is_temp_name(f)) {
-            if (old_enough(f)) {
-                if (Status st = drop(f); !st) return st;
-            }
-            continue;
-        }
-        std::string base;
-        files::ReaderFile kind{};
-        if (!files::parse_reader_file(f, base, kind)) continue;
-        if (kind != files::ReaderFile::cursor) {
-            // .efd / .fifo without a cursor: the follower is gone.
-            if (!has(files::reader_file(base, files::ReaderFile::cursor)) && old_enough(f)) {
-                if (Status st = drop(f); !st) return st;
-            }
-            continue;
-        }
-        if (!check_name(base)) continue;
-        auto fd = fs::open_at(q->readers_fd.get(), q->readers_path, f, O_RDONLY);
-        if (!fd) continue;
-        auto held = lock::is_held(fd->get(), f);
-        if (!held || held.value()) continue;  // alive: never touched
-        if (!old_enough(f)) continue;         // maybe being set up right now
-        CursorHeader h{};
-        if (::pread(fd->get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) continue;
-        if (Status st = drop(files::reader_file(base, files::ReaderFile::efd)); !st) return st;
-        if (Status st = drop(files::reader_file(base, files::ReaderFile::fifo)); !st) return st;
-        const uint64_t last = h.commit_ns.load(std::memory_order_relaxed);
-        const bool stale = stale_after_ns != 0 && now > last && now - last >= stale_after_ns;
-        if (files::is_ephemeral(base) || stale) {
-            if (Status st = drop(f); !st) return st;
-        }
-    }
-    return removed;
 }
 
 }  // namespace chronicle

@@ -1,4 +1,4 @@
-// chronicle — durable cursors (see cursor.h and docs/DESIGN.md "readers/<name>.cursor").
+// chronicle — durable cursors of named readers (see cursor.h and docs/DESIGN.md).
 #include "cursor.h"
 
 #include <fcntl.h>

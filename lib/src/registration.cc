@@ -62,10 +62,10 @@ Result<EfdInfo> efd_from_json(std::string_view text, std::string_view path) {
     if (e.pid <= 0 || e.fd < -1) return bad("bad pid or fd");  // -1: no eventfd (portable)
     // The files it names must be this reader's own, in readers/: no path tricks.
     if (e.cursor != files::reader_file(e.name, files::ReaderFile::cursor)) {
-        return bad("cursor is not <name>.cursor");
+        return bad("cursor is not this reader's cursor file");
     }
     if (!e.fifo.empty() && e.fifo != files::reader_file(e.name, files::ReaderFile::fifo)) {
-        return bad("fifo is not <name>.fifo");
+        return bad("fifo is not this reader's FIFO");
     }
     if (e.name.empty() || e.name.find('/') != std::string::npos || e.name[0] == '.') {
         return bad("bad name");

@@ -45,7 +45,7 @@ Status WakeHook::open(int dirfd, std::string_view dir, const NotifierOptions& o)
     auto n = WriterNotifier::create(dirfd, dir, o);
     if (!n) return n.status();
     notifier_ = std::move(n.value());
-    hint_ = notifier_->hint();
+    hint_ = notifier_ ? notifier_->hint() : nullptr;  // none: the portable build
     return {};
 }
 

@@ -95,7 +95,7 @@ struct NotifierOptions {
 class WriterNotifier {
   public:
     // Starts discovering followers. Fails (with why) when it cannot wake anyone: no
-    // eventfd or epoll, readers/ unreadable, or a build without a notifier.
+    // eventfd or epoll, readers/ unreadable. Null for the portable build (nobody to wake).
     static Result<std::unique_ptr<WriterNotifier>> create(int dirfd, std::string_view dir,
                                                           const NotifierOptions& o);
     virtual ~WriterNotifier() = default;

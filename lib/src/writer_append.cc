@@ -171,6 +171,22 @@ Result<std::byte*> Writer::Impl::begin_record(uint64_t len) {
     return seg_.bytes() + off_ + kRecordHeaderSize;
 }
 
+inline uint64_t Writer::Impl::encode(uint64_t len) noexcept {
+    RecordHeader* rec = seg_.record(off_);
+    rec->length = static_cast<uint32_t>(len);
+    rec->timestamp_ns = stamp();
+    if (first_state_ == nullptr) {
+        first_state_ = rec;
+        first_value_ = kStateData;
+    } else {
+        Segment::stage_state(rec, kStateData);  // published with first_state_
+    }
+    off_ += record_span(len);
+    const uint64_t seq = seq_++;
+    if (!explicit_batch_) publish();
+    return seq;
+}
+
 uint64_t Writer::Impl::finish_record(uint64_t len) {
     while (next_slot_off_ <= off_) {
         pending_index_.emplace_back(&seg_.slot(next_slot_), pack_index(seq_ - seg_.base(), off_));
@@ -187,22 +203,6 @@ bool Writer::Impl::try_append_fast(const std::byte* p, uint64_t len, uint64_t& s
     if (len != 0) std::memcpy(seg_.bytes() + off_ + kRecordHeaderSize, p, len);
     seq = encode(len);
     return true;
-}
-
-uint64_t Writer::Impl::encode(uint64_t len) noexcept {
-    RecordHeader* rec = seg_.record(off_);
-    rec->length = static_cast<uint32_t>(len);
-    rec->timestamp_ns = stamp();
-    if (first_state_ == nullptr) {
-        first_state_ = rec;
-        first_value_ = kStateData;
-    } else {
-        Segment::stage_state(rec, kStateData);  // published with first_state_
-    }
-    off_ += record_span(len);
-    const uint64_t seq = seq_++;
-    if (!explicit_batch_) publish();
-    return seq;
 }
 
 void Writer::Impl::publish() {

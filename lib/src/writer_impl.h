@@ -51,8 +51,9 @@ class Writer::Impl {
     // below the high-water mark, names no index slot and no claim is open.
     bool try_append_fast(const std::byte* p, uint64_t len, uint64_t& seq) noexcept;
     // Writes the header of the record at off_ (its payload is in place), stages its state
-    // word and advances; publishes unless a batch is open. Returns its sequence.
-    uint64_t encode(uint64_t len) noexcept;
+    // word and advances; publishes unless a batch is open. Returns its sequence. Inlined
+    // into both callers: a call per record cost `cat file | chronicle-append` 6 %.
+    [[gnu::always_inline]] inline uint64_t encode(uint64_t len) noexcept;
     void publish();
     void undo_staged() noexcept;
     void raise_hw(uint64_t need) noexcept;

@@ -64,7 +64,10 @@ class LinuxFollower final : public Follower {
             return Status::from_errno(errno, "cannot create epoll for reader", c.name);
         for (int fd : {efd_.get(), fifo_.get()}) {
             epoll_event ev{};
-            ev.events = EPOLLIN;
+            // The eventfd edge-triggered: every write by a writer is an edge (eventfd wakes
+            // its waiters on each write), so the count is never read back — a wake-up costs
+            // the follower one epoll_wait and no read(). 2^64 wake-ups would overflow it.
+            ev.events = fd == efd_.get() ? EPOLLIN | EPOLLET : EPOLLIN;
             ev.data.fd = fd;
             if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
                 return Status::from_errno(errno, "cannot watch wake descriptors of reader", c.name);
@@ -139,8 +142,8 @@ class LinuxFollower final : public Follower {
             const int n = ::epoll_wait(epfd_.get(), evs, 4, ms);
             mark_awake();
             armed_ = false;
-            // The wake-up itself costs one read of the eventfd; nothing else is touched
-            // unless epoll said it fired.
+            // The wake-up itself costs nothing more (the eventfd is edge-triggered);
+            // nothing else is touched unless epoll said it fired.
             const bool writer_exit = drain(evs, n);
             if (writer_exit) {
                 drop_writer();
@@ -185,18 +188,15 @@ class LinuxFollower final : public Follower {
         if ((v & 1) != 0) w->sleep_word.store(v + 1, std::memory_order_relaxed);
     }
 
-    // Drains the descriptors epoll reported; returns whether the writer's pidfd fired
+    // Handles the descriptors epoll reported (the FIFO is drained; the eventfd, edge-
+    // triggered, needs nothing); returns whether the writer's pidfd fired
     // (the writer exited: its pidfd stays readable, so it must leave the set).
     bool drain(const epoll_event* evs, int n) {
         bool writer_exit = false;
         for (int i = 0; i < n; ++i) {
             const int fd = evs[i].data.fd;
             if (fd == efd_.get()) {
-                uint64_t count = 0;
-                if (::read(efd_.get(), &count, sizeof count) ==
-                    static_cast<ssize_t>(sizeof count)) {
-                    c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);  // statistic
-                }
+                c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);  // statistic
             } else if (fd == fifo_.get()) {
                 char buf[256];
                 while (::read(fifo_.get(), buf, sizeof buf) > 0) {

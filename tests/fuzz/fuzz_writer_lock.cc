@@ -61,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     {
         auto dfd = chronicle::fs::open_dir(q);
         if (!dfd) fuzz::fail("cannot open " + q);
-        const chronicle::files::WriterInfo wi = chronicle::query_writer(dfd->get(), q);
+        const chronicle::files::WriterInfo wi = chronicle::files::query_writer(dfd->get(), q);
         if (!wi.alive) fuzz::fail("query_writer: no writer although writer.lock is locked");
     }
     (void)chronicle::inspect_queue(q);

@@ -107,7 +107,7 @@ inline SegImage build_segment(uint64_t base, uint64_t count, bool seal, uint32_t
 }
 
 inline void write_segment(const std::string& dir, const SegImage& s) {
-    write_file(dir + "/" + chronicle::segment_name(s.base), s.bytes.data(), s.bytes.size());
+    write_file(dir + "/" + chronicle::files::segment_name(s.base), s.bytes.data(), s.bytes.size());
 }
 
 // A valid cursor page (docs/DESIGN.md §2.4) at position `next_seq`.

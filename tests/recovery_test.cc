@@ -272,7 +272,8 @@ void put(Writer& w, uint64_t seq, const std::string& p, bool by_claim, std::mt19
             put(wr, seq, single(seq), true, rng);
         } else if (kind < 9) {
             const uint64_t len = 1 + rng() % 50;
-            if (!wr.begin_batch()) ::_exit(kBatchFailed);
+            // Half of the batches through the page cache (page_stage.h).
+            if (!wr.begin_batch(rng() % 2 == 0 ? 0 : 1 << 20)) ::_exit(kBatchFailed);
             for (uint64_t i = 0; i < len; ++i) {
                 put(wr, seq + i, payload(seq + i, seq, len), rng() % 4 == 0, rng);
             }
@@ -283,7 +284,7 @@ void put(Writer& w, uint64_t seq, const std::string& p, bool by_claim, std::mt19
             if (!c) ::_exit(kClaimFailed);
             std::memset(c.value().data(), 'A', 300);
             wr.abort();
-            if (!wr.begin_batch()) ::_exit(kBatchFailed);
+            if (!wr.begin_batch(rng() % 2 == 0 ? 0 : 1 << 20)) ::_exit(kBatchFailed);
             const uint64_t n = 1 + rng() % 40;
             for (uint64_t i = 0; i < n; ++i) {
                 if (!wr.append("aborted" + std::string(400, 'A'))) ::_exit(kBatchFailed);
@@ -423,9 +424,11 @@ void scripted_appends(Writer& w, uint64_t first, std::atomic<uint64_t>* committe
         put(w, seq, single(seq), i % 3 == 0, rng);
         ack();
     }
-    if (!w.begin_batch()) ::_exit(kBatchFailed);
+    if (!w.begin_batch(1 << 20)) ::_exit(kBatchFailed);  // through the page cache
     const uint64_t b = seq;
-    for (int i = 0; i < 60; ++i, ++seq) put(w, seq, payload(seq, b, 60), i % 5 == 0, rng);
+    // Claims only late in the batch: a claim continues it through the mapping.
+    for (int i = 0; i < 60; ++i, ++seq)
+        put(w, seq, payload(seq, b, 60), i >= 40 && i % 5 == 0, rng);
     if (!w.commit_batch()) ::_exit(kBatchFailed);
     ack();
     if (!w.begin_batch()) ::_exit(kBatchFailed);

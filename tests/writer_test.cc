@@ -4,8 +4,12 @@
 
 #include <cstring>
 #include <fstream>
+#include <random>
+#include <vector>
 
+#include "format.h"
 #include "helpers.h"
+#include "queue_files.h"
 
 using namespace chronicle;
 
@@ -81,12 +85,17 @@ TEST_CASE("ClaimCommitWritesInPlaceAndAbortLeavesNoTrace") {
 }
 
 TEST_CASE("BatchIsInvisibleUntilCommitThenVisibleAtOnce") {
+    size_t hint = 0;
+    SUBCASE("through the mapping") {}
+    SUBCASE("through the page cache") {
+        hint = 1 << 20;
+    }
     test::TempDir t;
     auto w = Writer::open(t.queue(), test::small_segments());
     REQUIRE(w.ok());
     Writer& wr = *w.value();
     REQUIRE(wr.append("first").ok());
-    REQUIRE(wr.begin_batch().ok());
+    REQUIRE(wr.begin_batch(hint).ok());
     for (int i = 0; i < 500; ++i) REQUIRE(wr.append("batched " + std::to_string(i)).ok());
     CHECK(test::read_all(t.queue()).size() == 1);  // spans several rolls, still invisible
     ReaderOptions ro;
@@ -107,19 +116,112 @@ TEST_CASE("BatchIsInvisibleUntilCommitThenVisibleAtOnce") {
 }
 
 TEST_CASE("AbortedBatchAcrossRollsDisappearsWithItsSegments") {
+    size_t hint = 0;
+    SUBCASE("through the mapping") {}
+    SUBCASE("through the page cache") {
+        hint = 1 << 20;
+    }
     test::TempDir t;
     auto w = Writer::open(t.queue(), test::small_segments());
     REQUIRE(w.ok());
     Writer& wr = *w.value();
     REQUIRE(wr.append("kept").ok());
     const auto before = test::list_dir(t.queue());
-    REQUIRE(wr.begin_batch().ok());
+    REQUIRE(wr.begin_batch(hint).ok());
     for (int i = 0; i < 500; ++i) REQUIRE(wr.append("dropped " + std::to_string(i)).ok());
     wr.abort_batch();
     CHECK(test::list_dir(t.queue()) == before);
     CHECK(wr.next_seq() == 1);
     REQUIRE(wr.append("after").ok());
     CHECK(test::read_all(t.queue()) == std::vector<std::string>{"kept", "after"});
+}
+
+namespace {
+// Walks the records of a segment file as they are on disk: every record's padding and
+// everything past the last one (up to the file's end) must be zero.
+std::string check_segment_bytes(const std::string& path) {
+    const auto bytes = test::file_bytes(path);
+    if (bytes.size() < sizeof(format::SegmentHeader)) return path + ": not a segment";
+    uint32_t header_size = 0;
+    std::memcpy(&header_size, bytes.data() + offsetof(format::SegmentHeader, header_size),
+                sizeof header_size);
+    uint64_t off = header_size;
+    while (off + format::kRecordHeaderSize <= bytes.size()) {
+        uint32_t state = 0, len = 0;
+        std::memcpy(&state, bytes.data() + off, 4);
+        std::memcpy(&len, bytes.data() + off + 4, 4);
+        if (state == format::kStateEmpty) break;
+        const uint64_t span = format::record_span(len);
+        for (uint64_t i = off + format::kRecordHeaderSize + len; i < off + span; ++i) {
+            if (bytes[i] != 0) return path + ": padding byte at " + std::to_string(i) + " not zero";
+        }
+        if (state == format::kStateSeal) return {};
+        off += span;
+    }
+    for (uint64_t i = off; i < bytes.size(); ++i) {
+        if (bytes[i] != 0)
+            return path + ": byte at " + std::to_string(i) + " past the end not zero";
+    }
+    return {};
+}
+}  // namespace
+
+TEST_CASE("ALargeBatchThroughThePageCacheIsWhatWasAppendedWithZerosPastIt") {
+    uint64_t segment_size = 16 * 1024;
+    SUBCASE("segments smaller than the stage") {}
+    SUBCASE("segments larger than the stage") {
+        segment_size = 4 << 20;
+    }
+    test::TempDir t;
+    std::vector<std::string> want;
+    {
+        auto w = Writer::open(t.queue(), test::small_segments(segment_size));
+        REQUIRE(w.ok());
+        Writer& wr = *w.value();
+        std::mt19937_64 rng(7);
+        for (int batch = 0; batch < 12; ++batch) {
+            REQUIRE(wr.begin_batch(1 << 20).ok());
+            const int n = 50 + static_cast<int>(rng() % 400);
+            for (int i = 0; i < n; ++i) {
+                // Sizes from empty to a few KiB; their bytes are not zero, padding must be.
+                const size_t len = rng() % 7 == 0 ? 0 : rng() % 3000;
+                std::string rec(len, static_cast<char>('a' + rng() % 26));
+                if (len > 0) rec[0] = static_cast<char>(0xff);
+                // A claim inside two of the batches: the rest of them goes through the mapping.
+                if ((batch == 5 || batch == 9) && rng() % 10 == 0) {
+                    auto c = wr.claim(len + 5);
+                    REQUIRE(c.ok());
+                    std::memset(c.value().data(), 0x5a, len + 5);
+                    std::memcpy(c.value().data(), rec.data(), len);
+                    REQUIRE(wr.commit(len).ok());
+                } else {
+                    REQUIRE(wr.append(rec).ok());
+                }
+                want.push_back(rec);
+            }
+            if (batch % 4 == 3) {
+                wr.abort_batch();
+                want.resize(wr.next_seq());
+            } else {
+                REQUIRE(wr.commit_batch().ok());
+            }
+        }
+        CHECK(test::read_all(t.queue()) == want);
+    }
+    const auto bases = files::list_segments(t.queue());
+    REQUIRE(bases.ok());
+    REQUIRE_FALSE(bases->empty());
+    for (uint64_t b : bases.value()) {
+        const std::string err = check_segment_bytes(t.queue() + "/" + files::segment_name(b));
+        CHECK_MESSAGE(err.empty(), err);
+    }
+    // The next writer recovers the same tail and continues densely.
+    auto w = Writer::open(t.queue());
+    REQUIRE(w.ok());
+    CHECK(w.value()->next_seq() == want.size());
+    REQUIRE(w.value()->append("after").ok());
+    want.push_back("after");
+    CHECK(test::read_all(t.queue()) == want);
 }
 
 TEST_CASE("SecondWriterIsRefusedNamingTheHolderPid") {

@@ -5,6 +5,7 @@
 // line typed into chronicle-append is visible to followers as soon as it is read.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,6 +62,13 @@ class Appender {
     // is committed and the status names the input and record number.
     Status feed(int fd, const std::string& name) {
         have_ = 0;
+        // Large batches from a pipe go through the page cache with pwrite (Writer's
+        // begin_batch hint): the producer needs the other core, and pwrite spares the page
+        // zeroing that stores into fresh mapped pages cost. From a file, stores into the
+        // mapping are faster: the pretoucher zeroes pages ahead on the idle core (same-run
+        // A/B on 2 cores, docs/DESIGN.md decision log 2026-11-29).
+        struct stat input {};
+        through_page_cache_ = ::fstat(fd, &input) == 0 && !S_ISREG(input.st_mode);
         for (;;) {
             if (buf_.size() - have_ < kReadSize) {
                 // A record longer than the buffer: grow, within the queue's maximum.
@@ -149,7 +157,7 @@ class Appender {
     // Frames the complete records in buf_[0, have_); keeps the remainder.
     Status frame_block(const std::string& name, bool at_eof) {
         if (per_read_batch()) {
-            if (Status st = w_.begin_batch(); !st) return st;
+            if (Status st = w_.begin_batch(through_page_cache_ ? have_ : 0); !st) return st;
         }
         const char* p = buf_.data();
         const char* end = p + have_;
@@ -220,6 +228,7 @@ class Appender {
     bool print_seq_;
     bool atomic_;
     SyncMode sync_;
+    bool through_page_cache_ = false;  // this input's batches are written with pwrite
     cli::Output out_;
     std::vector<char> buf_;
     size_t have_ = 0;

@@ -67,7 +67,7 @@ void Pretoucher::kick(uint64_t off) {
     next_kick_ = target >= seg_size_ ? UINT64_MAX : off + window / 2;
     {
         std::lock_guard<std::mutex> g(mu_);
-        target_ = std::max(target_, target);
+        if (populate_) target_ = std::max(target_, target);
         if (half && !prepared_.valid() && !preparing_) want_next_ = true;
     }
     cv_.notify_one();

@@ -29,6 +29,9 @@ class Pretoucher {
     ~Pretoucher();
 
     void enable(bool on) noexcept { enabled_ = on; }
+    // Whether to populate pages ahead (off while a batch goes through the page cache with
+    // pwrite, which needs no populated pages); the next segment is prepared either way.
+    void set_populate(bool on) noexcept { populate_ = on; }
     // The writer now appends to `seg` at `off`; `dirfd`/`dir`/`geo` are used to prepare the
     // next segment.
     void configure(int dirfd, std::string dir, const SegmentGeometry& geo);
@@ -45,6 +48,7 @@ class Pretoucher {
     void prepare_next();
 
     bool enabled_ = false;
+    bool populate_ = true;  // writer-thread only
     int dirfd_ = -1;
     std::string dir_;
     SegmentGeometry geo_;

@@ -71,6 +71,7 @@ void Writer::Impl::adopt(Tail&& t) {
     last_ts_ = t.last_ts;
     set_slot(t.next_slot);
     hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
+    set_limits();
     pretouch_.switch_to(seg_, off_);
 }
 
@@ -161,8 +162,8 @@ Result<uint64_t> Writer::commit(size_t len) {
 void Writer::abort() noexcept {
     impl_->abort();
 }
-Status Writer::begin_batch() {
-    return impl_->begin_batch();
+Status Writer::begin_batch(size_t expected_bytes) {
+    return impl_->begin_batch(expected_bytes);
 }
 Status Writer::commit_batch() {
     return impl_->commit_batch();

@@ -14,13 +14,24 @@ using namespace format;
 
 namespace {
 inline constexpr uint64_t kHighWaterStep = 1ull << 20;
+// Batches expected to hold at least this much go through the page stage: below it, a
+// pwrite costs more than the page faults it saves.
+inline constexpr size_t kStageMinBytes = 64 * 1024;
+// A record's last 8 bytes, which hold its padding, are zeroed before its payload is
+// written: the stage's buffer is reused, and padding must read as zero like the mapping's.
+// One store; the payload and header overwrite the rest.
+inline void clear_tail(std::byte* rec, uint64_t span) noexcept {
+    const uint64_t zero = 0;
+    std::memcpy(rec + span - sizeof zero, &zero, sizeof zero);
+}
+
 }  // namespace
 
 Result<uint64_t> Writer::Impl::append(std::span<const std::byte> payload) {
     uint64_t seq;
     if (!try_append_fast(payload.data(), payload.size(), seq)) {
         if (claimed_) return Status(errc::invalid_argument, "append() while a claim is open");
-        auto p = begin_record(payload.size());
+        auto p = begin_record(payload.size(), false);
         if (!p) return p.status();
         if (!payload.empty()) std::memcpy(p.value(), payload.data(), payload.size());
         seq = finish_record(payload.size());
@@ -33,7 +44,7 @@ Result<uint64_t> Writer::Impl::append(std::span<const std::byte> payload) {
 
 Result<std::span<std::byte>> Writer::Impl::claim(size_t max_len) {
     if (claimed_) return Status(errc::invalid_argument, "claim() while a claim is open");
-    auto p = begin_record(max_len);
+    auto p = begin_record(max_len, true);
     if (!p) return p.status();
     claimed_ = true;
     claim_max_ = max_len;
@@ -64,17 +75,38 @@ void Writer::Impl::abort() noexcept {
     if (!explicit_batch_) undo_staged();  // a roll made for the claim stays; it is harmless
 }
 
-Status Writer::Impl::begin_batch() {
+Status Writer::Impl::begin_batch(size_t expected_bytes) {
     if (explicit_batch_) return Status(errc::invalid_argument, "begin_batch() inside a batch");
     if (claimed_) return Status(errc::invalid_argument, "begin_batch() while a claim is open");
     explicit_batch_ = true;
     batch_ts_ = 0;
+    stage_batch_ = expected_bytes >= kStageMinBytes;
+    if (stage_batch_) {
+        stage_.open(seg_.fd(), seg_.bytes(), seg_.size(), off_);
+        pretouch_.set_populate(false);
+        set_limits();
+    }
     return {};
+}
+
+Status Writer::Impl::close_stage() {
+    if (!stage_.active()) return {};
+    Status st = stage_.flush(off_, seg_.path());
+    stage_.close();
+    set_limits();
+    return st;
 }
 
 Status Writer::Impl::commit_batch() {
     if (!explicit_batch_) return Status(errc::invalid_argument, "commit_batch() without a batch");
     if (claimed_) abort();
+    // The staged pages reach the page cache before the store that publishes them.
+    if (Status st = close_stage(); !st) {
+        abort_batch();  // nothing of it is committed
+        return st;
+    }
+    stage_batch_ = false;
+    pretouch_.set_populate(true);
     explicit_batch_ = false;
     publish();
     return sync_on_commit_ ? sync() : Status();
@@ -82,7 +114,11 @@ Status Writer::Impl::commit_batch() {
 
 void Writer::Impl::abort_batch() noexcept {
     if (claimed_) abort();
+    stage_.close();  // dropped: never written, or written but never published
+    stage_batch_ = false;
+    pretouch_.set_populate(true);
     undo_staged();
+    set_limits();
     explicit_batch_ = false;
 }
 
@@ -92,6 +128,7 @@ void Writer::Impl::raise_hw(uint64_t need) noexcept {
     // Relaxed: read only by a later writer's recovery, after this process is gone (a dead
     // process's stores are all in the page cache, whatever their order).
     seg_.header()->written_hw.store(hw_, std::memory_order_relaxed);
+    set_limits();
 }
 
 uint64_t Writer::Impl::stamp() noexcept {
@@ -108,6 +145,8 @@ uint64_t Writer::Impl::stamp() noexcept {
 }
 
 Status Writer::Impl::roll() {
+    // The seal goes through the mapping, after the staged pages of this segment.
+    if (Status st = close_stage(); !st) return st;
     const uint64_t base = seq_;
     const bool staged = first_state_ != nullptr;
     auto next = pretouch_.take_prepared(base, staged ? kSegmentPreparing : kSegmentLive);
@@ -150,10 +189,12 @@ Status Writer::Impl::roll() {
     set_slot(0);
     hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
     pretouch_.switch_to(seg_, off_);
+    if (stage_batch_) stage_.open(seg_.fd(), seg_.bytes(), seg_.size(), off_);
+    set_limits();
     return {};
 }
 
-Result<std::byte*> Writer::Impl::begin_record(uint64_t len) {
+Result<std::byte*> Writer::Impl::begin_record(uint64_t len, bool claim) {
     if (len > geo_.max_payload()) {
         return Status(errc::too_large,
                       "record of " + std::to_string(len) + " bytes is larger than the maximum of " +
@@ -162,26 +203,44 @@ Result<std::byte*> Writer::Impl::begin_record(uint64_t len) {
     }
     const uint64_t span = record_span(len);
     // Keep room for the seal after every record.
-    if (off_ + span + kRecordHeaderSize > seg_.size()) {
-        if (Status st = roll(); !st) return st;
+    const bool roll_first = off_ + span + kRecordHeaderSize > seg_.size();
+    if (stage_.active() &&
+        (claim || (!roll_first && off_ + span + kRecordHeaderSize > stage_.limit()))) {
+        // Write the window out and slide it. A claim (the caller writes into the mapping)
+        // or a record larger than the window continues the batch through the mapping.
+        if (Status st = stage_.flush(off_, seg_.path()); !st) return st;
+        if (claim || off_ + span + kRecordHeaderSize > stage_.limit()) {
+            stage_.close();
+            stage_batch_ = false;
+            pretouch_.set_populate(true);
+        }
+        set_limits();
+    }
+    if (roll_first) {
+        if (Status st = roll(); !st) return st;  // the stage follows into the next segment
     }
     if (first_state_ == nullptr) mark_start();
     if (off_ + span + kRecordHeaderSize > hw_) raise_hw(off_ + span + kRecordHeaderSize);
     pretouch_.advance(off_ + span);
-    return seg_.bytes() + off_ + kRecordHeaderSize;
+    std::byte* at = wptr(off_);
+    if (stage_.active()) clear_tail(at, span);
+    return at + kRecordHeaderSize;
 }
 
 inline uint64_t Writer::Impl::encode(uint64_t len) noexcept {
-    RecordHeader* rec = seg_.record(off_);
+    const uint64_t span = record_span(len);
+    RecordHeader* rec = reinterpret_cast<RecordHeader*>(wptr(off_));
     rec->length = static_cast<uint32_t>(len);
     rec->timestamp_ns = stamp();
     if (first_state_ == nullptr) {
-        first_state_ = rec;
+        // Published through the mapping, after the stage is written out (commit_batch).
+        first_state_ = seg_.record(off_);
         first_value_ = kStateData;
+        if (stage_.active()) Segment::stage_state(rec, kStateEmpty);
     } else {
         Segment::stage_state(rec, kStateData);  // published with first_state_
     }
-    off_ += record_span(len);
+    off_ += span;
     const uint64_t seq = seq_++;
     if (!explicit_batch_) publish();
     return seq;
@@ -197,10 +256,17 @@ uint64_t Writer::Impl::finish_record(uint64_t len) {
 
 bool Writer::Impl::try_append_fast(const std::byte* p, uint64_t len, uint64_t& seq) noexcept {
     const uint64_t end = off_ + record_span(len);
-    if (claimed_ || end + kRecordHeaderSize > hw_ || next_slot_off_ <= off_) return false;
+    if (claimed_ || end + kRecordHeaderSize > wlimit_ || next_slot_off_ <= off_) return false;
     pretouch_.advance(end);
     if (first_state_ == nullptr) mark_start();
-    if (len != 0) std::memcpy(seg_.bytes() + off_ + kRecordHeaderSize, p, len);
+    std::byte* at;
+    if (stage_.active()) {
+        at = stage_.at(off_);
+        clear_tail(at, end - off_);
+    } else {
+        at = seg_.bytes() + off_;  // zero past the append offset already
+    }
+    if (len != 0) std::memcpy(at + kRecordHeaderSize, p, len);
     seq = encode(len);
     return true;
 }
@@ -246,6 +312,7 @@ void Writer::Impl::undo_staged() noexcept {
     set_slot(start_slot_);
     last_ts_ = start_last_ts_;
     hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
+    set_limits();
     first_state_ = nullptr;
     pending_index_.clear();
     preparing_.clear();

@@ -13,6 +13,7 @@
 #include "chronicle/writer.h"
 #include "format.h"
 #include "fs.h"
+#include "page_stage.h"
 #include "pretouch.h"
 #include "queue_files.h"
 #include "recovery.h"
@@ -30,7 +31,7 @@ class Writer::Impl {
     Result<std::span<std::byte>> claim(size_t max_len);
     Result<uint64_t> commit(size_t len);
     void abort() noexcept;
-    Status begin_batch();
+    Status begin_batch(size_t expected_bytes);
     Status commit_batch();
     void abort_batch() noexcept;
     Status sync();
@@ -45,7 +46,7 @@ class Writer::Impl {
     Status roll();
     // The record encoder: begin_record() makes room (rolling if needed) and returns where
     // the payload goes; finish_record() names index slots and calls encode().
-    Result<std::byte*> begin_record(uint64_t len);
+    Result<std::byte*> begin_record(uint64_t len, bool claim);
     uint64_t finish_record(uint64_t len);
     // The common case of append(), the encoder without its slow checks: the record fits
     // below the high-water mark, names no index slot and no claim is open.
@@ -58,6 +59,15 @@ class Writer::Impl {
     void undo_staged() noexcept;
     void raise_hw(uint64_t need) noexcept;
     uint64_t stamp() noexcept;
+    // Where the record at file offset `off` is written: the page stage while one is open,
+    // the mapping otherwise.
+    [[nodiscard]] std::byte* wptr(uint64_t off) const noexcept {
+        return stage_.active() ? stage_.at(off) : seg_.bytes() + off;
+    }
+    // wlimit_ after a change of hw_ or of the stage.
+    void set_limits() noexcept { wlimit_ = stage_.active() ? std::min(hw_, stage_.limit()) : hw_; }
+    // Writes the stage out and closes it (pwrite errors are returned; nothing is published).
+    Status close_stage();
     void set_slot(uint32_t slot) noexcept {
         next_slot_ = slot;
         next_slot_off_ = slot < seg_.slots() ? seg_.slot_start(slot) : UINT64_MAX;
@@ -81,6 +91,10 @@ class Writer::Impl {
     uint32_t next_slot_ = 0;               // next index slot of seg_ to fill
     uint64_t next_slot_off_ = UINT64_MAX;  // seg_.slot_start(next_slot_), cached
     uint64_t hw_ = 0;                      // cached seg_.header()->written_hw
+    uint64_t wlimit_ = 0;  // records (and a seal) end below: hw_, and the stage's window
+    // A large batch's records go through the page cache (page_stage.h).
+    PageStage stage_;
+    bool stage_batch_ = false;  // this batch uses the stage (reopened after a roll)
 
     // Claim in progress.
     bool claimed_ = false;

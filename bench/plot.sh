@@ -163,7 +163,7 @@ pq() { # p50 / p99 of a latency figure prefix
     if ((BUSY)); then
         echo "A shared, busy machine: load average $LOAD on $CPUS CPUs when the run started, so the figures are noisy (p99s most of all)."
     fi
-    echo "Settings: $SETTINGS; every baseline ran in the same run. All figures: \`$(realpath -m --relative-to="$ROOT" "$DIR")/figures.json\`."
+    echo "Run: \`$(jqr .run.command)\` ($SETTINGS); every baseline ran in the same run. All figures: \`$(realpath -m --relative-to="$ROOT" "$DIR")/figures.json\`."
     echo
     row "what" "chronicle" "baseline, same run" "ratio"
     row "---" "---" "---" "---"
@@ -218,7 +218,7 @@ if [[ -n "$README" ]]; then
     grep -q '^<!-- bench-summary:begin -->$' "$README" && grep -q '^<!-- bench-summary:end -->$' "$README" ||
         { note "plot: $README has no bench-summary:begin/end lines; not changed"; exit 1; }
     awk -v s="$DIR/summary.md" '
-        /^<!-- bench-summary:begin -->$/ { print; while ((getline l < s) > 0) print l; skip = 1; next }
+        /^<!-- bench-summary:begin -->$/ { print; print ""; while ((getline l < s) > 0) print l; print ""; skip = 1; next }
         /^<!-- bench-summary:end -->$/ { skip = 0 }
         !skip' "$README" >"$TMP/readme" && cat "$TMP/readme" >"$README"
     note "plot: $README updated between the bench-summary lines"

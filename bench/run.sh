@@ -6,7 +6,8 @@
 #   --out DIR  where figures.json and the latency samples go (default: build/bench-out,
 #              or docs/bench with --plot); created if missing
 #   --plot     also render the pictures from them (bench/plot.sh DIR: gnuplot; a note when
-#              gnuplot is missing): latency-cdf.svg, throughput.svg, summary.md
+#              gnuplot is missing): latency-cdf.svg, throughput.svg, summary.md; into
+#              docs/bench, summary.md also replaces the README's bench-summary block
 # Builds nothing: expects a build directory (cmake --build build && bench/run.sh).
 #
 # Output (stdout): one figure per line, "<name> <value> <unit>";
@@ -516,5 +517,11 @@ done
 write_json "$WORK/stdout.txt" "$WORK/stderr.txt" "$T_TOTAL" || note "could not write $OUT/figures.json"
 note "figures: $OUT/figures.json; latency samples: $SAMPLES/"
 if ((PLOT)); then
-    "$HERE/plot.sh" "$OUT" || note "plot: bench/plot.sh $OUT failed (status $?)"
+    # Into the repository's docs/bench: the README's table follows (between its
+    # bench-summary lines).
+    PLOT_ARGS=()
+    if [[ "$OUT" == "$ROOT/docs/bench" ]] && grep -q '^<!-- bench-summary:begin -->$' "$ROOT/README.md" 2>/dev/null; then
+        PLOT_ARGS=(--readme "$ROOT/README.md")
+    fi
+    "$HERE/plot.sh" "${PLOT_ARGS[@]}" "$OUT" || note "plot: bench/plot.sh $OUT failed (status $?)"
 fi

@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
 # chronicle benchmarks: every figure beside a baseline measured in the same run.
 #
-# Usage: bench/run.sh [SECTION...]
+# Usage: bench/run.sh [--plot] [--out DIR] [SECTION...]
 #   SECTION: append lib wake cli followers   (default: all, in that order)
+#   --out DIR  where figures.json and the latency samples go (default: build/bench-out,
+#              or docs/bench with --plot); created if missing
+#   --plot     also render the pictures from them (bench/plot.sh DIR: gnuplot; a note when
+#              gnuplot is missing): latency-cdf.svg, throughput.svg, summary.md; into
+#              docs/bench, summary.md also replaces the README's bench-summary block
 # Builds nothing: expects a build directory (cmake --build build && bench/run.sh).
 #
 # Output (stdout): one figure per line, "<name> <value> <unit>";
 #   <name>.med = median over repetitions, <name>.best = best repetition (max for rates,
 #   min for times); ratios are their own lines, "<name>.ratio <value> x".
 # Notes go to stderr, prefixed '#'. Benchmarks never assert timings.
+# The same figures, the notes and the machine go to DIR/figures.json at the end; the raw
+# latency samples of the wake and cli sections (microseconds, one per line, in arrival
+# order) to DIR/samples/latency_us.<name>.txt.
 #
 # Environment:
 #   BUILD          build directory (default: build; relative to the current directory,
 #                  else to the repository). Tools in $BUILD/tools, benchmarks in $BUILD/bench.
 #   BENCH_DIR      where the data goes (default /tmp): a fresh mktemp -d under it, removed
 #                  at the end. Put it on the file system your queues will live on.
+#   BENCH_OUT      default of --out
 #   BENCH_REPS     repetitions of the append and lib figures (default 5)
 #   BENCH_LINES    lines for the append section (default 10000000)
+#   BENCH_REDIS    1 (default): the append section also measures Redis XADD, pipelined, when
+#                  redis-server and redis-benchmark are installed; 0: skip it
+#   BENCH_REDIS_N  XADDs per repetition (default 1000000)
 #   BENCH_LAT_N    samples for the wake and cli latencies (default 2000, paced at 1 ms)
 #   BENCH_IDLE_S   idle period of the parked-follower CPU check (default 10)
 #   BENCH_FOLLOWERS        follower counts of the followers section (default 1,100,1000)
@@ -29,6 +41,23 @@ export LC_ALL=C
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+
+ARGS=("$@")
+PLOT=0
+OUT=${BENCH_OUT:-}
+SECTIONS=()
+while (($#)); do
+    case $1 in
+        --plot) PLOT=1 ;;
+        --out) [[ $# -ge 2 ]] || { echo "# --out needs a directory" >&2; exit 2; }; OUT=$2; shift ;;
+        --out=*) OUT=${1#--out=} ;;
+        -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -*) echo "# unknown option '$1' (bench/run.sh --help)" >&2; exit 2 ;;
+        *) SECTIONS+=("$1") ;;
+    esac
+    shift
+done
+
 BUILD=${BUILD:-build}
 if [[ "$BUILD" != /* && ! -d "$BUILD" && -d "$ROOT/$BUILD" ]]; then BUILD=$ROOT/$BUILD; fi
 BUILD_ABS=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "# no build directory '$BUILD': cmake --build build first" >&2; exit 2; }
@@ -42,6 +71,14 @@ IDLE_S=${BENCH_IDLE_S:-10}
 F_COUNTS=${BENCH_FOLLOWERS:-1,100,1000}
 F_ROUNDS=${BENCH_FOLLOWER_ROUNDS:-200}
 F_PROCS=${BENCH_FOLLOWER_PROCS:-1 0}
+REDIS=${BENCH_REDIS:-1}
+REDIS_N=${BENCH_REDIS_N:-1000000}
+if [[ -z "$OUT" ]]; then
+    if ((PLOT)); then OUT=$ROOT/docs/bench; else OUT=$BUILD/bench-out; fi
+fi
+mkdir -p "$OUT" || { echo "# cannot create the output directory '$OUT'" >&2; exit 2; }
+OUT=$(cd "$OUT" && pwd)
+SAMPLES=$OUT/samples
 
 mkdir -p "${BENCH_DIR:-/tmp}"
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/chronicle-bench.XXXXXX")
@@ -123,6 +160,53 @@ rates() {
     echo "$name.s.med $(med_of "$@") s"
 }
 
+# ---------------------------------------------------------------- Redis (an append baseline)
+REDIS_PORT=""
+REDIS_PID=""
+# redis_start DIR: a private redis-server on 127.0.0.1 and a free port, without persistence;
+# sets REDIS_PORT and REDIS_PID. Fails when no port worked.
+redis_start() {
+    local d=$1 p pid
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        p=$((20000 + RANDOM % 40000))
+        # Something listens there already: another port.
+        if (exec 5<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then continue; fi
+        timeout -k 5 3600 redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$d" --logfile "$d/redis.log" --daemonize no &
+        pid=$!
+        BG_PIDS+=("$pid")
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break # it exited: the port was taken meanwhile
+            if [[ $(timeout 5 redis-cli -p "$p" ping 2>/dev/null) == PONG ]]; then
+                REDIS_PORT=$p
+                REDIS_PID=$pid
+                return 0
+            fi
+            sleep 0.05
+        done
+        redis_stop "$pid"
+    done
+    return 1
+}
+# redis_stop [PID]: stops it (SIGTERM; nothing to save) and forgets it.
+redis_stop() {
+    local pid=${1:-$REDIS_PID} keep=() q
+    [[ -n "$pid" ]] || return 0
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for q in "${BG_PIDS[@]}"; do [[ "$q" == "$pid" ]] || keep+=("$q"); done
+    BG_PIDS=("${keep[@]}")
+    [[ "$pid" == "$REDIS_PID" ]] && REDIS_PORT="" REDIS_PID=""
+    return 0
+}
+# One repetition: REDIS_N XADDs to a fresh stream, one client, 64 commands per round trip.
+# Prints records/s (redis-benchmark's own figure).
+redis_xadd() {
+    timeout 10 redis-cli -p "$REDIS_PORT" DEL s >/dev/null
+    limit 300 redis-benchmark -p "$REDIS_PORT" -c 1 -P 64 -n "$REDIS_N" --csv XADD s '*' f v |
+        awk -F'"' 'NR == 2 && $4 + 0 > 0 { print $4 }'
+}
+
 # ---------------------------------------------------------------- append
 sec_append() {
     local D=$WORK/append Q F n=$LINES
@@ -142,6 +226,22 @@ sec_append() {
     else
         note "append: $src not found; lines2mmap floor skipped"
     fi
+    # Redis XADD, pipelined: a local stream server's append rate, as a baseline.
+    local r_xadd=() rver
+    if [[ "$REDIS" != 1 ]]; then
+        note "skip: Redis XADD (BENCH_REDIS=$REDIS)"
+    elif ! command -v redis-server >/dev/null; then
+        note "skip: redis-server not installed (Debian package redis-server)"
+    elif ! command -v redis-benchmark >/dev/null || ! command -v redis-cli >/dev/null; then
+        note "skip: redis-benchmark or redis-cli not installed (Debian package redis-tools)"
+    elif ! redis_start "$D"; then
+        note "skip: redis-server did not start on 127.0.0.1 (see below)"
+        sed 's/^/# redis: /' "$D/redis.log" 2>/dev/null | tail -5 >&2 || true
+    else
+        rver=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
+        note "append: Redis XADD baseline: redis-server $rver on 127.0.0.1:$REDIS_PORT (--save '' --appendonly no);" \
+            "redis-benchmark -c 1 -P 64 -n $REDIS_N XADD s '*' f v (one client, 64 per round trip, a fresh stream per rep)"
+    fi
     local a_pipe=() c_pipe=() a_file=() c_file=() f_pipe=() f_file=() t
     local A=$TOOLS/chronicle-append
     for ((i = 0; i < REPS; i++)); do
@@ -159,11 +259,19 @@ sec_append() {
             limit 300 "$floor" --out "$D/l2m.bin" --name p <"$D/seq.txt" | awk '$1 == "p.lines_per_s" {print $2}' >>"$D/floor_file" || true
             limit 300 bash -c "seq 1 $n | '$floor' --out '$D/l2m.bin' --name p" | awk '$1 == "p.lines_per_s" {print $2}' >>"$D/floor_pipe" || true
         fi
+        if [[ -n "$REDIS_PORT" ]]; then
+            t=$(redis_xadd) && [[ -n "$t" ]] && r_xadd+=("$t") || note "append: redis-benchmark gave no figure"
+        fi
     done
     # Sanity: the last queue holds every line (outside the timing).
     local last
     last=$(limit 60 "$TOOLS/chronicle-tail" -n 1 --show-seq "$Q" | tr '\t' ' ' || true)
     [[ "$last" == "$((n - 1)) $n" ]] || note "append: UNEXPECTED last record of the queue: '$last' (want '$((n - 1)) $n')"
+    if [[ -n "$REDIS_PORT" ]]; then
+        last=$(timeout 10 redis-cli -p "$REDIS_PORT" XLEN s 2>/dev/null || true)
+        [[ "$last" == "$REDIS_N" ]] || note "append: the Redis stream holds '$last' entries (want $REDIS_N)"
+        redis_stop
+    fi
     rm -rf "$Q" "$F"
 
     rates append.seq_pipe.chronicle "${a_pipe[@]}"
@@ -192,6 +300,14 @@ sec_append() {
                 "$(med_of $(cat "$D/floor_file"))" append.from_file.chronicle_over_floor
         fi
     fi
+    if ((${#r_xadd[@]})); then
+        emit_reps append.redis_xadd_p64.records_per_s records/s 1 "${r_xadd[@]}"
+        if ((${#a_pipe[@]})); then
+            # chronicle-append lines (records)/s from a pipe / Redis XADD records/s (medians).
+            ratio "$(awk -v l="$n" -v s="$(med_of "${a_pipe[@]}")" 'BEGIN{print l/s}')" \
+                "$(med_of "${r_xadd[@]}")" append.seq_pipe.chronicle_over_redis_xadd
+        fi
+    fi
     rm -rf "$D"
 }
 
@@ -206,7 +322,7 @@ cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 ctx_switches() { awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { s += $2 } END { print s }' "/proc/$1/status"; }
 
 sec_wake() {
-    limit 300 "$BBIN/bench_wake" --dir "$WORK/wake" --n "$LAT_N" --gap-us 1000
+    limit 300 "$BBIN/bench_wake" --dir "$WORK/wake" --n "$LAT_N" --gap-us 1000 --dump "$SAMPLES/latency_us"
     # A parked follower uses no CPU: chronicle-tail -f on an idle queue whose writer is
     # alive (chronicle-append reading a FIFO it also holds open, so it never sees EOF).
     local D=$WORK/idle Q apid tpid
@@ -268,7 +384,7 @@ sec_wake() {
 
 # ---------------------------------------------------------------- cli
 sec_cli() {
-    limit 300 "$BBIN/bench_linelat" --dir "$WORK/cli" --tools "$TOOLS" --n "$LAT_N" --gap-us 1000
+    limit 300 "$BBIN/bench_linelat" --dir "$WORK/cli" --tools "$TOOLS" --n "$LAT_N" --gap-us 1000 --dump "$SAMPLES/latency_us"
 }
 
 # ---------------------------------------------------------------- followers
@@ -285,8 +401,69 @@ sec_followers() {
     return "$rc"
 }
 
+# ---------------------------------------------------------------- figures.json
+fs_type() { findmnt -n -o FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1"; }
+cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$BUILD/CMakeCache.txt" 2>/dev/null | head -1; }
+
+# write_json FIGURES_FILE NOTES_FILE SECONDS: the run's figures, notes, machine and latency
+# sample files into $OUT/figures.json.
+write_json() {
+    local figs=$1 notes=$2 secs=$3 cxx commit dirty=false f name samples=""
+    cxx=$(cache_var CMAKE_CXX_COMPILER)
+    [[ -n "$cxx" ]] && cxx=$("$cxx" --version 2>/dev/null | head -1)
+    commit=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+    # Dirty: the code measured differs from the commit (the generated docs do not count).
+    git -C "$ROOT" diff --quiet HEAD -- lib tools bench CMakeLists.txt cmake 2>/dev/null || dirty=true
+    for f in "$SAMPLES"/latency_us.*.txt; do
+        [[ -f "$f" ]] || continue
+        name=${f##*/latency_us.}
+        name=${name%.txt}
+        samples+="$name	samples/${f##*/}	$(wc -l <"$f")"$'\n'
+    done
+    jq -n --rawfile figs "$figs" --rawfile notes "$notes" --arg samples "$samples" \
+        --arg cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
+        --arg cpus "$(nproc)" --arg kernel "$(uname -r)" \
+        --arg os "$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")" \
+        --arg ram_kib "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" \
+        --arg virt "$(systemd-detect-virt 2>/dev/null || true)" \
+        --arg bench_dir "${BENCH_DIR:-/tmp}" --arg fs "$(fs_type "$WORK")" \
+        --arg load_start "$LOAD_START" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
+        --arg date "$DATE_START" --arg commit "$commit" --argjson dirty "$dirty" \
+        --arg build_type "$(cache_var CMAKE_BUILD_TYPE)" --arg cxx "$cxx" \
+        --arg command "bench/run.sh${ARGS[*]:+ ${ARGS[*]}}" --arg sections "${SECTIONS[*]}" \
+        --arg secs "$secs" --arg reps "$REPS" --arg lines "$LINES" --arg lat_n "$LAT_N" \
+        --arg idle_s "$IDLE_S" --arg redis "$REDIS" --arg redis_n "$REDIS_N" \
+        --arg f_counts "$F_COUNTS" --arg f_rounds "$F_ROUNDS" --arg f_procs "$F_PROCS" '
+        def num: if test("^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$") then tonumber else null end;
+        def loads: split(" ") | map(num);
+        {
+          schema: "chronicle.bench/v1",
+          machine: {
+            cpu_model: $cpu, cpus: ($cpus | num), kernel: $kernel, os: $os,
+            ram_gib: (($ram_kib | num) / 1048576 * 10 | round / 10),
+            virtualization: $virt, bench_dir: $bench_dir, bench_dir_fs: $fs,
+            loadavg_start: ($load_start | loads), loadavg_end: ($load_end | loads)
+          },
+          run: {
+            date_utc: $date, git_commit: $commit, git_dirty: $dirty,
+            build_type: $build_type, compiler: $cxx, command: $command,
+            sections: ($sections | split(" ")), seconds: ($secs | num),
+            settings: {
+              BENCH_REPS: ($reps | num), BENCH_LINES: ($lines | num), BENCH_LAT_N: ($lat_n | num),
+              BENCH_IDLE_S: ($idle_s | num), BENCH_REDIS: ($redis | num), BENCH_REDIS_N: ($redis_n | num),
+              BENCH_FOLLOWERS: $f_counts, BENCH_FOLLOWER_ROUNDS: ($f_rounds | num),
+              BENCH_FOLLOWER_PROCS: $f_procs
+            }
+          },
+          figures: [$figs | split("\n")[] | select(test("^[^ #]+ [^ ]+ [^ ]+$")) | split(" ")
+                    | {name: .[0], value: (.[1] | num), unit: .[2]}],
+          samples: [$samples | split("\n")[] | select(length > 0) | split("\t")
+                    | {name: .[0], file: .[1], n: (.[2] | num), unit: "us"}],
+          notes: [$notes | split("\n")[] | select(startswith("#")) | sub("^# ?"; "")]
+        }' >"$OUT/figures.json.tmp" && mv "$OUT/figures.json.tmp" "$OUT/figures.json"
+}
+
 # ---------------------------------------------------------------- main
-SECTIONS=("$@")
 ((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli followers)
 NEED=()
 for s in "${SECTIONS[@]}"; do
@@ -305,13 +482,46 @@ for b in "${NEED[@]}"; do
         exit 2
     fi
 done
+command -v jq >/dev/null || { note "missing jq (Debian package jq): it writes figures.json"; exit 2; }
 
-note "chronicle bench: $(uname -r), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)," \
-    "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), data $WORK ($(stat -f -c %T "$WORK")), build $BUILD"
+# The output directory holds this run's samples only.
+mkdir -p "$SAMPLES"
+rm -f "$SAMPLES"/latency_us.*.txt
+# Stdout and stderr also go to files, for figures.json; tee -i survives Ctrl-C, so that
+# the notes of the clean-up still show.
+exec 3>&1 4>&2
+exec 1> >(tee -i "$WORK/stdout.txt" >&3)
+TEE_OUT=$!
+exec 2> >(tee -i "$WORK/stderr.txt" >&4)
+TEE_ERR=$!
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+DATE_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+note "chronicle bench: $(uname -r), $(nproc) cpus, load $LOAD_START," \
+    "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), data $WORK ($(fs_type "$WORK")), build $BUILD"
 T_START=$(now_us)
 for s in "${SECTIONS[@]}"; do
     t0=$(now_us)
     "sec_$s" || note "section $s failed (status $?)"
     note "section $s took $(awk -v a="$t0" -v b="$(now_us)" 'BEGIN{printf "%.1f", (b-a)/1e6}') s"
 done
-note "total $(awk -v a="$T_START" -v b="$(now_us)" 'BEGIN{printf "%.1f", (b-a)/1e6}') s"
+T_TOTAL=$(awk -v a="$T_START" -v b="$(now_us)" 'BEGIN{printf "%.1f", (b-a)/1e6}')
+note "total $T_TOTAL s"
+
+# Back to the terminal; the tees finish writing their files (bounded).
+exec 1>&3 2>&4 3>&- 4>&-
+for _ in $(seq 50); do
+    kill -0 "$TEE_OUT" 2>/dev/null || kill -0 "$TEE_ERR" 2>/dev/null || break
+    sleep 0.1
+done
+write_json "$WORK/stdout.txt" "$WORK/stderr.txt" "$T_TOTAL" || note "could not write $OUT/figures.json"
+note "figures: $OUT/figures.json; latency samples: $SAMPLES/"
+if ((PLOT)); then
+    # Into the repository's docs/bench: the README's table follows (between its
+    # bench-summary lines).
+    PLOT_ARGS=()
+    if [[ "$OUT" == "$ROOT/docs/bench" ]] && grep -q '^<!-- bench-summary:begin -->$' "$ROOT/README.md" 2>/dev/null; then
+        PLOT_ARGS=(--readme "$ROOT/README.md")
+    fi
+    "$HERE/plot.sh" "${PLOT_ARGS[@]}" "$OUT" || note "plot: bench/plot.sh $OUT failed (status $?)"
+fi

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Renders the figures of a bench/run.sh run: DIR/figures.json and DIR/samples/ (written by
+# run.sh --out DIR) into
+#   DIR/latency-cdf.svg  CDF of the latency samples (wake and cli sections), log-x
+#   DIR/throughput.svg   bar chart of the append section's rates (+ Redis XADD, lib)
+#   DIR/summary.md       the machine line and a table of the key figures and ratios
+# Pictures need gnuplot (Debian package gnuplot-nox); without it a note says so and only
+# summary.md is written. A picture whose figures the run did not measure is skipped.
+#
+# Usage: bench/plot.sh [--readme FILE] [DIR]     (DIR default: docs/bench)
+#   --readme FILE  also put summary.md between the lines "<!-- bench-summary:begin -->"
+#                  and "<!-- bench-summary:end -->" of FILE (README.md)
+# bench/run.sh --plot calls it.
+set -euo pipefail
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+DIR=""
+README=""
+while (($#)); do
+    case $1 in
+        --readme) [[ $# -ge 2 ]] || { echo "# --readme needs a file" >&2; exit 2; }; README=$2; shift ;;
+        -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -*) echo "# unknown option '$1' (bench/plot.sh --help)" >&2; exit 2 ;;
+        *) DIR=$1 ;;
+    esac
+    shift
+done
+DIR=${DIR:-$ROOT/docs/bench}
+J=$DIR/figures.json
+note() { echo "# $*" >&2; }
+[[ -f "$J" ]] || { note "plot: no $J (bench/run.sh --out $DIR writes it)"; exit 2; }
+command -v jq >/dev/null || { note "plot: missing jq (Debian package jq)"; exit 2; }
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/chronicle-plot.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+declare -A V=()
+while IFS=$'\t' read -r k v; do V[$k]=$v; done < <(jq -r '.figures[] | select(.value != null) | "\(.name)\t\(.value)"' "$J")
+has() { [[ -n "${V[$1]:-}" ]]; }
+# fmt KIND VALUE: rate (M/s or k/s), us (microseconds), x (ratio), int
+fmt() {
+    awk -v k="$1" -v v="$2" 'BEGIN {
+        if (k == "rate") { if (v >= 1e6) printf "%.3g M/s", v / 1e6; else printf "%.3g k/s", v / 1e3 }
+        else if (k == "us") { if (v < 10) printf "%.1f µs", v; else printf "%.0f µs", v }
+        else if (k == "x") printf "%.2f", v
+        else printf "%d", v
+    }'
+}
+jqr() { jq -r "$1" "$J"; }
+SETTINGS=$(jqr '.run.settings | "\(.BENCH_REPS) rep(s), \(.BENCH_LINES) lines, \(.BENCH_LAT_N) latency samples per series"')
+MACHINE=$(jqr '.machine as $m | .run as $r |
+    "\($r.date_utc | sub("T.*"; "")), \($m.cpus) vCPU \($m.cpu_model), \($m.ram_gib) GiB RAM, Linux \($m.kernel) (\($m.os)\(if ($m.virtualization // "") != "" and $m.virtualization != "none" then ", " + $m.virtualization else "" end)), data on \($m.bench_dir_fs); commit \($r.git_commit[0:10])\(if $r.git_dirty then " (modified)" else "" end), \($r.build_type), \($r.compiler | sub(" \\(.*\\)"; ""))"')
+LOAD=$(jqr '.machine.loadavg_start[0] // 0')
+CPUS=$(jqr '.machine.cpus // 1')
+BUSY=$(awk -v l="$LOAD" -v c="$CPUS" 'BEGIN { print (l >= 0.5 * c) ? 1 : 0 }')
+
+# ------------------------------------------------------------------ pictures
+GNUPLOT=1
+if ! command -v gnuplot >/dev/null; then
+    GNUPLOT=0
+    note "skip: gnuplot not installed (Debian package gnuplot-nox): no pictures, only $DIR/summary.md"
+fi
+
+# Latency CDF: one series per sample file, in this order; the raw eventfd floor of the cli
+# section (same run as its chains), else the wake section's.
+cdf() {
+    local files="" colors="" key title color f n=0
+    local series=(
+        "cli.chronicle_append_tail_f|chronicle-append → chronicle-tail -f (line)|#1f77b4"
+        "cli.cat_append_tail_f|cat >> f; tail -f f (line)|#ff7f0e"
+        "cli.fifo|FIFO (line)|#2ca02c"
+        "wake.lib_parked_reader|Reader::wait() parked reader woken (library)|#9467bd"
+        "cli.raw_eventfd|raw eventfd wake (floor)|#7f7f7f"
+        "wake.raw_eventfd|raw eventfd wake (floor)|#7f7f7f"
+    )
+    for s in "${series[@]}"; do
+        IFS='|' read -r key title color <<<"$s"
+        [[ "$key" == wake.raw_eventfd && -s "$DIR/samples/latency_us.cli.raw_eventfd.txt" ]] && continue
+        f=$DIR/samples/latency_us.$key.txt
+        [[ -s "$f" ]] || continue
+        # Sorted samples -> "<us> <fraction>" points (every k-th, all of the top 2 %), under
+        # a title line with p50 and p99 (the rank rule of bench_common.h percentile()).
+        sort -g "$f" | awk -v t="$title" '
+            { a[NR] = $1 }
+            END {
+                n = NR
+                p50 = a[int(0.5 * (n - 1) + 0.5) + 1]; p99 = a[int(0.99 * (n - 1) + 0.5) + 1]
+                printf "\"%s: p50 %s, p99 %s µs\"\n", t, p50 < 10 ? sprintf("%.1f", p50) : sprintf("%.0f", p50), p99 < 10 ? sprintf("%.1f", p99) : sprintf("%.0f", p99)
+                k = int(n / 400); if (k < 1) k = 1
+                for (i = 1; i <= n; i++)
+                    if (i == 1 || i == n || i % k == 0 || i / n >= 0.98) printf "%.3f %.5f\n", a[i], i / n
+            }' >"$TMP/cdf.$key.dat"
+        files+="$TMP/cdf.$key.dat "
+        colors+="$color "
+        n=$((n + 1))
+    done
+    if ((n == 0)); then
+        note "plot: no latency samples in $DIR/samples (sections wake, cli): latency-cdf.svg not written"
+        return 0
+    fi
+    local t
+    t="Latency CDF, $(jqr '.run.settings.BENCH_LAT_N') samples per series paced at 1 ms ($(jqr '.run.date_utc | sub("T.*"; "")'))"
+    gnuplot -e "files='${files% }'; colors='${colors% }'; outfile='$DIR/latency-cdf.svg'; titletext='$t'" \
+        "$HERE/latency-cdf.gp"
+    note "plot: $DIR/latency-cdf.svg ($n series)"
+}
+
+throughput() {
+    local rows=(
+        "append.seq_pipe.chronicle.lines_per_s.med@seq | chronicle-append Q@0x1f77b4@0"
+        "append.seq_pipe.cat.lines_per_s.med@seq | cat > file@0x8c8c8c@0"
+        "append.seq_pipe.floor_lines2mmap.lines_per_s.med@seq | lines2mmap (mmap floor)@0xc7c7c7@0"
+        "append.from_file.chronicle.lines_per_s.med@chronicle-append Q < file@0x1f77b4@1"
+        "append.from_file.cat.lines_per_s.med@cat file > file2@0x8c8c8c@1"
+        "append.from_file.floor_lines2mmap.lines_per_s.med@lines2mmap < file (mmap floor)@0xc7c7c7@1"
+        "append.redis_xadd_p64.records_per_s.med@Redis XADD, 1 client, pipelined 64@0xd62728@2"
+        "lib.append64.single.records_per_s.med@library append(), 64 B records@0x1f77b4@3"
+        "lib.append64.batch64.records_per_s.med@library append(), batches of 64@0x1f77b4@3"
+        "lib.append64.memcpy_floor.records_per_s.med@memcpy into a mapping (floor)@0xc7c7c7@3"
+    )
+    local r key label color group y=-1 last=-1 max=0 n=0
+    : >"$TMP/tp.dat"
+    for r in "${rows[@]}"; do
+        IFS="@" read -r key label color group <<<"$r"
+        has "$key" || continue
+        # A gap between groups (pipe, file, Redis, library).
+        if ((last >= 0 && group != last)); then y=$((y + 2)); else y=$((y + 1)); fi
+        last=$group
+        printf '%d %s %d "%s"\n' "$y" "${V[$key]}" "$((color))" "$label" >>"$TMP/tp.dat"
+        max=$(awk -v a="$max" -v b="${V[$key]}" 'BEGIN { print (b > a) ? b : a }')
+        n=$((n + 1))
+    done
+    if ((n == 0)); then
+        note "plot: no append figures in $J (section append): throughput.svg not written"
+        return 0
+    fi
+    local t xmax
+    t="Appending lines as records, $(jqr '.run.settings | "\(.BENCH_LINES) lines, median of \(.BENCH_REPS) rep(s)"') ($(jqr '.run.date_utc | sub("T.*"; "")'))"
+    xmax=$(awk -v m="$max" 'BEGIN { printf "%.6g", m / 1e6 * 1.22 }')
+    gnuplot -e "datafile='$TMP/tp.dat'; outfile='$DIR/throughput.svg'; titletext='$t'; xmax=$xmax; ymax=$y; height=$((140 + 34 * (y + 1)))" \
+        "$HERE/throughput.gp"
+    note "plot: $DIR/throughput.svg ($n bars)"
+}
+
+if ((GNUPLOT)); then
+    cdf
+    throughput
+fi
+
+# ------------------------------------------------------------------ summary.md
+# Table rows only for what the run measured.
+row() {
+    local a out=()
+    for a in "$@"; do out+=("${a//|/\\|}"); done
+    printf "| %s | %s | %s | %s |\n" "${out[@]}"
+}
+pq() { # p50 / p99 of a latency figure prefix
+    printf '%s / %s' "$(fmt us "${V[${1}_p50_us]}")" "$(fmt us "${V[${1}_p99_us]}")"
+}
+{
+    echo "Measured $MACHINE."
+    if ((BUSY)); then
+        echo "A shared, busy machine: load average $LOAD on $CPUS CPUs when the run started, so the figures are noisy (p99s most of all)."
+    fi
+    echo "Run: \`$(jqr .run.command)\` ($SETTINGS); every baseline ran in the same run. All figures: \`$(realpath -m --relative-to="$ROOT" "$DIR")/figures.json\`."
+    echo
+    row "what" "chronicle" "baseline, same run" "ratio"
+    row "---" "---" "---" "---"
+    if has append.seq_pipe.chronicle.lines_per_s.med; then
+        b="\`| cat > file\` $(fmt rate "${V[append.seq_pipe.cat.lines_per_s.med]:-0}")"
+        r="cat time / chronicle time $(fmt x "${V[append.seq_pipe.cat_over_chronicle_time.ratio]:-0}")"
+        if has append.seq_pipe.floor_lines2mmap.lines_per_s.med; then
+            b+="; mmap floor $(fmt rate "${V[append.seq_pipe.floor_lines2mmap.lines_per_s.med]}")"
+            r+="; of the floor $(fmt x "${V[append.seq_pipe.chronicle_over_floor.ratio]:-0}")"
+        fi
+        row "\`seq 1 N | chronicle-append q\` (lines/s)" "$(fmt rate "${V[append.seq_pipe.chronicle.lines_per_s.med]}")" "$b" "$r"
+    fi
+    if has append.from_file.chronicle.lines_per_s.med; then
+        b="\`cat file > file2\` $(fmt rate "${V[append.from_file.cat.lines_per_s.med]:-0}")"
+        r="cat time / chronicle time $(fmt x "${V[append.from_file.cat_over_chronicle_time.ratio]:-0}")"
+        if has append.from_file.floor_lines2mmap.lines_per_s.med; then
+            b+="; mmap floor $(fmt rate "${V[append.from_file.floor_lines2mmap.lines_per_s.med]}")"
+            r+="; of the floor $(fmt x "${V[append.from_file.chronicle_over_floor.ratio]:-0}")"
+        fi
+        row "\`chronicle-append q < file\` (lines/s)" "$(fmt rate "${V[append.from_file.chronicle.lines_per_s.med]}")" "$b" "$r"
+    fi
+    if has append.redis_xadd_p64.records_per_s.med; then
+        row "records/s from one producer" "$(fmt rate "${V[append.seq_pipe.chronicle.lines_per_s.med]:-0}") (from a pipe)" \
+            "Redis \`XADD\`, pipelined 64: $(fmt rate "${V[append.redis_xadd_p64.records_per_s.med]}")" \
+            "$(fmt x "${V[append.seq_pipe.chronicle_over_redis_xadd.ratio]:-0}") × Redis"
+    fi
+    if has lib.append64.single.records_per_s.med; then
+        row "library \`append()\`, 64 B records (records/s)" \
+            "$(fmt rate "${V[lib.append64.single.records_per_s.med]}") single, $(fmt rate "${V[lib.append64.batch64.records_per_s.med]:-0}") in batches of 64" \
+            "memcpy $(fmt rate "${V[lib.append64.memcpy_floor.records_per_s.med]:-0}")" \
+            "$(fmt x "${V[lib.append64.single_vs_memcpy.ratio]:-0}") / $(fmt x "${V[lib.append64.batch64_vs_memcpy.ratio]:-0}") of memcpy"
+    fi
+    if has cli.chronicle_append_tail_f.line_latency_p50_us; then
+        row "line latency \`chronicle-append\` → \`chronicle-tail -f\`, p50 / p99" "$(pq cli.chronicle_append_tail_f.line_latency)" \
+            "\`cat >> f\` + \`tail -f f\` $(pq cli.cat_append_tail_f.line_latency); FIFO $(pq cli.fifo.line_latency)" \
+            "p50 $(fmt x "${V[cli.chronicle_vs_tail_f_p50.ratio]:-0}") × tail -f"
+    fi
+    if has wake.lib_parked_reader.oneway_p50_us; then
+        row "wake-up of a reader parked in \`Reader::wait()\`, p50 / p99" "$(pq wake.lib_parked_reader.oneway)" \
+            "raw eventfd $(pq wake.raw_eventfd.oneway)" "p50 $(fmt x "${V[wake.lib_vs_raw_eventfd_p50.ratio]:-0}") × eventfd"
+    fi
+    idle=$(jqr '[.figures[] | select(.name | test("^wake[.]tail_f_parked_[0-9]+s[.]")) | .name] | first // empty')
+    if [[ -n "$idle" ]]; then
+        secs=$(sed 's/.*parked_\([0-9]*\)s.*/\1/' <<<"$idle")
+        row "CPU of an idle \`chronicle-tail -f\` over $secs s" \
+            "${V[wake.tail_f_parked_${secs}s.cpu_ticks]:-?} ticks, ${V[wake.tail_f_parked_${secs}s.context_switches]:-?} context switches" "" ""
+    fi
+} >"$DIR/summary.md"
+note "plot: $DIR/summary.md"
+
+if [[ -n "$README" ]]; then
+    grep -q '^<!-- bench-summary:begin -->$' "$README" && grep -q '^<!-- bench-summary:end -->$' "$README" ||
+        { note "plot: $README has no bench-summary:begin/end lines; not changed"; exit 1; }
+    awk -v s="$DIR/summary.md" '
+        /^<!-- bench-summary:begin -->$/ { print; print ""; while ((getline l < s) > 0) print l; print ""; skip = 1; next }
+        /^<!-- bench-summary:end -->$/ { skip = 0 }
+        !skip' "$README" >"$TMP/readme" && cat "$TMP/readme" >"$README"
+    note "plot: $README updated between the bench-summary lines"
+fi

@@ -2,7 +2,7 @@
 # chronicle benchmarks: every figure beside a baseline measured in the same run.
 #
 # Usage: bench/run.sh [--plot] [--out DIR] [SECTION...]
-#   SECTION: append lib wake cli followers   (default: all, in that order)
+#   SECTION: append lib wake cli syscalls followers   (default: all, in that order)
 #   --out DIR  where figures.json and the latency samples go (default: build/bench-out,
 #              or docs/bench with --plot); created if missing
 #   --plot     also render the pictures from them (bench/plot.sh DIR: gnuplot; a note when
@@ -387,6 +387,84 @@ sec_cli() {
     limit 300 "$BBIN/bench_linelat" --dir "$WORK/cli" --tools "$TOOLS" --n "$LAT_N" --gap-us 1000 --dump "$SAMPLES/latency_us"
 }
 
+# ---------------------------------------------------------------- syscalls
+# System calls per delivered line on each side of the end-to-end path, with paced lines
+# (~1 ms apart: every line its own wake-up): chronicle-append -> chronicle-tail -f, beside
+# cat >> f -> tail -f f. strace -f -c counts each process with its threads; per line =
+# (calls with N2 lines - calls with N1 lines) / (N2 - N1), which cancels start-up and exit.
+sc_calls() { awk '$NF == "total" {print $4}' "$1"; }
+sc_paced() {
+    local i
+    for ((i = 1; i <= $1; i++)); do
+        printf 'line %d\n' "$i"
+        sleep 0.001
+    done
+}
+# sc_chronicle N: leaves $D/c_append.N and $D/c_tail.N (strace -c summaries)
+sc_chronicle() {
+    local n=$1 q=$D/sc_q tp i
+    rm -rf "$q"
+    "$TOOLS/chronicle-append" "$q" </dev/null
+    strace -f -c -o "$D/c_tail.$n" "$TOOLS/chronicle-tail" -f -c "$n" "$q" >/dev/null &
+    tp=$!
+    for ((i = 0; i < 500; i++)); do  # registered: the writer will find it
+        compgen -G "$q/readers/*.efd" >/dev/null && break
+        nap 0.01
+    done
+    sc_paced "$n" | limit 60 strace -f -c -o "$D/c_append.$n" "$TOOLS/chronicle-append" "$q"
+    limit 30 tail --pid="$tp" -f /dev/null || kill "$tp" 2>/dev/null
+    wait "$tp" 2>/dev/null || true
+}
+# sc_tail_f N: leaves $D/t_cat.N and $D/t_tail.N
+sc_tail_f() {
+    local n=$1 f=$D/sc_f tp i
+    : >"$f"
+    strace -f -c -o "$D/t_tail.$n" tail -n +1 -f "$f" >"$D/t_out" &
+    tp=$!
+    nap 0.2
+    sc_paced "$n" | limit 60 strace -f -c -o "$D/t_cat.$n" cat >>"$f"
+    for ((i = 0; i < 1000; i++)); do
+        (($(wc -l <"$D/t_out") >= n)) && break
+        nap 0.01
+    done
+    pkill -TERM -P "$tp" 2>/dev/null || true  # tail itself; strace then writes its summary
+    wait "$tp" 2>/dev/null || true
+}
+sec_syscalls() {
+    if ! command -v strace >/dev/null; then
+        note "skip: strace not installed (Debian package strace)"
+        return 0
+    fi
+    D=$WORK/syscalls
+    mkdir -p "$D"
+    local n1=${BENCH_SYSCALL_N1:-50} n2=${BENCH_SYSCALL_N2:-550} n side
+    for n in "$n1" "$n2"; do
+        sc_chronicle "$n"
+        sc_tail_f "$n"
+    done
+    for side in c_append c_tail t_cat t_tail; do
+        if [[ ! -s "$D/$side.$n1" || ! -s "$D/$side.$n2" ]]; then
+            note "syscalls: no strace summary for $side"
+            return 1
+        fi
+    done
+    per_line() {
+        awk -v a="$(sc_calls "$D/$1.$n1")" -v b="$(sc_calls "$D/$1.$n2")" -v n="$((n2 - n1))" \
+            'BEGIN { printf "%.3g\n", (b - a) / n }'
+    }
+    local ca ct tc tt
+    ca=$(per_line c_append)
+    ct=$(per_line c_tail)
+    tc=$(per_line t_cat)
+    tt=$(per_line t_tail)
+    echo "syscalls.chronicle.append_per_line $ca calls"
+    echo "syscalls.chronicle.tail_f_per_line $ct calls"
+    echo "syscalls.tail_f.cat_append_per_line $tc calls"
+    echo "syscalls.tail_f.tail_f_per_line $tt calls"
+    ratio "$(awk -v a="$ca" -v b="$ct" 'BEGIN{print a + b}')" \
+        "$(awk -v a="$tc" -v b="$tt" 'BEGIN{print a + b}')" syscalls.chronicle_vs_tail_f_per_line
+}
+
 # ---------------------------------------------------------------- followers
 # Parked followers at scale (bench_followers): writer start-up, the cost of waking them
 # all, the last follower's wake latency, the append's latency; raw eventfd floors. One
@@ -464,7 +542,7 @@ write_json() {
 }
 
 # ---------------------------------------------------------------- main
-((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli followers)
+((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli syscalls followers)
 NEED=()
 for s in "${SECTIONS[@]}"; do
     case $s in
@@ -472,8 +550,9 @@ for s in "${SECTIONS[@]}"; do
         lib) NEED+=("$BBIN/bench_lib") ;;
         wake) NEED+=("$BBIN/bench_wake" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         cli) NEED+=("$BBIN/bench_linelat" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
+        syscalls) NEED+=("$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         followers) NEED+=("$BBIN/bench_followers") ;;
-        *) note "unknown section '$s' (sections: append lib wake cli followers)"; exit 2 ;;
+        *) note "unknown section '$s' (sections: append lib wake cli syscalls followers)"; exit 2 ;;
     esac
 done
 for b in "${NEED[@]}"; do

@@ -2,7 +2,7 @@
 # chronicle benchmarks: every figure beside a baseline measured in the same run.
 #
 # Usage: bench/run.sh [--plot] [--out DIR] [SECTION...]
-#   SECTION: append lib wake cli syscalls followers   (default: all, in that order)
+#   SECTION: append lib wake cli syscalls layout followers   (default: all, in that order)
 #   --out DIR  where figures.json and the latency samples go (default: build/bench-out,
 #              or docs/bench with --plot); created if missing
 #   --plot     also render the pictures from them (bench/plot.sh DIR: gnuplot; a note when
@@ -387,6 +387,13 @@ sec_cli() {
     limit 300 "$BBIN/bench_linelat" --dir "$WORK/cli" --tools "$TOOLS" --n "$LAT_N" --gap-us 1000 --dump "$SAMPLES/latency_us"
 }
 
+# ---------------------------------------------------------------- layout
+# What the record layout is worth against what fresh pages cost (bench_layout): the
+# measurement behind the format decision (docs/DESIGN.md, issue 10).
+sec_layout() {
+    limit 300 "$BBIN/bench_layout" --dir "$WORK" --reps "$REPS"
+}
+
 # ---------------------------------------------------------------- syscalls
 # System calls per delivered line on each side of the end-to-end path, with paced lines
 # (~1 ms apart: every line its own wake-up): chronicle-append -> chronicle-tail -f, beside
@@ -542,7 +549,7 @@ write_json() {
 }
 
 # ---------------------------------------------------------------- main
-((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli syscalls followers)
+((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli syscalls layout followers)
 NEED=()
 for s in "${SECTIONS[@]}"; do
     case $s in
@@ -551,8 +558,9 @@ for s in "${SECTIONS[@]}"; do
         wake) NEED+=("$BBIN/bench_wake" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         cli) NEED+=("$BBIN/bench_linelat" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         syscalls) NEED+=("$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
+        layout) NEED+=("$BBIN/bench_layout") ;;
         followers) NEED+=("$BBIN/bench_followers") ;;
-        *) note "unknown section '$s' (sections: append lib wake cli syscalls followers)"; exit 2 ;;
+        *) note "unknown section '$s' (sections: append lib wake cli syscalls layout followers)"; exit 2 ;;
     esac
 done
 for b in "${NEED[@]}"; do

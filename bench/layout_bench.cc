@@ -62,8 +62,8 @@ double encode(const std::string& dir, const std::string& in, size_t lines, const
         const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) die("open");
         if (::fallocate(fd, 0, 0, static_cast<off_t>(cap)) != 0) die("fallocate");
-        auto* m = static_cast<char*>(
-            ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+        auto* m =
+            static_cast<char*>(::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
         if (m == MAP_FAILED) die("mmap");
         if (!fresh && ::madvise(m, cap, MADV_POPULATE_WRITE) != 0) die("madvise");
         const uint64_t t0 = now_ns();
@@ -127,8 +127,9 @@ int main(int argc, char** argv) {
                 const std::string name = std::string("layout.") + I.name + "." + L.name + "." +
                                          (fresh ? "fresh" : "populated");
                 emit(name + ".ns_per_line", ns, "ns");
-                if (!fresh) emit(std::string("layout.") + I.name + "." + L.name + ".bytes_per_line",
-                                 double(bytes) / double(I.n), "B");
+                if (!fresh)
+                    emit(std::string("layout.") + I.name + "." + L.name + ".bytes_per_line",
+                         double(bytes) / double(I.n), "B");
                 if (L.hdr == 16) (fresh ? v1_fresh : v1_pop) = ns;
                 if (L.hdr == 4) {
                     emit_ratio(std::string("layout.") + I.name + ".h4_vs_v1." +

@@ -43,7 +43,7 @@ bool exited(int pidfd) {
 
 uint64_t eventfd_id(int fd) {
     char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    (void)std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
     const int f = ::open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0) return 0;
     char buf[1024];
@@ -59,7 +59,7 @@ uint64_t eventfd_id(int fd) {
 bool is_eventfd(int fd) {
     char path[64];
     char target[64] = {};
-    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    (void)std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     const ssize_t n = ::readlink(path, target, sizeof target - 1);
     return n > 0 && std::string_view(target, static_cast<size_t>(n)) == "anon_inode:[eventfd]";
 }

@@ -26,7 +26,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 std::string segment_name(uint64_t base_seq) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%020" PRIu64 ".seg", base_seq);
+    (void)std::snprintf(buf, sizeof buf, "%020" PRIu64 ".seg", base_seq);
     return buf;
 }
 

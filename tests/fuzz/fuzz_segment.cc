@@ -216,7 +216,8 @@ void build(const std::string& q, const uint8_t* data, size_t size) {
     for (size_t i = 0; i < segs.size(); ++i) {
         std::vector<uint8_t>& b = segs[i].bytes;
         if (i == 0 && (ctrl & 0x10) != 0) b.resize(4096u * (size_byte % 9), 0);
-        fuzz::write_file(q + "/" + chronicle::files::segment_name(segs[i].base), b.data(), b.size());
+        fuzz::write_file(q + "/" + chronicle::files::segment_name(segs[i].base), b.data(),
+                         b.size());
     }
     if ((ctrl & 0x08) != 0) {
         const auto& last = segs.back().bytes;

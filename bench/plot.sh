@@ -167,24 +167,20 @@ pq() { # p50 / p99 of a latency figure prefix
     echo
     row "what" "chronicle" "baseline, same run" "ratio"
     row "---" "---" "---" "---"
-    if has append.seq_pipe.chronicle.lines_per_s.med; then
-        b="\`| cat > file\` $(fmt rate "${V[append.seq_pipe.cat.lines_per_s.med]:-0}")"
-        r="cat time / chronicle time $(fmt x "${V[append.seq_pipe.cat_over_chronicle_time.ratio]:-0}")"
-        if has append.seq_pipe.floor_lines2mmap.lines_per_s.med; then
-            b+="; mmap floor $(fmt rate "${V[append.seq_pipe.floor_lines2mmap.lines_per_s.med]}")"
-            r+="; of the floor $(fmt x "${V[append.seq_pipe.chronicle_over_floor.ratio]:-0}")"
+    # ingest_row KIND LABEL CAT_LABEL: the append section's row for seq_pipe or from_file
+    ingest_row() {
+        local k=append.$1 b r
+        has "$k.chronicle.lines_per_s.med" || return 0
+        b="$3 $(fmt rate "${V[$k.cat.lines_per_s.med]:-0}")"
+        r="cat time / chronicle time $(fmt x "${V[$k.cat_over_chronicle_time.ratio]:-0}")"
+        if has "$k.floor_lines2mmap.lines_per_s.med"; then
+            b+="; mmap floor $(fmt rate "${V[$k.floor_lines2mmap.lines_per_s.med]}")"
+            r+="; of the floor $(fmt x "${V[$k.chronicle_over_floor.ratio]:-0}")"
         fi
-        row "\`seq 1 N | chronicle-append q\` (lines/s)" "$(fmt rate "${V[append.seq_pipe.chronicle.lines_per_s.med]}")" "$b" "$r"
-    fi
-    if has append.from_file.chronicle.lines_per_s.med; then
-        b="\`cat file > file2\` $(fmt rate "${V[append.from_file.cat.lines_per_s.med]:-0}")"
-        r="cat time / chronicle time $(fmt x "${V[append.from_file.cat_over_chronicle_time.ratio]:-0}")"
-        if has append.from_file.floor_lines2mmap.lines_per_s.med; then
-            b+="; mmap floor $(fmt rate "${V[append.from_file.floor_lines2mmap.lines_per_s.med]}")"
-            r+="; of the floor $(fmt x "${V[append.from_file.chronicle_over_floor.ratio]:-0}")"
-        fi
-        row "\`chronicle-append q < file\` (lines/s)" "$(fmt rate "${V[append.from_file.chronicle.lines_per_s.med]}")" "$b" "$r"
-    fi
+        row "$2" "$(fmt rate "${V[$k.chronicle.lines_per_s.med]}")" "$b" "$r"
+    }
+    ingest_row seq_pipe "\`seq 1 N | chronicle-append q\` (lines/s)" "\`| cat > file\`"
+    ingest_row from_file "\`chronicle-append q < file\` (lines/s)" "\`cat file > file2\`"
     if has append.redis_xadd_p64.records_per_s.med; then
         row "records/s from one producer" "$(fmt rate "${V[append.seq_pipe.chronicle.lines_per_s.med]:-0}") (from a pipe)" \
             "Redis \`XADD\`, pipelined 64: $(fmt rate "${V[append.redis_xadd_p64.records_per_s.med]}")" \

@@ -489,6 +489,39 @@ TEST_CASE("InotifyOverflowIsFollowedByARescan") {
     appender.join();
 }
 
+TEST_CASE("FollowersOfAReplacedReadersDirectoryAreStillWoken") {
+    // `rm -rf q/readers; mkdir q/readers` under a running writer: followers that register
+    // in the new directory must still be found (by rescans) and woken.
+    test::TempDir t;
+    auto w = Writer::open(t.queue());
+    REQUIRE(w.ok());
+    REQUIRE(w.value()->append("before").ok());
+    std::filesystem::remove_all(t.queue() + "/readers");
+    std::filesystem::create_directory(t.queue() + "/readers");
+    auto r = Reader::open(t.queue());
+    REQUIRE(r.ok());
+    REQUIRE(next_following(*r.value()) == "before");
+    std::atomic<bool> appended{false};
+    std::thread appender([&] {
+        std::this_thread::sleep_for(1500ms);  // the follower is parked by then
+        appended = w.value()->append("after").ok();
+    });
+    // Parked until the writer wakes it: a follower it cannot find sleeps to the timeout.
+    Status st;
+    do {
+        st = r.value()->wait(10s);
+    } while (st.ok() && !appended.load());  // the registration check may wake it early
+    appender.join();
+    CHECK(appended.load());
+    CHECK_MESSAGE(st.ok(), st.message());
+    CHECK(next_following(*r.value()) == "after");
+    auto page = open_wake_page(::open(t.queue().c_str(), O_RDONLY | O_DIRECTORY), t.queue());
+    REQUIRE(page.ok());
+    auto* wp = reinterpret_cast<format::WakePage*>(page->data());
+    // Woken by the writer, not by the end of its wait (which also finds the record).
+    CHECK(wp->wakes_sent.load() >= 1);
+}
+
 #endif  // CHRONICLE_PORTABLE_NOTIFIER
 
 TEST_CASE("NoWakeupIsLostInParkAppendRacesAcrossProcesses") {

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,6 +78,8 @@ class LinuxWriterNotifier final : public WriterNotifier {
     }
 
     Status init(int dirfd, std::string_view dir, const NotifierOptions& o) {
+        dirfd_ = dirfd;  // the writer's, open while this notifier lives
+        dir_ = std::string(dir);
         opts_ = o;
         readers_path_ = files::readers_path(dir);
         auto rfd = files::open_readers_dir(dirfd, dir);
@@ -99,11 +102,7 @@ class LinuxWriterNotifier final : public WriterNotifier {
         // missed. Without inotify (e.g. fs.inotify.max_user_instances reached) the thread
         // rescans periodically instead (run()).
         inotify_ = fs::Fd(fs::above_stdio(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)));
-        if (inotify_.valid() &&
-            (::inotify_add_watch(inotify_.get(), readers_path_.c_str(),
-                                 IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
-                                     IN_MOVED_FROM | IN_ONLYDIR) < 0 ||
-             !watch(inotify_.get(), kInotifyKey))) {
+        if (inotify_.valid() && (!add_watch() || !watch(inotify_.get(), kInotifyKey))) {
             inotify_.reset();
         }
         rescan();
@@ -256,9 +255,28 @@ class LinuxWriterNotifier final : public WriterNotifier {
         return files::parse_reader_file(n, reader, kind) && kind == files::ReaderFile::efd;
     }
 
+    // readers/ replaced under us (`rm -rf q/readers; mkdir q/readers`): the descriptor
+    // still names the old directory, where no follower registers any more. Reopens it;
+    // true when it did.
+    bool follow_readers_dir() {
+        struct stat held {
+        }, now{};
+        if (::fstat(readers_fd_.get(), &held) != 0 ||
+            ::fstatat(dirfd_, std::string(files::kReadersDir).c_str(), &now, AT_SYMLINK_NOFOLLOW) !=
+                0 ||
+            (held.st_ino == now.st_ino && held.st_dev == now.st_dev)) {
+            return false;
+        }
+        auto r = files::open_readers_dir(dirfd_, dir_);
+        if (!r) return false;
+        readers_fd_ = std::move(r.value());
+        return true;
+    }
+
     void rescan() {
         // Relaxed: a statistic.
         page()->rescans.fetch_add(1, std::memory_order_relaxed);
+        (void)follow_readers_dir();
         auto names = fs::list_dir(readers_path_);
         if (!names) return;
         std::map<std::string, std::shared_ptr<Entry>> fresh;
@@ -289,7 +307,9 @@ class LinuxWriterNotifier final : public WriterNotifier {
                     rescan();  // events were lost: rebuild from the directory
                     continue;
                 }
-                if ((ev->mask & IN_IGNORED) != 0) return false;  // the watch is gone
+                // readers/ itself went (removed or renamed away): rescans take over, and
+                // they follow a new readers/ (rescan()).
+                if ((ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0) return false;
                 if (ev->len == 0) continue;
                 const std::string name(ev->name);
                 if (!is_efd_name(name)) continue;
@@ -343,14 +363,38 @@ class LinuxWriterNotifier final : public WriterNotifier {
 
     // Returns false when the writer stops, true when inotify fails (then rescans take over).
     bool watch_with_inotify() {
+        uint64_t next_check = fs::monotonic_ns() + kDirCheckNs;
         for (;;) {
             bool notified = false;
-            if (!serve(-1, &notified)) return false;
+            if (!serve(static_cast<int>(kDirCheckNs / 1'000'000), &notified)) return false;
             if (notified && !drain_inotify()) {
                 rescan();  // whatever it missed
                 return true;
             }
+            if (const uint64_t now = fs::monotonic_ns(); now >= next_check) {
+                next_check = now + kDirCheckNs;
+                // readers/ replaced: IN_DELETE_SELF does not come while anyone (this
+                // notifier, a follower) holds the old directory open. Watch the new one.
+                if (follow_readers_dir()) {
+                    ::inotify_rm_watch(inotify_.get(), wd_);
+                    if (!add_watch()) {
+                        rescan();
+                        return true;
+                    }
+                    rescan();
+                }
+            }
         }
+    }
+
+    // How often the watch checks that readers/ is still the directory it watches.
+    static constexpr uint64_t kDirCheckNs = 1'000'000'000;
+
+    bool add_watch() {
+        wd_ = ::inotify_add_watch(inotify_.get(), readers_path_.c_str(),
+                                  IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
+                                      IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+        return wd_ >= 0;
     }
 
     // One round of the notifier thread's epoll: the scans a writer asked for (N2 for many
@@ -389,6 +433,8 @@ class LinuxWriterNotifier final : public WriterNotifier {
         return true;
     }
 
+    int dirfd_ = -1;
+    std::string dir_;
     std::string readers_path_;
     NotifierOptions opts_;
     fs::Fd readers_fd_;
@@ -396,6 +442,7 @@ class LinuxWriterNotifier final : public WriterNotifier {
     std::atomic<uint32_t>* hint_ = nullptr;
     fs::Fd kick_;
     fs::Fd inotify_;
+    int wd_ = -1;           // inotify_'s watch of readers/
     fs::Fd epfd_;           // kick_, inotify_ and every entry's pidfd
     uint64_t next_id_ = 2;  // guarded by mu_; epoll keys of entries (0, 1: see run())
     std::thread thread_;

@@ -37,6 +37,7 @@
 //   follower_linux.cc           the follower: eventfd + FIFO + the writer's pidfd in epoll
 //   writer_notifier_linux.cc    the writer side: registry, discovery (inotify, else
 //                               rescans) and the wake-ups (N1, N2)
+//   follower_entry_linux.h/.cc  a follower as the writer keeps it; the descriptor proofs
 //   proc_linux.h/.cc            /proc and pidfd helpers (proving processes, descriptors)
 //   poll_wait.h/.cc             waiting by re-checking, for whoever cannot be woken
 //   notifier_portable.cc        both sides without eventfd, inotify or pidfd

@@ -1,21 +1,7 @@
 // chronicle — the Linux writer notifier: finds followers in readers/ (inotify, else
 // rescans), proves and keeps their wake descriptors, and wakes the sleeping ones after a
 // commit (N1..N2 of the protocol in wake.h; the follower is follower_linux.cc).
-//
-// Descriptor hand-over. An eventfd cannot be opened by path from another process: opening
-// /proc/<pid>/fd/<n> of an eventfd fails with ENXIO (anonymous inode; checked by
-// notifier_test). The writer therefore takes a duplicate with pidfd_open + pidfd_getfd
-// (Linux >= 5.6; needs ptrace-attach rights over the follower — same user and no Yama
-// restriction). Before it ever writes to the duplicate it proves what it holds:
-//   1. the pidfd names a live process whose start time (field 22 of /proc/<pid>/stat) is
-//      the one in the .efd — a stale .efd whose pid was reused by an unrelated process
-//      fails here, so nothing is fetched from it at all;
-//   2. the fetched descriptor reads as "anon_inode:[eventfd]";
-//   3. its "eventfd-id:" (Linux >= 6.x fdinfo) equals the one the follower published.
-// When pidfd_getfd is refused (EPERM across users or under Yama ptrace_scope >= 1), the
-// writer wakes the follower through readers/<name>.fifo, which the follower keeps open for
-// reading (so opening it for writing never blocks, and fails with ENXIO once the follower
-// is gone) and polls beside its eventfd.
+// The followers it keeps, and how it proves their descriptors: follower_entry_linux.h.
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -31,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "lock.h"
+#include "follower_entry_linux.h"
 #include "proc_linux.h"
 #include "queue_files.h"
 #include "registration.h"
@@ -43,26 +29,7 @@ using namespace format;
 
 namespace {
 
-struct Entry {
-    EfdInfo info;
-    fs::Fd wake_fd;   // the follower's eventfd (a proven duplicate) or its FIFO's write end
-    fs::Fd pidfd;     // the follower process: readable once it exits (the entry is dropped)
-    uint64_t id = 0;  // epoll key of pidfd
-    bool via_fifo = false;
-    fs::Mapping cursor;  // read-only: the writer never writes into a follower's page
-    const CursorWake* wake = nullptr;
-    uint64_t last_signalled = 0;  // guarded by LinuxWriterNotifier::mu_
-
-    void signal() const noexcept {
-        if (via_fifo) {
-            const char c = 'w';
-            (void)!::write(wake_fd.get(), &c, 1);  // EAGAIN: wake-ups already pending
-        } else {
-            const uint64_t one = 1;
-            (void)!::write(wake_fd.get(), &one, sizeof one);
-        }
-    }
-};
+using Entry = FollowerEntry;
 
 class LinuxWriterNotifier final : public WriterNotifier {
   public:
@@ -174,60 +141,9 @@ class LinuxWriterNotifier final : public WriterNotifier {
         (void)!::write(kick_.get(), &one, sizeof one);
     }
 
-    // Builds a registry entry from readers/<efd_name>, or nullptr when it is unusable
-    // (garbage JSON, dead follower, unprovable descriptor and no FIFO). Never fatal.
+    // A registry entry from readers/<efd_name>, or nullptr when it is unusable.
     std::shared_ptr<Entry> load(const std::string& efd_name) {
-        auto text = fs::read_small_file(readers_fd_.get(), readers_path_, efd_name, 4096);
-        if (!text) return nullptr;
-        auto info = efd_from_json(text.value(), fs::join(readers_path_, efd_name));
-        if (!info || files::reader_file(info->name, files::ReaderFile::efd) != efd_name) {
-            return nullptr;
-        }
-        auto e = std::make_shared<Entry>();
-        e->info = info.value();
-        auto cfd = fs::open_at(readers_fd_.get(), readers_path_, e->info.cursor, O_RDONLY);
-        if (!cfd) return nullptr;
-        auto size = fs::file_size(cfd->get(), e->info.cursor);
-        if (!size || size.value() != kCursorFileSize) return nullptr;
-        // A follower holds its name's lock while it lives; no lock, no follower.
-        auto held = lock::is_held(cfd->get(), e->info.cursor);
-        if (!held || !held.value()) return nullptr;
-        auto map = fs::Mapping::map(cfd->get(), kCursorFileSize, false, e->info.cursor);
-        if (!map) return nullptr;
-        e->cursor = std::move(map.value());
-        if (reinterpret_cast<const CursorHeader*>(e->cursor.data())->magic != kCursorMagic) {
-            return nullptr;
-        }
-        e->wake = reinterpret_cast<const CursorWake*>(e->cursor.data() + kCursorWakeOffset);
-        // The follower's process, proved by its start time (a recycled pid fails here,
-        // before anything is fetched). Kept: its exit drops the entry (run()).
-        e->pidfd = proc::open_process(e->info.pid, e->info.start_time);
-        if (!e->pidfd.valid() || e->info.start_time == 0) return nullptr;
-        if (proc::exited(e->pidfd.get())) return nullptr;  // the stat may be another's
-        if (!opts_.force_fifo) e->wake_fd = fetch_eventfd(e->pidfd.get(), e->info);
-        if (!e->wake_fd.valid() && !e->info.fifo.empty()) {
-            auto ff = fs::open_at(readers_fd_.get(), readers_path_, e->info.fifo, O_WRONLY, 0,
-                                  fs::FileType::fifo);
-            if (ff) {
-                e->wake_fd = std::move(ff.value());
-                e->via_fifo = true;
-            }
-        }
-        if (!e->wake_fd.valid()) return nullptr;
-        return e;
-    }
-
-    // pidfd_getfd with the proofs listed at the top of this file; an invalid Fd if any
-    // step fails. `pidfd` is the follower's, already proved by start time.
-    static fs::Fd fetch_eventfd(int pidfd, const EfdInfo& info) {
-        fs::Fd fd(proc::pidfd_getfd(pidfd, info.fd));
-        if (!fd.valid()) return {};  // EPERM (ptrace rules) or the fd is gone
-        if (!proc::is_eventfd(fd.get())) return {};
-        // Where the kernel reports eventfd ids, the published one must match: an .efd
-        // without one (or with 0) proves nothing and is refused.
-        const uint64_t id = proc::eventfd_id(fd.get());
-        if (id != 0 && id != info.eventfd_id) return {};
-        return fd;
+        return load_follower_entry(readers_fd_.get(), readers_path_, efd_name, opts_.force_fifo);
     }
 
     // Adds or replaces an entry, then the registration check (wake.h).

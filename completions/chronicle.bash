@@ -1,17 +1,18 @@
-# bash completion for chronicle-append, chronicle-tail and chronicle-readers
+# bash completion for chronicle-append, chronicle-tail, chronicle-readers and chronicle-queue
 # -*- shell-script -*-
 #
-# Install as /usr/share/bash-completion/completions/chronicle-{append,tail,readers}
-# (one file, three links) or source it from ~/.bashrc. Self-contained: works with and
+# Install as /usr/share/bash-completion/completions/chronicle-{append,tail,readers,queue}
+# (one file, four links) or source it from ~/.bashrc. Self-contained: works with and
 # without the bash-completion package (which it uses for file names when present).
 #
 # Keep the option lists in step with each tool's --help (tests/cli/cli_docs.sh checks).
 
 # Options that take a value, per tool (their values are skipped when looking for
 # positional arguments).
-_chronicle_append_argopts=" --framing --segment-size --sync "
+_chronicle_append_argopts=" --framing --segment-size --max-bytes --max-age --max-records --keep-free --sync "
 _chronicle_tail_argopts=" -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout "
 _chronicle_readers_argopts=" --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after "
+_chronicle_queue_argopts=" --max-bytes --max-age --max-records --keep-free "
 
 # Sets cur and prev for the word being completed. A value given as --opt=VALUE arrives
 # as three words ("--opt" "=" "VALUE") while '=' is in COMP_WORDBREAKS (the default);
@@ -113,6 +114,11 @@ _chronicle_reader_names() {
 }
 
 _chronicle_duration_examples="500ms 10s 1m 5m 1h 1d"
+# Retention limits (chronicle-append at creation, chronicle-queue set).
+_chronicle_max_bytes_examples="256M 1G 10G 100G"
+_chronicle_max_age_examples="1h 1d 7d 30d"
+_chronicle_max_records_examples="100000 1000000 10000000"
+_chronicle_keep_free_examples="10% 15% 20% 1G 10G"
 
 _chronicle_append() {
     local cur prev eqprefix
@@ -121,9 +127,13 @@ _chronicle_append() {
         --framing) _chronicle_words "lines nul len32 raw"; return ;;
         --sync) _chronicle_words "none batch every"; return ;;
         --segment-size) _chronicle_words "16K 1M 16M 64M 256M 1G"; return ;;
+        --max-bytes) _chronicle_words "$_chronicle_max_bytes_examples"; return ;;
+        --max-age) _chronicle_words "$_chronicle_max_age_examples"; return ;;
+        --max-records) _chronicle_words "$_chronicle_max_records_examples"; return ;;
+        --keep-free) _chronicle_words "$_chronicle_keep_free_examples"; return ;;
     esac
     if [[ $cur == -* && -z $eqprefix ]]; then
-        _chronicle_words "-h --help --framing -z --null --segment-size --print-seq --atomic --sync --wake-via-fifo --version"
+        _chronicle_words "-h --help --framing -z --null --segment-size --max-bytes --max-age --max-records --keep-free --print-seq --atomic --sync --wake-via-fifo --version"
         return
     fi
     _chronicle_positionals "$_chronicle_append_argopts"
@@ -152,7 +162,7 @@ _chronicle_tail() {
             ;;
     esac
     if [[ $cur == -* && -z $eqprefix ]]; then
-        _chronicle_words "-h --help -n --lines --from-seq -c --count --reader --show-seq --format -z --null --json --template --since --from-time --until-seq --until-time -f --follow --until-writer-exits --timeout --version"
+        _chronicle_words "-h --help -n --lines --from-seq -c --count --reader --skip-expired --show-seq --format -z --null --json --template --since --from-time --until-seq --until-time -f --follow --until-writer-exits --timeout --version"
         return
     fi
     _chronicle_positionals "$_chronicle_tail_argopts"
@@ -201,6 +211,41 @@ _chronicle_readers() {
     esac
 }
 
+# chronicle-queue SUBCOMMAND QUEUE [options]: the subcommand comes first.
+_chronicle_queue() {
+    local cur prev eqprefix
+    _chronicle_cur_prev
+    case $prev in
+        --max-bytes) _chronicle_words "none $_chronicle_max_bytes_examples"; return ;;
+        --max-age) _chronicle_words "none $_chronicle_max_age_examples"; return ;;
+        --max-records) _chronicle_words "none $_chronicle_max_records_examples"; return ;;
+        --keep-free) _chronicle_words "none $_chronicle_keep_free_examples"; return ;;
+    esac
+    _chronicle_positionals "$_chronicle_queue_argopts"
+    local sub=
+    ((_chronicle_npos >= 1)) && sub=${_chronicle_pos[0]}
+    if [[ $cur == -* && -z $eqprefix ]]; then
+        case $sub in
+            info) _chronicle_words "-h --help --json" ;;
+            set) _chronicle_words "-h --help --max-bytes --max-age --max-records --keep-free --hard --soft" ;;
+            retain) _chronicle_words "-h --help --dry-run --json" ;;
+            *) _chronicle_words "-h --help --version" ;;
+        esac
+        return
+    fi
+    case $_chronicle_npos in
+        0) _chronicle_words "info set retain" ;;
+        1)
+            case $sub in
+                info | set | retain) _chronicle_paths -d ;;  # QUEUE
+                *) COMPREPLY=() ;;
+            esac
+            ;;
+        *) COMPREPLY=() ;;
+    esac
+}
+
 complete -F _chronicle_append chronicle-append
 complete -F _chronicle_tail chronicle-tail
 complete -F _chronicle_readers chronicle-readers
+complete -F _chronicle_queue chronicle-queue

@@ -1,6 +1,7 @@
-# fish completion for the chronicle tools: chronicle-append, chronicle-tail and
-# chronicle-readers. Install as ~/.config/fish/completions/chronicle-{append,tail,readers}.fish
-# or /usr/share/fish/vendor_completions.d/ (one file, three links), or source it.
+# fish completion for the chronicle tools: chronicle-append, chronicle-tail,
+# chronicle-readers and chronicle-queue. Install as
+# ~/.config/fish/completions/chronicle-{append,tail,readers,queue}.fish
+# or /usr/share/fish/vendor_completions.d/ (one file, four links), or source it.
 #
 # Keep the option lists in step with each tool's --help (tests/cli/cli_docs.sh checks).
 
@@ -33,7 +34,7 @@ function __chronicle_positionals
 end
 
 function __chronicle_append_positionals
-    __chronicle_positionals --framing --segment-size --sync
+    __chronicle_positionals --framing --segment-size --max-bytes --max-age --max-records --keep-free --sync
 end
 
 function __chronicle_tail_positionals
@@ -42,6 +43,10 @@ end
 
 function __chronicle_readers_positionals
     __chronicle_positionals --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after
+end
+
+function __chronicle_queue_positionals
+    __chronicle_positionals --max-bytes --max-age --max-records --keep-free
 end
 
 # True when $argv[1] positional arguments come before the cursor (for command $argv[2]).
@@ -59,6 +64,12 @@ end
 function __chronicle_readers_sub
     set -l pos (__chronicle_readers_positionals)
     test (count $pos) -ge 2; and contains -- $pos[2] $argv
+end
+
+# True when chronicle-queue's subcommand (its first positional) is one of $argv.
+function __chronicle_queue_sub
+    set -l pos (__chronicle_queue_positionals)
+    test (count $pos) -ge 1; and contains -- $pos[1] $argv
 end
 
 # Reader names of the queue on the command line (readers/*.cursor, without ~anon.*).
@@ -107,6 +118,10 @@ complete -c chronicle-append -l version -d 'Print version and exit'
 complete -c chronicle-append -l framing -x -a 'lines\t"one record per line (default)" nul\t"NUL-terminated records" len32\t"4-byte big-endian length, then the bytes" raw\t"the whole input is one record"' -d 'Input framing'
 complete -c chronicle-append -s z -l null -d 'Records end with NUL (--framing nul)'
 complete -c chronicle-append -l segment-size -x -a '16K 1M 16M 64M 256M 1G' -d 'Segment size when creating the queue (default 64M)'
+complete -c chronicle-append -l max-bytes -x -a '256M 1G 10G 100G' -d 'Retention when creating the queue: at most SIZE of segments'
+complete -c chronicle-append -l max-age -x -a '1h 1d 7d 30d' -d 'Retention when creating the queue: delete segments older than DUR'
+complete -c chronicle-append -l max-records -x -a '100000 1000000 10000000' -d 'Retention when creating the queue: at most N records'
+complete -c chronicle-append -l keep-free -x -a '10% 15% 20% 1G 10G' -d 'Retention when creating the queue: keep SIZE or PCT% free'
 complete -c chronicle-append -l print-seq -d 'Print the sequence number of each record'
 complete -c chronicle-append -l atomic -d 'All of the input becomes visible at once, or none of it'
 complete -c chronicle-append -l sync -x -a 'none\t"page cache only (default)" batch\t"msync after each read" every\t"msync after each record"' -d 'Durability'
@@ -122,6 +137,7 @@ complete -c chronicle-tail -s n -l lines -x -d 'Print only the last N records'
 complete -c chronicle-tail -l from-seq -x -d 'Start at sequence number S'
 complete -c chronicle-tail -s c -l count -x -d 'Stop after N records (0: no limit)'
 complete -c chronicle-tail -l reader -x -a '(__chronicle_reader_names tail)' -d 'Durable cursor of reader NAME'
+complete -c chronicle-tail -l skip-expired -d 'Continue at the first available record if the start was deleted by retention'
 complete -c chronicle-tail -l show-seq -d 'Prefix each record with its sequence number and a tab'
 complete -c chronicle-tail -l format -x -a 'lines\t"payload and newline (default)" nul\t"payload and NUL" len32\t"4-byte big-endian length, then the payload" raw\t"payloads back to back"' -d 'Output framing'
 complete -c chronicle-tail -s z -l null -d 'End records with NUL (--format nul)'
@@ -158,3 +174,18 @@ complete -c chronicle-readers -n '__chronicle_readers_sub reset' -l to-start -d 
 complete -c chronicle-readers -n '__chronicle_readers_sub reset' -l to-end -d 'Past the last record'
 complete -c chronicle-readers -n '__chronicle_readers_sub reset gc' -l dry-run -d 'Show what would change, change nothing'
 complete -c chronicle-readers -n '__chronicle_readers_sub gc' -l stale-after -x -a '1d 7d 30d' -d 'Also delete named readers unused for DUR'
+
+# --- chronicle-queue SUBCOMMAND QUEUE [options]: the subcommand comes first
+complete -c chronicle-queue -f
+complete -c chronicle-queue -s h -l help -d 'Print help and exit'
+complete -c chronicle-queue -n '__chronicle_npos 0 queue' -l version -d 'Print version and exit'
+complete -c chronicle-queue -n '__chronicle_npos 0 queue' -x -a 'info\t"what the queue holds and what keeps it" set\t"change the retention limits" retain\t"apply the retention limits now"'
+complete -c chronicle-queue -n '__chronicle_npos 1 queue; and __chronicle_queue_sub info set retain' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
+complete -c chronicle-queue -n '__chronicle_queue_sub info retain' -l json -d 'One JSON object (info: chronicle.queue/v1, retain: chronicle.retain/v1)'
+complete -c chronicle-queue -n '__chronicle_queue_sub set' -l max-bytes -x -a 'none 256M 1G 10G 100G' -d 'Delete the oldest segments while they take more than SIZE'
+complete -c chronicle-queue -n '__chronicle_queue_sub set' -l max-age -x -a 'none 1h 1d 7d 30d' -d 'Delete segments whose newest record is older than DUR'
+complete -c chronicle-queue -n '__chronicle_queue_sub set' -l max-records -x -a 'none 100000 1000000 10000000' -d 'Delete the oldest segments while there are more than N records'
+complete -c chronicle-queue -n '__chronicle_queue_sub set' -l keep-free -x -a 'none 10% 15% 20% 1G 10G' -d 'Delete the oldest segments while less than SIZE or PCT% is free'
+complete -c chronicle-queue -n '__chronicle_queue_sub set' -l hard -d 'Hard limits: delete segments named readers have not finished'
+complete -c chronicle-queue -n '__chronicle_queue_sub set' -l soft -d 'Soft limits (default): keep segments named readers have not finished'
+complete -c chronicle-queue -n '__chronicle_queue_sub retain' -l dry-run -d 'Print what would be deleted, delete nothing'

@@ -7,7 +7,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MAN_DIR=$(cd "${MAN_DIR:-$(dirname "$0")/../../man}" && pwd)
 COMPLETIONS_DIR=$(cd "${COMPLETIONS_DIR:-$(dirname "$0")/../../completions}" && pwd)
-PAGES=(chronicle-append.1 chronicle-tail.1 chronicle-readers.1 chronicle.7)
+PAGES=(chronicle-append.1 chronicle-tail.1 chronicle-readers.1 chronicle-queue.1 chronicle.7)
+TOOLS=(chronicle-append chronicle-tail chronicle-readers chronicle-queue)
+# chronicle-queue: its subcommand comes first (chronicle-queue info QUEUE).
+QUEUE_TOOL=$BIN/chronicle-queue
 BASH_COMPLETION_PKG=/usr/share/bash-completion/bash_completion
 # A UTF-8 locale for rendering as a user sees it (C.UTF-8 on Debian), if there is one.
 UTF8_LOCALE=$(locale -a 2>/dev/null | grep -iE '^c\.utf-?8$' | head -n 1)
@@ -35,9 +38,9 @@ help_options() {
     "$@" --help | grep -oE '^ +-[-[:alnum:],]+' | tr ',' '\n' | tr -d ' ' | grep . | sort -u
 }
 
-# The subcommands chronicle-readers --help lists.
+# help_subcommands TOOL: the subcommands TOOL --help lists (chronicle-readers, chronicle-queue).
 help_subcommands() {
-    "$READERS" --help | awk '/^Subcommands:/ { f = 1; next } f && /^  [a-z]/ { print $1 }'
+    "$1" --help | awk '/^Subcommands:/ { f = 1; next } f && /^  [a-z]/ { print $1 }'
 }
 
 # documented TEXT WORD...: prints the WORDs that do not occur in TEXT as whole words
@@ -62,8 +65,13 @@ options_missing() {
     local page=$1 tool=$2 opts text sub
     opts=$(help_options "$BIN/$tool")
     if [[ $tool == chronicle-readers ]]; then
-        for sub in $(help_subcommands); do
+        for sub in $(help_subcommands "$READERS"); do
             opts+=$'\n'$(help_options "$READERS" q "$sub")
+        done
+    elif [[ $tool == chronicle-queue ]]; then
+        # The subcommand comes first: chronicle-queue info --help.
+        for sub in $(help_subcommands "$QUEUE_TOOL"); do
+            opts+=$'\n'$(help_options "$QUEUE_TOOL" "$sub")
         done
     fi
     text=$(render "$page" | section OPTIONS)
@@ -174,7 +182,7 @@ t_whatis_entries_parse() {
 t_every_help_option_is_in_its_man_page() {
     need man
     local tool missing n
-    for tool in chronicle-append chronicle-tail chronicle-readers; do
+    for tool in "${TOOLS[@]}"; do
         n=$(help_options "$BIN/$tool" | wc -l)
         ((n >= 3)) || fail "could not parse the options of $tool --help"
         missing=$(options_missing "$MAN_DIR/$tool.1" "$tool") ||
@@ -195,22 +203,37 @@ t_option_check_fails_when_an_option_is_removed_from_a_page() {
     missing=$(options_missing chronicle-readers.1 chronicle-readers) || rc=$?
     ((rc != 0)) || fail "a page without gc --stale-after passed the check"
     [[ " $missing " == *" --stale-after "* ]] || fail "missing: [$missing]"
+    sed '/\\-\\-dry\\-run/d' "$MAN_DIR/chronicle-queue.1" >chronicle-queue.1
+    rc=0
+    missing=$(options_missing chronicle-queue.1 chronicle-queue) || rc=$?
+    ((rc != 0)) || fail "a page without retain --dry-run passed the check"
+    [[ " $missing " == *" --dry-run "* ]] || fail "missing: [$missing]"
 }
 
 t_every_subcommand_is_in_the_readers_page() {
     need man
     local subs missing
-    subs=$(help_subcommands)
+    subs=$(help_subcommands "$READERS")
     [[ $(wc -w <<<"$subs") -ge 6 ]] || fail "could not parse the subcommands: $subs"
     # shellcheck disable=SC2086
     missing=$(documented "$(render "$MAN_DIR/chronicle-readers.1" | section SUBCOMMANDS)" $subs) ||
         fail "chronicle-readers.1 does not document the subcommands: $missing"
 }
 
+t_every_subcommand_is_in_the_queue_page() {
+    need man
+    local subs missing
+    subs=$(help_subcommands "$QUEUE_TOOL")
+    [[ $(wc -w <<<"$subs") -ge 3 ]] || fail "could not parse the subcommands: $subs"
+    # shellcheck disable=SC2086
+    missing=$(documented "$(render "$MAN_DIR/chronicle-queue.1" | section SUBCOMMANDS)" $subs) ||
+        fail "chronicle-queue.1 does not document the subcommands: $missing"
+}
+
 t_exit_status_sections_have_the_shared_table() {
     need man
     local page text missing
-    for page in chronicle-append.1 chronicle-tail.1 chronicle-readers.1; do
+    for page in chronicle-append.1 chronicle-tail.1 chronicle-readers.1 chronicle-queue.1; do
         text=$(render "$MAN_DIR/$page" | section "EXIT STATUS")
         missing=$(documented "$text" 0 1 2 3 4 5 6 7 Usage "Not found" Busy "No space" Timeout \
             "Data error") || fail "$page: EXIT STATUS lacks: $missing"
@@ -223,6 +246,7 @@ t_exit_status_sections_have_the_shared_table() {
 t_every_file_the_tools_create_is_in_chronicle_7() {
     need man
     make_queue_with_readers
+    $QUEUE_TOOL set q --max-bytes 1G >/dev/null # retention.json
     $TAIL -f --reader gamma q >/dev/null &
     local named=$! _
     for _ in $(seq 100); do [[ -e q/readers/gamma.efd ]] && break; sleep 0.05; done
@@ -273,6 +297,45 @@ t_readers_json_keys_are_in_the_readers_page() {
         fail "chronicle-readers.1 JSON OUTPUT does not document: $missing"
 }
 
+t_queue_json_keys_are_in_the_queue_page() {
+    need man
+    command -v jq >/dev/null || {
+        echo "    skip: jq is not installed" >&2
+        return 0
+    }
+    # Six 16K segments (about 511 records each); reader audit, in the third, pins it and
+    # the ones after it under a soft limit of two segments, and expires under a hard one.
+    seq 1 3000 | $APPEND --segment-size 16K q
+    $READERS q create audit --at 1500
+    $QUEUE_TOOL set q --max-bytes 32K >/dev/null
+    $QUEUE_TOOL info --json q >info-soft.json
+    $QUEUE_TOOL retain --dry-run --json q >dry.json
+    $QUEUE_TOOL set q --hard >/dev/null
+    $QUEUE_TOOL retain --json q >hard.json
+    $QUEUE_TOOL info --json q >info-hard.json
+    $READERS --json q >readers.json
+    expect_eq info_schema chronicle.queue/v1 "$(jq -r .schema info-soft.json)"
+    expect_eq retain_schema chronicle.retain/v1 "$(jq -r .schema dry.json)"
+    jq -e '.pinned | length > 0' info-soft.json >/dev/null ||
+        fail "no reader pins segments in $(cat info-soft.json)"
+    jq -e '.deleted | length > 0' dry.json >/dev/null || fail "nothing to delete in $(cat dry.json)"
+    jq -e '.expired | length > 0' hard.json >/dev/null || fail "no reader expired in $(cat hard.json)"
+    jq -e '.readers[] | select(.name == "audit") | .expired and .records_lost > 0' readers.json \
+        >/dev/null || fail "audit is not expired in $(cat readers.json)"
+    local keys text missing
+    keys=$(jq -r '[.. | objects | keys[]] | unique[]' info-soft.json dry.json hard.json info-hard.json |
+        sort -u)
+    text=$(render "$MAN_DIR/chronicle-queue.1" | section "JSON OUTPUT")
+    # shellcheck disable=SC2086
+    missing=$(documented "$text" $keys chronicle.queue/v1 chronicle.retain/v1) ||
+        fail "chronicle-queue.1 JSON OUTPUT does not document: $missing"
+    keys=$(jq -r '[.. | objects | keys[]] | unique[]' readers.json | sort -u)
+    text=$(render "$MAN_DIR/chronicle-readers.1" | section "JSON OUTPUT")
+    # shellcheck disable=SC2086
+    missing=$(documented "$text" $keys) ||
+        fail "chronicle-readers.1 JSON OUTPUT does not document (expired reader): $missing"
+}
+
 t_tail_json_keys_are_in_the_tail_page() {
     need man
     command -v jq >/dev/null || {
@@ -294,11 +357,11 @@ t_tail_json_keys_are_in_the_tail_page() {
 t_bash_completion_loads_in_bash_norc() {
     bash --norc --noprofile -c '
         source "$1" || exit 1
-        for c in chronicle-append chronicle-tail chronicle-readers; do
+        for c in chronicle-append chronicle-tail chronicle-readers chronicle-queue; do
             complete -p "$c" >/dev/null || exit 2
         done
     ' bash "$COMPLETIONS_DIR/chronicle.bash" >"$T/out" 2>"$T/err" ||
-        fail "chronicle.bash does not register all three tools: $(cat "$T/err")"
+        fail "chronicle.bash does not register every tool: $(cat "$T/err")"
     [[ ! -s $T/err && ! -s $T/out ]] || fail "loading chronicle.bash printed: $(cat "$T/out" "$T/err")"
 }
 
@@ -315,23 +378,38 @@ t_bash_completes_options_and_their_values() {
         expect_eq "readers --at" "$(printf 'end\nstart')" "$(comp 'chronicle-readers q create x --at ')"
         expect_eq "readers --to" "$(printf -- '--to-end\n--to-seq\n--to-start\n--to-time')" \
             "$(comp 'chronicle-readers q reset x --to')"
+        expect_eq "append --max" "$(printf -- '--max-age\n--max-bytes\n--max-records')" \
+            "$(comp 'chronicle-append --max')"
+        expect_eq "tail --skip" --skip-expired "$(comp 'chronicle-tail --skip')"
+        expect_eq "queue set --ha" --hard "$(comp 'chronicle-queue set q --ha')"
+        expect_eq "queue set --max-age n" none "$(comp 'chronicle-queue set q --max-age n')"
+        expect_eq "queue set --keep-free=n" none \
+            "$(bash_complete "$pkg" - chronicle-queue set q --keep-free = n | sort)"
+        expect_eq "queue retain --" "$(printf -- '--dry-run\n--help\n--json')" \
+            "$(comp 'chronicle-queue retain q --')"
     done
 }
 
 t_bash_offers_every_help_option() {
     local tool offered missing
-    for tool in chronicle-append chronicle-tail chronicle-readers; do
+    for tool in "${TOOLS[@]}"; do
         offered=$(comp "$tool -")
         # shellcheck disable=SC2046
         missing=$(documented "$offered" $(help_options "$BIN/$tool")) ||
             fail "bash does not offer for $tool: $missing"
     done
     local sub
-    for sub in $(help_subcommands); do
+    for sub in $(help_subcommands "$READERS"); do
         offered=$(comp "chronicle-readers q $sub x -")
         # shellcheck disable=SC2046
         missing=$(documented "$offered" $(help_options "$READERS" q "$sub")) ||
             fail "bash does not offer for chronicle-readers $sub: $missing"
+    done
+    for sub in $(help_subcommands "$QUEUE_TOOL"); do
+        offered=$(comp "chronicle-queue $sub q -")
+        # shellcheck disable=SC2046
+        missing=$(documented "$offered" $(help_options "$QUEUE_TOOL" "$sub")) ||
+            fail "bash does not offer for chronicle-queue $sub: $missing"
     done
 }
 
@@ -358,6 +436,12 @@ t_bash_completes_queues_subcommands_and_reader_names() {
         expect_eq "tail QUEUE" "$(printf 'other\nq')" "$(comp 'chronicle-tail -n 5 ' | tr -d /)"
         expect_eq "readers QUEUE" "$(printf 'other\nq')" "$(comp 'chronicle-readers --json ' | tr -d /)"
         expect_eq "append FILE" notaqueue.txt "$(comp 'chronicle-append q nota')"
+        expect_eq "queue re" retain "$(comp 'chronicle-queue re')"
+        expect_eq "queue subcommands" "$(printf 'info\nretain\nset')" "$(comp 'chronicle-queue ')"
+        expect_eq "queue info QUEUE" "$(printf 'other\nq')" "$(comp 'chronicle-queue info ' | tr -d /)"
+        expect_eq "queue set QUEUE" "$(printf 'other\nq')" \
+            "$(comp 'chronicle-queue set --max-bytes 1G ' | tr -d /)"
+        expect_eq "queue retain QUEUE x" "" "$(comp 'chronicle-queue retain q ')"
     done
     stop_follower
 }
@@ -367,7 +451,8 @@ t_zsh_completion_passes_zsh_n() {
         echo "    skip: zsh is not installed" >&2
         return 0
     fi
-    head -n 1 "$COMPLETIONS_DIR/_chronicle" | grep -qx '#compdef chronicle-append chronicle-tail chronicle-readers' ||
+    head -n 1 "$COMPLETIONS_DIR/_chronicle" |
+        grep -qx '#compdef chronicle-append chronicle-tail chronicle-readers chronicle-queue' ||
         fail "_chronicle does not start with its #compdef line"
     zsh -n "$COMPLETIONS_DIR/_chronicle" 2>"$T/err" || fail "zsh -n: $(cat "$T/err")"
 }
@@ -388,6 +473,10 @@ t_fish_completion_passes_fish_n_and_completes() {
     expect_eq "fish readers sh" show "$(fc 'chronicle-readers q sh')"
     expect_eq "fish readers show NAME" "$(printf 'alpha\nbeta')" "$(fc 'chronicle-readers q show ')"
     expect_eq "fish tail --reader" "$(printf 'alpha\nbeta')" "$(fc 'chronicle-tail q --reader ')"
+    mkdir other
+    expect_eq "fish queue subcommands" "$(printf 'info\nretain\nset')" "$(fc 'chronicle-queue ')"
+    expect_eq "fish queue info QUEUE" "$(printf 'other\nq')" "$(fc 'chronicle-queue info ' | tr -d /)"
+    expect_eq "fish queue set --ha" --hard "$(fc 'chronicle-queue set q --ha')"
     stop_follower
 }
 

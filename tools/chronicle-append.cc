@@ -17,6 +17,7 @@
 #include "chronicle/writer.h"
 #include "cli.h"
 #include "framing.h"
+#include "retention_flags.h"
 
 using namespace chronicle;
 
@@ -34,6 +35,7 @@ struct Options {
     bool atomic = false;
     std::string sync = "none";
     bool wake_via_fifo = false;
+    cli::RetentionFlags retention;
 };
 
 enum class SyncMode { none, batch, every };
@@ -268,6 +270,8 @@ int tool_main(int argc, char** argv) {
                    "durability: none (page cache; survives a crash of any process, not of the "
                    "machine), batch (msync after each read), every (msync after each record)")
         ->check(CLI::IsMember({"none", "batch", "every"}));
+    // Retention limits of a queue this command creates (retention_flags.h).
+    cli::add_retention_options(app, o.retention, false);
     app.add_flag("--wake-via-fifo", o.wake_via_fifo,
                  "wake followers through their FIFO instead of their eventfd (diagnosis)");
     app.set_version_flag("--version", cli::version_string("chronicle-append"));
@@ -290,6 +294,11 @@ int tool_main(int argc, char** argv) {
         // appends without batches), or all input at once (--atomic).
         wo.sync = sync != SyncMode::none ? Sync::on_commit : Sync::none;
         wo.wake_via_fifo = o.wake_via_fifo;
+        if (o.retention.any()) {
+            RetentionLimits l;
+            cli::apply_retention_flags(o.retention, l);
+            wo.retention = l;
+        }
         cli::install_termination_handlers();
         auto w = Writer::open(o.queue, wo);
         if (!w) return cli::report(w.status());

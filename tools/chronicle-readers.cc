@@ -17,6 +17,7 @@
 #include "chronicle/admin.h"
 #include "chronicle/reader.h"
 #include "cli.h"
+#include "render.h"
 
 using namespace chronicle;
 using json = nlohmann::ordered_json;  // keys in the documented order, schema first
@@ -45,35 +46,6 @@ struct Options {
     std::string stale_after;
 };
 
-std::string human_bytes(uint64_t b) {
-    const char* units[] = {"", "K", "M", "G", "T"};
-    double v = static_cast<double>(b);
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : (v < 10 ? "%.1f%s" : "%.0f%s"), v, units[u]);
-    return buf;
-}
-
-std::string human_age(double s) {
-    char buf[32];
-    if (s < 1) {
-        std::snprintf(buf, sizeof buf, "%.0fms", s * 1000);
-    } else if (s < 120) {
-        std::snprintf(buf, sizeof buf, "%.1fs", s);
-    } else if (s < 7200) {
-        std::snprintf(buf, sizeof buf, "%.0fm", s / 60);
-    } else if (s < 172800) {
-        std::snprintf(buf, sizeof buf, "%.0fh", s / 3600);
-    } else {
-        std::snprintf(buf, sizeof buf, "%.0fd", s / 86400);
-    }
-    return buf;
-}
-
 json queue_json(const QueueStats& q) {
     return {
         {"dir", q.dir},
@@ -96,6 +68,7 @@ json queue_json(const QueueStats& q) {
 
 std::string state_of(const ReaderStats& r) {
     if (r.damaged) return "damaged";
+    if (r.expired) return "expired";
     if (!r.alive) return "idle";
     if (r.follower.registered) return r.follower.sleeping ? "sleeping" : "reading";
     return "open";
@@ -113,7 +86,9 @@ json reader_json(const ReaderStats& r) {
               {"lag_bytes", known(r.lag_bytes)},
               {"lag_seconds", known(r.lag_seconds)},
               {"created_ns", known(r.created_ns)},
-              {"commit_ns", known(r.commit_ns)}};
+              {"commit_ns", known(r.commit_ns)},
+              {"expired", known(r.expired)},
+              {"records_lost", known(r.records_lost)}};
     if (r.follower.registered) {
         const FollowerStats& f = r.follower;
         j["follower"] = {{"pid", f.pid},
@@ -145,8 +120,8 @@ std::string queue_line(const QueueStats& q) {
     std::ostringstream o;
     o << "queue " << cli::printable(q.dir) << ": head " << q.head_seq << " (first " << q.first_seq
       << "), " << q.segments << " segment" << (q.segments == 1 ? "" : "s") << " of "
-      << human_bytes(q.segment_size) << ", " << human_bytes(q.bytes) << " on disk, "
-      << human_bytes(q.disk_free) << " free, writer "
+      << cli::human_bytes(q.segment_size) << ", " << cli::human_bytes(q.bytes) << " on disk, "
+      << cli::human_bytes(q.disk_free) << " free, writer "
       << (q.writer_alive ? "pid " + std::to_string(q.writer_pid) : std::string("none")) << "\n";
     if (!q.notifier_status.empty()) {
         o << "note: the writer wakes no follower: " << cli::printable(q.notifier_status) << "\n";
@@ -175,11 +150,12 @@ std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
                              std::to_string(r.follower.wakeups) + " wakeups"
                        : "stale (run gc)";
         }
-        std::snprintf(
-            line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s\n", name.c_str(),
-            static_cast<unsigned long long>(r.position), static_cast<unsigned long long>(r.lag),
-            human_bytes(r.lag_bytes).c_str(), human_age(r.lag_seconds).c_str(), state_of(r).c_str(),
-            r.alive ? std::to_string(r.owner_pid).c_str() : "-", cli::printable(wake).c_str());
+        std::snprintf(line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s\n", name.c_str(),
+                      static_cast<unsigned long long>(r.position),
+                      static_cast<unsigned long long>(r.lag), cli::human_bytes(r.lag_bytes).c_str(),
+                      cli::human_age(r.lag_seconds).c_str(), state_of(r).c_str(),
+                      r.alive ? std::to_string(r.owner_pid).c_str() : "-",
+                      cli::printable(wake).c_str());
         out += line;
     }
     if (rs.empty()) out += "(no readers)\n";
@@ -198,10 +174,14 @@ std::string show_text(const QueueStats& q, const ReaderStats& r) {
     }
     o << "state:       " << state_of(r)
       << (r.alive ? " (pid " + std::to_string(r.owner_pid) + ")" : "") << "\n"
-      << "position:    " << r.position << "\n"
-      << "head:        " << q.head_seq << "\n"
-      << "lag:         " << r.lag << " records, " << human_bytes(r.lag_bytes)
-      << (r.lag_bytes < 1024 ? " bytes" : "") << ", oldest unread " << human_age(r.lag_seconds)
+      << "position:    " << r.position << "\n";
+    if (r.expired) {
+        o << "expired:     retention deleted " << r.records_lost
+          << " records it had not read; the first on disk is " << q.first_seq << "\n";
+    }
+    o << "head:        " << q.head_seq << "\n"
+      << "lag:         " << r.lag << " records, " << cli::human_bytes(r.lag_bytes)
+      << (r.lag_bytes < 1024 ? " bytes" : "") << ", oldest unread " << cli::human_age(r.lag_seconds)
       << " old\n";
     if (r.follower.registered) {
         const auto& f = r.follower;
@@ -267,6 +247,7 @@ int check(const Options& o, const std::vector<ReaderStats>& rs) {
     double worst_age = 0;
     std::string perf;
     const ReaderStats* damaged = nullptr;  // the first damaged cursor: CRITICAL, named
+    const ReaderStats* expired = nullptr;  // the first expired reader: CRITICAL, named
     int n = 0;
     for (const auto& r : rs) {
         if (r.ephemeral) continue;
@@ -276,7 +257,8 @@ int check(const Options& o, const std::vector<ReaderStats>& rs) {
             level = 2;
             continue;
         }
-        int l = 0;
+        if (r.expired && expired == nullptr) expired = &r;
+        int l = r.expired ? 2 : 0;
         if ((o.max_lag && r.lag > *o.max_lag) || (max_age >= 0 && r.lag_seconds > max_age)) {
             l = 2;
         } else if ((o.warn_lag && r.lag > *o.warn_lag) ||
@@ -297,9 +279,12 @@ int check(const Options& o, const std::vector<ReaderStats>& rs) {
     if (damaged != nullptr) {
         msg << ", " << cli::printable(damaged->name)
             << " damaged: " << cli::printable(damaged->damage);
+    } else if (expired != nullptr) {
+        msg << ", " << cli::printable(expired->name) << " expired: retention deleted "
+            << expired->records_lost << " unread records (position " << expired->position << ")";
     } else if (n > 0) {
         msg << ", worst " << cli::printable(worst) << " lag " << worst_lag << " ("
-            << human_age(worst_age) << ")";
+            << cli::human_age(worst_age) << ")";
     }
     msg << " |" << perf << "\n";
     (void)print_out(msg.str());

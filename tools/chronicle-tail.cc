@@ -39,7 +39,31 @@ struct Options {
     std::string tmpl;
     std::optional<uint64_t> until_seq;
     std::string until_time;
+    bool skip_expired = false;
 };
+
+// A read error on stderr; an expired position also says how to go on.
+int report_read(const Options& o, const Status& st) {
+    if (st.code() != errc::expired) return cli::report(st);
+    std::string how = "; --skip-expired continues at the first record on disk";
+    if (!o.reader.empty()) {
+        how += ", or move the reader: chronicle-readers " + o.queue + " reset " + o.reader +
+               " --to-start";
+    }
+    return cli::report(Status(st.code(), st.message() + how, st.sys_errno()));
+}
+
+// Says on stderr how many records retention deleted before this reader got to them
+// (--skip-expired), once per jump.
+void note_skipped(const Reader& r, uint64_t& reported) {
+    const uint64_t n = r.expired_skipped();
+    if (n == reported) return;
+    cli::warn("warning: " + std::to_string(n - reported) +
+              " records were deleted by retention before they were read" +
+              (r.name().empty() ? std::string() : " (reader '" + r.name() + "')") +
+              "; continuing at the first record on disk");
+    reported = n;
+}
 
 // Longest polling wait between looks at the output and at signals, when following
 // without a wake-up descriptor.
@@ -111,6 +135,7 @@ int tail(const Options& o) {
     ReaderOptions ro;
     ro.name = o.reader;
     ro.auto_commit = false;  // the position is stored after output is flushed
+    ro.skip_expired = o.skip_expired;
     if (auto start = cli::position_from(o.from, "--from-time")) {
         ro.start = *start;
         ro.reposition = true;
@@ -130,8 +155,10 @@ int tail(const Options& o) {
     }
     if (o.follow) cli::install_termination_handlers();
     auto rd = Reader::open(o.queue, ro);
-    if (!rd) return cli::report(rd.status());
+    if (!rd) return report_read(o, rd.status());
     Reader& reader = *rd.value();
+    uint64_t skipped_reported = 0;
+    note_skipped(reader, skipped_reported);
 
     // --format passed framing_check() when the command line was parsed.
     const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
@@ -183,8 +210,10 @@ int tail(const Options& o) {
     for (;;) {
         const uint64_t before = printed;
         Status err;
-        if (!drain(err)) return output_failed();
-        if (!err) return cli::report(err);
+        const bool drained = drain(err);
+        note_skipped(reader, skipped_reported);
+        if (!drained) return output_failed();
+        if (!err) return report_read(o, err);
         if (printed != before) last_record = std::chrono::steady_clock::now();
         if (!o.follow || reached_end || (o.count && printed >= *o.count)) return cli::kOk;
         if (o.until_writer_exits) {
@@ -301,6 +330,9 @@ int tool_main(int argc, char** argv) {
                    "soon as everything is printed); exit 6")
         ->check(cli::duration_check())
         ->needs(follow);
+    app.add_flag("--skip-expired", o.skip_expired,
+                 "when retention deleted records this reader had not read, continue at the "
+                 "first record on disk (and say how many were lost) instead of exit 7");
     app.set_version_flag("--version", cli::version_string("chronicle-tail"));
     return cli::run(argc, argv, app, [&] { return tail(o); });
 }

@@ -181,4 +181,52 @@ void Template::render(std::string& out, uint64_t seq, uint64_t ts, std::string_v
     }
 }
 
+// ------------------------------------------------------------ human-readable sizes, ages
+
+std::string human_bytes(uint64_t b) {
+    const char* units[] = {"", "K", "M", "G", "T"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : (v < 10 ? "%.1f%s" : "%.0f%s"), v, units[u]);
+    return buf;
+}
+
+std::string human_size(uint64_t b) {
+    static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 6) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    if (u == 0) {
+        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+    } else {
+        std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+    }
+    return buf;
+}
+
+std::string human_age(double s) {
+    char buf[32];
+    if (s < 1) {
+        std::snprintf(buf, sizeof buf, "%.0fms", s * 1000);
+    } else if (s < 120) {
+        std::snprintf(buf, sizeof buf, "%.1fs", s);
+    } else if (s < 7200) {
+        std::snprintf(buf, sizeof buf, "%.0fm", s / 60);
+    } else if (s < 172800) {
+        std::snprintf(buf, sizeof buf, "%.0fh", s / 3600);
+    } else {
+        std::snprintf(buf, sizeof buf, "%.0fd", s / 86400);
+    }
+    return buf;
+}
+
 }  // namespace chronicle::cli

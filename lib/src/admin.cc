@@ -127,6 +127,8 @@ Result<ReaderStats> stat_reader(const AdminQueue& q, std::string_view dir, std::
     r.created_ns = h->created_ns;
     r.commit_ns = h->commit_ns.load(std::memory_order_relaxed);
     r.lag = qs.head_seq > r.position ? qs.head_seq - r.position : 0;
+    r.expired = r.position < qs.first_seq;
+    r.records_lost = r.expired ? qs.first_seq - r.position : 0;
     if (r.lag > 0) {
         const uint64_t ts = timestamp_at(dir, std::max(r.position, qs.first_seq));
         const uint64_t now = fs::realtime_ns();
@@ -197,6 +199,7 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
     struct statvfs vfs {};
     if (::fstatvfs(q->dirfd.get(), &vfs) == 0) {
         s.disk_free = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+        s.disk_size = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
     }
     const files::WriterInfo w = files::query_writer(q->dirfd.get(), dir);
     s.writer_alive = w.alive;
@@ -216,6 +219,28 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
         }
     }
     return s;
+}
+
+Result<std::vector<SegmentStats>> inspect_segments(std::string_view dir) {
+    auto q = open_admin_queue(dir);
+    if (!q) return q.status();
+    auto bases = files::list_segments(dir);
+    if (!bases) return bases.status();
+    auto r = Reader::open(dir);
+    if (!r) return r.status();
+    auto head = r.value()->head();
+    if (!head) return head.status();
+    std::vector<SegmentStats> out;
+    for (size_t i = 0; i < bases->size(); ++i) {
+        const uint64_t b = (*bases)[i];
+        struct stat st {};
+        const std::string file = files::segment_name(b);
+        if (::fstatat(q->dirfd.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        const uint64_t end =
+            std::min(i + 1 < bases->size() ? (*bases)[i + 1] : head.value(), head.value());
+        out.push_back({file, b, end > b ? end - b : 0, static_cast<uint64_t>(st.st_size)});
+    }
+    return out;
 }
 
 namespace {

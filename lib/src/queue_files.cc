@@ -127,7 +127,8 @@ Result<fs::Fd> open_readers_dir(int dirfd, std::string_view dir) {
 
 bool is_queue_entry(std::string_view name) {
     uint64_t b = 0;
-    return name == kWriterLock || name == kReadersDir || parse_segment_name(name, b);
+    return name == kWriterLock || name == kReadersDir || name == kRetention ||
+           parse_segment_name(name, b);
 }
 
 std::string writer_lock_to_json(const WriterLockText& w) {

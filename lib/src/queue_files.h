@@ -4,6 +4,7 @@
 //     00000000000000000000.seg   segments, named by the sequence of their first record
 //     writer.lock                the writer's lock; its text names the holder (JSON)
 //     wake.shm                   the wake page shared by the writer and followers
+//     retention.json             the queue's retention limits (JSON; absent: keep all)
 //     .next.seg.tmp              a segment being created by a roll (removed by recovery)
 //     .prep.seg.tmp              the next segment prepared ahead of a roll
 //     readers/
@@ -30,6 +31,7 @@ namespace chronicle::files {
 inline constexpr std::string_view kWriterLock = "writer.lock";
 inline constexpr std::string_view kWakePage = "wake.shm";
 inline constexpr std::string_view kReadersDir = "readers";
+inline constexpr std::string_view kRetention = "retention.json";
 // The writer's temporary segment during a roll, and the one prepared ahead of it.
 inline constexpr std::string_view kNextSegmentTmp = ".next.seg.tmp";
 inline constexpr std::string_view kPreparedSegmentTmp = ".prep.seg.tmp";

@@ -29,6 +29,7 @@ class Reader::Impl {
     Result<uint64_t> head();
     Result<uint64_t> first();
     Status commit(uint64_t next_seq);
+    [[nodiscard]] uint64_t expired_skipped() const noexcept { return skipped_; }
     [[nodiscard]] uint64_t position() const noexcept { return std::max(seq_, target_); }
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
@@ -36,6 +37,8 @@ class Reader::Impl {
 
   private:
     Status locate(uint64_t target);
+    Status locate_once(uint64_t target, bool& again);
+    Status expired_error(uint64_t target, uint64_t first) const;
     Result<uint64_t> seq_at_time(uint64_t ts);
     bool has_data();
 
@@ -52,6 +55,8 @@ class Reader::Impl {
     CursorStore cursor_;
     bool auto_commit_ = true;
     bool handed_ = false;  // a record was handed over since the last position store
+    bool skip_expired_ = false;
+    uint64_t skipped_ = 0;  // records lost to retention and passed over (skip_expired_)
 
     std::optional<Following> follow_;  // set at open
     Status check_start(uint64_t head) const {
@@ -71,6 +76,7 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
     dir_ = std::string(dir);
     name_ = o.name;
     auto_commit_ = o.auto_commit;
+    skip_expired_ = o.skip_expired;
     if (!name_.empty()) {
         if (Status st = validate_reader_name(name_); !st) return st;
     }
@@ -121,7 +127,25 @@ Status Reader::Impl::open(std::string_view dir, const ReaderOptions& o) {
     return locate(cursor_.load());
 }
 
+Status Reader::Impl::expired_error(uint64_t target, uint64_t first) const {
+    return Status(errc::expired, (name_.empty() ? std::string() : "reader '" + name_ + "': ") +
+                                     "sequence " + std::to_string(target) + " is no longer in " +
+                                     dir_ + ": retention deleted the records before " +
+                                     std::to_string(first) + " (" + std::to_string(first - target) +
+                                     " records)");
+}
+
 Status Reader::Impl::locate(uint64_t target) {
+    // Segments can vanish between the listing and the open: the oldest to retention, an
+    // uncommitted batch's to a starting writer's recovery. Each retry lists them again.
+    for (int attempt = 0;; ++attempt) {
+        bool again = false;
+        Status st = locate_once(target, again);
+        if (!again || attempt == 16) return st;
+    }
+}
+
+Status Reader::Impl::locate_once(uint64_t target, bool& again) {
     auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     seg_ = Segment();
@@ -132,19 +156,17 @@ Status Reader::Impl::locate(uint64_t target) {
         return {};
     }
     if (target < bases->front()) {
-        return Status(errc::expired, "sequence " + std::to_string(target) + " is no longer in " +
-                                         dir_ + " (the first is " + std::to_string(bases->front()) +
-                                         ")");
+        if (!skip_expired_) return expired_error(target, bases->front());
+        skipped_ += bases->front() - target;
+        target = target_ = bases->front();
     }
     auto it = std::upper_bound(bases->begin(), bases->end(), target);
     size_t i = static_cast<size_t>(it - bases->begin()) - 1;
     for (;;) {
         auto s = Segment::open(dirfd_.get(), dir_, (*bases)[i], false);
-        // Gone since the listing: an uncommitted batch's segment that a starting writer's
-        // recovery removed (a committed one is never removed by recovery).
-        if (!s && s.status().code() == errc::not_found && i > 0) {
-            --i;
-            continue;
+        if (!s && s.status().code() == errc::not_found) {
+            again = true;  // gone since the listing: list again
+            return s.status();
         }
         if (!s) return s.status();
         if (s->live()) {
@@ -157,7 +179,7 @@ Status Reader::Impl::locate(uint64_t target) {
         bool committed = (*bases)[i] == 0;
         for (size_t j = i + 1; !committed && j < bases->size(); ++j) {
             auto later = Segment::open(dirfd_.get(), dir_, (*bases)[j], false);
-            if (!later && later.status().code() == errc::not_found) continue;  // as above
+            if (!later && later.status().code() == errc::not_found) continue;  // recovery
             if (!later) return later.status();
             committed = later->live();
         }
@@ -326,11 +348,16 @@ Result<std::optional<Record>> Reader::Impl::next() {
             case RecKind::seal: {
                 auto nx = Segment::open(dirfd_.get(), dir_, seq_, false);
                 if (!nx) {
-                    if (nx.status().code() == errc::not_found) {
-                        return seg_.corrupt_at(off_, "sealed, but the next segment " +
-                                                         files::segment_name(seq_) + " is missing");
+                    if (nx.status().code() != errc::not_found) return nx.status();
+                    // Deleted by retention while this reader was in the segment before it?
+                    // Then the first segment on disk is a later one.
+                    auto f = first();
+                    if (f && f.value() > seq_) {
+                        if (Status st = locate(seq_); !st) return st;
+                        continue;
                     }
-                    return nx.status();
+                    return seg_.corrupt_at(off_, "sealed, but the next segment " +
+                                                     files::segment_name(seq_) + " is missing");
                 }
                 seg_ = std::move(nx.value());
                 off_ = seg_.data_begin();
@@ -392,6 +419,9 @@ Result<uint64_t> Reader::head() {
 }
 Result<uint64_t> Reader::first() {
     return impl_->first();
+}
+uint64_t Reader::expired_skipped() const noexcept {
+    return impl_->expired_skipped();
 }
 const std::string& Reader::name() const noexcept {
     return impl_->name();

@@ -151,14 +151,16 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
     // scan from it walks into the last one either way (one stride of extra reading).
     if (cur > 0) {
         auto prev = Segment::open(dirfd, dir, bases[cur - 1], true);
-        if (!prev) return prev.status();
-        // Batches mark their segments live in order, so a segment before a live one is
-        // committed even if its flag says preparing (a damaged word): mark it live.
-        if (!prev->live()) {
-            Segment::mark_live(prev->header());
+        // Not found: deleted by retention since the listing. Retention deletes only sealed
+        // segments, so it needed nothing from us.
+        if (!prev && prev.status().code() != errc::not_found) return prev.status();
+        if (prev) {
+            // Batches mark their segments live in order, so a segment before a live one is
+            // committed even if its flag says preparing (a damaged word): mark it live.
+            if (!prev->live()) Segment::mark_live(prev->header());
+            seg = std::move(prev.value());
+            --cur;
         }
-        seg = std::move(prev.value());
-        --cur;
     }
 
     // Resume the scan at the last index slot if it checks out; otherwise walk the segment

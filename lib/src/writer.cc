@@ -64,6 +64,19 @@ Status Writer::Impl::take_lock() {
     return files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
 }
 
+Status Writer::Impl::settle_retention(bool fresh, const std::optional<RetentionLimits>& wanted) {
+    if (!wanted) return {};
+    if (fresh) return write_retention(dir_, *wanted);
+    auto have = read_retention(dir_);
+    if (!have) return have.status();
+    if (have.value() == *wanted) return {};
+    return Status(errc::invalid_argument, "queue " + dir_ + " exists with retention " +
+                                              describe(have.value()) + ", not " +
+                                              describe(*wanted) +
+                                              " (limits of an existing queue are changed with "
+                                              "chronicle-queue set)");
+}
+
 void Writer::Impl::adopt(Tail&& t) {
     seg_ = std::move(t.seg);
     off_ = t.off;
@@ -90,6 +103,7 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
         return Status::from_errno(errno, "cannot create", fs::join(dir_, files::kReadersDir));
     }
     if (Status st = take_lock(); !st) return st;
+    if (Status st = settle_retention(fresh, o.retention); !st) return st;
 
     auto geo = SegmentGeometry::for_size(o.segment_size);
     if (!geo) return geo.status();
@@ -118,6 +132,7 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
         lock_text_.notifier = st.message();
         (void)files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
     }
+    retainer_.start_if_configured(dirfd_.get(), dir_);
     return {};
 }
 

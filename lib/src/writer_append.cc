@@ -191,6 +191,9 @@ Status Writer::Impl::roll() {
     pretouch_.switch_to(seg_, off_);
     if (stage_batch_) stage_.open(seg_.fd(), seg_.bytes(), seg_.size(), off_);
     set_limits();
+    // The segment left behind may be due for deletion — once its records are committed
+    // (a batch's rolls are reported when it publishes).
+    if (!staged) retainer_.on_roll();
     return {};
 }
 
@@ -288,6 +291,7 @@ void Writer::Impl::publish() {
         for (SegmentHeader* h : preparing_) Segment::mark_live(h);
         preparing_.clear();
         held_.clear();
+        retainer_.on_roll();  // the batch's rolls are committed now
     }
     wake_.after_commit();
 }

@@ -17,6 +17,7 @@
 #include "pretouch.h"
 #include "queue_files.h"
 #include "recovery.h"
+#include "retainer.h"
 #include "segment.h"
 #include "wake.h"
 
@@ -42,6 +43,7 @@ class Writer::Impl {
 
   private:
     Status take_lock();
+    Status settle_retention(bool fresh, const std::optional<RetentionLimits>& wanted);
     void adopt(Tail&& t);
     Status roll();
     // The record encoder: begin_record() makes room (rolling if needed) and returns where
@@ -121,6 +123,7 @@ class Writer::Impl {
     Pretoucher pretouch_;
     WakeHook wake_;
     files::WriterLockText lock_text_;  // what writer.lock says about this writer
+    Retainer retainer_;                // last: its thread stops before anything else goes
 };
 
 }  // namespace chronicle

@@ -25,6 +25,7 @@ struct QueueStats {
     uint64_t segment_size = 0;
     uint64_t bytes = 0;         // size of all segment files
     uint64_t disk_free = 0;     // bytes available on its file system
+    uint64_t disk_size = 0;     // the size of that file system
     bool writer_alive = false;  // the writer lock is held
     int writer_pid = 0;         // as written in writer.lock (meaningful when alive)
     // Why the live writer wakes no follower (its notifier could not start: no inotify, no
@@ -59,6 +60,10 @@ struct ReaderStats {
     double lag_seconds = 0;  // age of the oldest unread record
     uint64_t created_ns = 0;
     uint64_t commit_ns = 0;  // last time the position was stored
+    // Retention deleted records this reader had not read: its position is before the first
+    // record on disk (chronicle-tail --skip-expired or a reset moves it on).
+    bool expired = false;
+    uint64_t records_lost = 0;  // first_seq - position when expired
     FollowerStats follower;
     // The cursor file cannot be used (truncated or of the wrong size, wrong magic, a
     // version this build does not know, not a regular file, unreadable): `damage` says why,
@@ -69,6 +74,15 @@ struct ReaderStats {
 };
 
 CHRONICLE_API Result<QueueStats> inspect_queue(std::string_view dir);
+
+struct SegmentStats {
+    std::string file;      // "00000000000000001000.seg"
+    uint64_t base = 0;     // sequence of its first record
+    uint64_t records = 0;  // committed records in it (up to the next segment or the head)
+    uint64_t bytes = 0;    // file size
+};
+// The queue's segments, oldest first.
+CHRONICLE_API Result<std::vector<SegmentStats>> inspect_segments(std::string_view dir);
 // All readers (named and ephemeral), sorted by name; a reader whose cursor file is damaged
 // is listed with `damaged` set, never left out.
 CHRONICLE_API Result<std::vector<ReaderStats>> inspect_readers(std::string_view dir);

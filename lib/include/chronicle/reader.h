@@ -55,6 +55,11 @@ struct ReaderOptions {
     // Named readers: store the position on each next() (see the header comment). When
     // false, only commit() stores it.
     bool auto_commit = true;
+    // A position that retention deleted (a named reader's stored cursor, a sequence asked
+    // for, or the next segment of one being read): errc::expired when false; when true the
+    // reader moves on to the first record still on disk and counts the records it lost
+    // in expired_skipped().
+    bool skip_expired = false;
 };
 
 struct Record {
@@ -93,6 +98,9 @@ class CHRONICLE_API Reader {
     Result<uint64_t> head();
     // Sequence of the first record still on disk.
     Result<uint64_t> first();
+    // Records passed over because retention deleted them before they were read (with
+    // ReaderOptions::skip_expired; 0 otherwise), since open.
+    [[nodiscard]] uint64_t expired_skipped() const noexcept;
 
     // --- Following (docs/DESIGN.md, "Wake-ups").
     // Blocks until next() has something to return (ok), the timeout passes

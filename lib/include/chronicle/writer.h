@@ -13,11 +13,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "chronicle/export.h"
+#include "chronicle/retention.h"
 #include "chronicle/status.h"
 
 namespace chronicle {
@@ -50,6 +52,12 @@ struct WriterOptions {
     // durable. A failed sync is returned by that call, although the records are committed
     // (visible to readers) by then.
     Sync sync = Sync::none;
+    // Retention limits for a queue this open creates (written to retention.json). For an
+    // existing queue they must equal the queue's own limits: errc::invalid_argument
+    // otherwise (limits are changed with write_retention(), `chronicle-queue set`).
+    // Whatever the queue's limits are, the writer applies them from a background thread
+    // after each roll (retention.h).
+    std::optional<RetentionLimits> retention;
 };
 
 class CHRONICLE_API Writer {

@@ -1,0 +1,69 @@
+// chronicle — the writer's retention thread (see retainer.h).
+#include "retainer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "chronicle/retention.h"
+#include "queue_files.h"
+
+namespace chronicle {
+
+namespace {
+bool has_limits_file(int dirfd) {
+    return ::faccessat(dirfd, std::string(files::kRetention).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) ==
+           0;
+}
+}  // namespace
+
+Retainer::~Retainer() {
+    if (!thread_.joinable()) return;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+}
+
+void Retainer::start_if_configured(int dirfd, std::string dir) {
+    dirfd_ = dirfd;
+    dir_ = std::move(dir);
+    // The first pass comes a moment later: `echo x | chronicle-append q` exits before it
+    // and does not wait for a pass it does not need (rolls and long runs do the work).
+    if (has_limits_file(dirfd_)) start(kFirstDelay);
+}
+
+void Retainer::on_roll() {
+    if (!thread_.joinable()) {
+        if (dirfd_ >= 0 && has_limits_file(dirfd_)) start(std::chrono::seconds(0));
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        nudged_ = true;
+    }
+    cv_.notify_one();
+}
+
+void Retainer::start(std::chrono::milliseconds delay) {
+    thread_ = std::thread([this, delay] { run(delay); });
+}
+
+void Retainer::run(std::chrono::milliseconds delay) {
+    std::unique_lock<std::mutex> g(mu_);
+    cv_.wait_for(g, delay, [this] { return stop_ || nudged_; });
+    // A roll that came before the stop is still applied: a writer that exits leaves its
+    // queue within the limits.
+    while (!stop_ || nudged_) {
+        nudged_ = false;
+        g.unlock();
+        // Errors (a malformed retention.json, a segment that cannot be deleted) leave the
+        // queue as it is; chronicle-queue info and retain report them.
+        (void)apply_retention(dir_);
+        g.lock();
+        cv_.wait_for(g, kPeriod, [this] { return stop_ || nudged_; });
+    }
+}
+
+}  // namespace chronicle

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Black-box tests of retention: limits set at creation and changed later, the writer and
+# `chronicle-queue retain` deleting whole segments, pinned and expired readers as every tool
+# reports them, followers across deletions, and kill -9 of a deleting process.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+QUEUE=$BIN/chronicle-queue
+
+jqr() { jq -r "$@"; }
+
+# Total bytes of the segment files of queue $1.
+seg_bytes() {
+    local total=0 f
+    for f in "$1"/*.seg; do total=$((total + $(stat -c %s "$f"))); done
+    echo "$total"
+}
+
+# Every record of queue $1 from its first to its head is there, once, in order: the payload
+# of sequence S is S+1 (the queues here are fed by `seq 1 N`).
+contiguous() {
+    $TAIL --show-seq "$1" | awk '{ if ($2 != $1 + 1 || (NR > 1 && $1 != prev + 1)) { print "gap at " NR ": " $0; exit 1 } prev = $1 }'
+}
+
+t_a_capped_queue_stays_within_its_limit_while_and_after_it_is_written() {
+    seq 1 3000000 | $APPEND --segment-size 64K --max-bytes 1M q
+    local bytes
+    bytes=$(seg_bytes q)
+    ((bytes <= 1048576)) || fail "segments take $bytes bytes, more than 1M"
+    expect_eq limits 1048576 "$(jqr .max_bytes q/retention.json)"
+    $QUEUE info --json q >j
+    expect_eq schema chronicle.queue/v1 "$(jqr .schema j)"
+    expect_eq head 3000000 "$(jqr .head_seq j)"
+    expect_eq bytes "$bytes" "$(jqr .bytes j)"
+    expect_eq max_bytes 1048576 "$(jqr .retention.max_bytes j)"
+    expect_eq mode soft "$(jqr .retention.mode j)"
+    expect_eq would_delete 0 "$(jqr '.would_delete | length' j)"
+    [[ $(jqr .first_seq j) -gt 0 ]] || fail "nothing was deleted"
+    expect_eq last-record 3000000 "$($TAIL -n 1 q)"
+    contiguous q
+}
+
+t_set_changes_the_limits_and_retain_applies_them_with_a_report() {
+    seq 1 100000 | $APPEND --segment-size 64K q
+    expect_code 0 $QUEUE set q --max-records 20000
+    expect_eq set-output "q: retention: max-records 20000 (soft)" "$(cat "$T/out")"
+    $QUEUE retain --dry-run --json q >j
+    expect_eq dry_run true "$(jqr .dry_run j)"
+    local n first_after
+    n=$(jqr '.deleted | length' j)
+    ((n > 0)) || fail "the dry run lists nothing"
+    expect_eq cause max-records "$(jqr '.deleted[0].cause' j)"
+    expect_eq done false "$(jqr '.deleted[0].done' j)"
+    first_after=$(jqr .first_after j)
+    expect_eq still-there 1 "$($TAIL --from-seq 0 -c 1 q)"
+    expect_code 0 $QUEUE retain q
+    grep -q "^deleted 00000000000000000000.seg: .* (max-records); first available " "$T/out" ||
+        fail "no deletion line: $(cat "$T/out")"
+    grep -q "^q: deleted $n segments" "$T/out" || fail "no summary: $(cat "$T/out")"
+    expect_eq first "$first_after" "$($QUEUE info --json q | jqr .first_seq)"
+    ((100000 - first_after <= 20000)) || fail "more than 20000 records left"
+    expect_code 0 $QUEUE retain q
+    grep -q "^q: nothing to delete (retention: max-records 20000 (soft))" "$T/out" ||
+        fail "second pass: $(cat "$T/out")"
+    # none removes a limit; with none left the file goes.
+    expect_code 0 $QUEUE set q --max-records none
+    [[ ! -e q/retention.json ]] || fail "retention.json is still there"
+    contiguous q
+}
+
+t_a_named_reader_pins_its_data_until_a_hard_limit_expires_it() {
+    seq 1 100000 | $APPEND --segment-size 64K q
+    $READERS q create audit --at 10
+    $QUEUE set q --max-records 1000 >/dev/null
+    expect_code 0 $QUEUE retain q
+    grep -q "kept .* for reader 'audit' at 10" "$T/out" || fail "no pin line: $(cat "$T/out")"
+    grep -q "^q: nothing to delete" "$T/out" || fail "deleted under a pin: $(cat "$T/out")"
+    $QUEUE info q >info
+    grep -q "^pinned: .*reader 'audit' at 10" info || fail "info: $(cat info)"
+    expect_code 0 $READERS q --check
+
+    $QUEUE set q --hard >/dev/null
+    expect_code 0 $QUEUE retain --json q
+    local first lost
+    first=$(jqr .first_after "$T/out")
+    expect_eq expired audit "$(jqr '.expired[0].name' "$T/out")"
+    lost=$(jqr '.expired[0].records_lost' "$T/out")
+    expect_eq lost $((first - 10)) "$lost"
+    # Every tool tells the truth about it.
+    $READERS q --json >j
+    expect_eq state expired "$(jqr '.readers[0].state' j)"
+    expect_eq records_lost "$lost" "$(jqr '.readers[0].records_lost' j)"
+    expect_code 2 $READERS q --check
+    grep -q "CRITICAL.*audit expired" "$T/out" || fail "check: $(cat "$T/out")"
+    expect_code 7 $TAIL --reader audit q
+    grep -q "no longer in q" "$T/err" || fail "tail: $(cat "$T/err")"
+    grep -q -- "--skip-expired" "$T/err" || fail "no way on: $(cat "$T/err")"
+    grep -q "chronicle-readers q reset audit --to-start" "$T/err" || fail "no reset hint"
+    expect_code 0 $TAIL --reader audit --skip-expired -c 1 q
+    expect_eq next-record $((first + 1)) "$(cat "$T/out")"
+    grep -q "warning: $lost records were deleted by retention before they were read" "$T/err" ||
+        fail "no loss report: $(cat "$T/err")"
+    expect_code 0 $READERS q --check
+}
+
+t_a_named_follower_gets_every_record_while_segments_are_deleted_under_it() {
+    seq 1 10 | $APPEND --segment-size 64K --max-records 5000 q
+    $TAIL -f --reader f q >got &
+    local follower=$!
+    for i in 1 2 3 4 5; do
+        seq $((i * 100000 + 1)) $((i * 100000 + 40000)) | $APPEND q
+    done
+    local want=$((10 + 5 * 40000)) n=0
+    for _ in $(seq 1 300); do
+        n=$(wc -l <got)
+        ((n >= want)) && break
+        sleep 0.1
+    done
+    kill "$follower"
+    wait "$follower" || true
+    expect_eq received "$want" "$(wc -l <got)"
+    expect_eq order-ok "" "$(awk 'NR > 1 && $1 <= prev { print NR; exit } { prev = $1 }' got)"
+    # What the follower has read is deleted once its cursor moves past it.
+    $QUEUE retain q >/dev/null
+    local first
+    first=$($QUEUE info --json q | jqr .first_seq)
+    ((first > 0)) || fail "nothing was deleted behind the follower"
+}
+
+t_an_anonymous_reader_behind_a_deletion_gets_exit_7() {
+    seq 1 50000 | $APPEND --segment-size 64K q
+    $QUEUE set q --max-records 1000 >/dev/null
+    $QUEUE retain q >/dev/null
+    expect_code 7 $TAIL --from-seq 5 q
+    grep -q "sequence 5 is no longer in q" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 0 $TAIL --from-seq 5 --skip-expired -c 1 q
+    [[ -s $T/out ]] || fail "nothing printed"
+}
+
+t_bad_limits_are_usage_errors_naming_the_option() {
+    seq 1 10 | $APPEND q
+    expect_code 2 $QUEUE set q
+    grep -q "nothing to set" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 2 $QUEUE set q --max-bytes 0
+    grep -q -- "--max-bytes" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 2 $QUEUE set q --keep-free 150%
+    expect_code 2 $QUEUE set q --max-age 10parsecs
+    expect_code 2 $QUEUE set q --hard --soft
+    expect_code 2 $APPEND --max-records none q </dev/null
+    expect_code 3 $QUEUE info nosuchqueue
+    # An existing queue's limits are changed with set, not by a writer's options.
+    $QUEUE set q --max-bytes 1G >/dev/null
+    expect_code 2 $APPEND --max-bytes 2G q </dev/null
+    grep -q "chronicle-queue set" "$T/err" || fail "$(cat "$T/err")"
+    echo y | $APPEND --max-bytes 1G q
+    expect_code 0 $QUEUE set q --keep-free 15%
+    expect_eq keep-free "q: retention: max-bytes 1.0 GiB, keep-free 15% (soft)" "$(cat "$T/out")"
+}
+
+t_a_damaged_retention_file_is_reported_not_guessed() {
+    seq 1 10 | $APPEND q
+    echo '{"version": 9}' >q/retention.json
+    expect_code 7 $QUEUE info q
+    grep -q "retention.json: version 9" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 7 $QUEUE retain q
+    # The writer still appends (retention errors never stop ingestion).
+    echo more | $APPEND q
+    expect_eq last more "$($TAIL -n 1 q)"
+}
+
+t_kill_9_during_deletion_leaves_a_contiguous_queue() {
+    local i
+    for i in $(seq 1 10); do
+        rm -rf q
+        seq 1 200000 | $APPEND --segment-size 16K q  # ~400 segments
+        $QUEUE set q --max-records 1 >/dev/null
+        $QUEUE retain q >/dev/null &
+        sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"  # 0..29 ms: before, during or after
+        kill -9 $! 2>/dev/null || true
+        wait $! 2>/dev/null || true
+        contiguous q
+        # The next pass finishes the job, and a writer goes on after the head.
+        $QUEUE retain q >/dev/null
+        echo 200001 | $APPEND q
+        expect_eq tail 200001 "$($TAIL -n 1 q)"
+        contiguous q
+    done
+}
+
+run_tests

@@ -40,7 +40,7 @@ need_install() {
 note() { echo "    note: $*"; }
 
 # The tool names and the installed file each completion source must appear as.
-TOOLS=(chronicle-append chronicle-tail chronicle-readers)
+TOOLS=(chronicle-append chronicle-tail chronicle-readers chronicle-queue)
 
 t_install_puts_tools_library_headers_and_package_files_in_place() {
     need_install
@@ -77,6 +77,7 @@ t_installed_tools_run() {
     printf 'one\ntwo\n' | "$PFX/bin/chronicle-append" q
     expect_eq round_trip "$(printf 'one\ntwo')" "$("$PFX/bin/chronicle-tail" q)"
     "$PFX/bin/chronicle-readers" q >/dev/null || fail "chronicle-readers q failed"
+    "$PFX/bin/chronicle-queue" info q >/dev/null || fail "chronicle-queue info q failed"
 }
 
 t_cmake_find_package_consumer_builds_and_runs() {
@@ -183,18 +184,18 @@ t_bash_completion_is_loaded_by_bash_completion() {
     need_install
     local d=share/bash-completion/completions
     completion_installed chronicle.bash "$d/chronicle-append" "$d/chronicle-tail" \
-        "$d/chronicle-readers" || return 0
+        "$d/chronicle-readers" "$d/chronicle-queue" || return 0
     local loader=/usr/share/bash-completion/bash_completion
     [[ -f $loader ]] || { note "bash-completion is not installed: loader check skipped"; return 0; }
     # bash-completion loads <dir>/<command> on first use, for dir in $XDG_DATA_DIRS
     # (default /usr/local/share:/usr/share) + /bash-completion/completions.
     XDG_DATA_DIRS=$PFX/share HOME=$T bash -c '
         source "$1" || exit 1
-        for c in chronicle-append chronicle-tail chronicle-readers; do
+        for c in chronicle-append chronicle-tail chronicle-readers chronicle-queue; do
             __load_completion "$c" || { echo "$c: not loaded"; exit 1; }
             complete -p "$c" || exit 1
         done' _ "$loader" >out 2>&1 || fail "$(cat out)"
-    [[ $(wc -l <out) == 3 ]] || fail "$(cat out)"
+    [[ $(wc -l <out) == 4 ]] || fail "$(cat out)"
 }
 
 t_zsh_completion_is_in_fpath() {
@@ -215,7 +216,7 @@ t_fish_completion_is_loaded_by_fish() {
     need_install
     local d=share/fish/vendor_completions.d
     completion_installed chronicle.fish "$d/chronicle-append.fish" "$d/chronicle-tail.fish" \
-        "$d/chronicle-readers.fish" || return 0
+        "$d/chronicle-readers.fish" "$d/chronicle-queue.fish" || return 0
     command -v fish >/dev/null || { note "fish is not installed: loader check skipped"; return 0; }
     # fish autoloads <dir>/<command>.fish from <XDG_DATA_DIRS entry>/fish/vendor_completions.d
     # (for a command it finds in $PATH).

@@ -281,7 +281,9 @@ TEST_CASE("TheWriterAppliesItsLimitsItselfAndLeavesTheQueueWithinThemWhenItClose
     for (int i = 2000; i < 20000; ++i) REQUIRE(w.value()->append("r" + std::to_string(i)).ok());
     w = Result<std::unique_ptr<Writer>>(Status(errc::closed, "closed"));
     bytes = 0;
-    for (const auto& s : inspect_segments(q2).value()) bytes += s.bytes;
+    auto segs2 = inspect_segments(q2);
+    REQUIRE(segs2.ok());
+    for (const auto& s : segs2.value()) bytes += s.bytes;
     CHECK(bytes <= l.max_bytes);
 }
 

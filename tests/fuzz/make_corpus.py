@@ -127,6 +127,26 @@ def writer_lock():
     write("writer_lock", "binary", bytes(range(0, 256, 7)))
 
 
+def retention():
+    base = {"version": 1, "max_bytes": 0, "max_age_ms": 0, "max_records": 0,
+            "keep_free_bytes": 0, "keep_free_percent": 0, "mode": "soft"}
+    cases = {
+        "max-bytes": {"max_bytes": 40000},
+        "max-bytes-hard": {"max_bytes": 1, "mode": "hard"},
+        "max-records": {"max_records": 50},
+        "max-age": {"max_age_ms": 1000},
+        "keep-free-percent": {"keep_free_percent": 99},
+        "keep-free-bytes": {"keep_free_bytes": 1 << 62},
+        "all": {"max_bytes": 30000, "max_age_ms": 86400000, "max_records": 100,
+                "keep_free_percent": 1, "mode": "hard"},
+    }
+    for name, fields in cases.items():
+        write("retention", name, json.dumps({**base, **fields}, indent=2) + "\n")
+    write("retention", "version-2", '{"version": 2}')
+    write("retention", "both-keep-free", '{"version":1,"keep_free_bytes":1,"keep_free_percent":1}')
+    write("retention", "minimal", '{"version":1,"max_records":1}')
+
+
 def framing():
     write("framing", "lines", b"\x00" + b"one\ntwo\n\nthree")
     write("framing", "nul", b"\x01" + b"a\x00bc\x00\x00d")
@@ -167,6 +187,7 @@ if __name__ == "__main__":
     cursor()
     efd()
     writer_lock()
+    retention()
     framing()
     cli_parsers()
     format_()

@@ -373,3 +373,33 @@ TEST_CASE("TruncatedSegmentIsCorruptOnOpenNotACrash") {
         CHECK(r.status().message().find(seg) != std::string::npos);
     }
 }
+
+TEST_CASE("AFollowerWhoseQueueIsRemovedOrReplacedStopsWaitingWithNotFound") {
+    for (bool replace : {false, true}) {
+        CAPTURE(replace);
+        test::TempDir t;
+        const std::string q = t.queue();
+        {
+            auto w = Writer::open(q);
+            REQUIRE(w.ok());
+            REQUIRE(w.value()->append("x").ok());
+        }
+        auto r = Reader::open(q);
+        REQUIRE(r.ok());
+        REQUIRE(r.value()->next().value());
+        Status result;
+        std::thread waiter([&] { result = r.value()->wait(std::chrono::seconds(20)); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // parked
+        std::filesystem::remove_all(q);
+        if (replace) {
+            auto w = Writer::open(q);
+            REQUIRE(w.ok());
+            REQUIRE(w.value()->append("new").ok());
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        waiter.join();
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+        CHECK(result.code() == errc::not_found);
+        CHECK(result.message().find("was removed while being followed") != std::string::npos);
+    }
+}

@@ -126,6 +126,7 @@ int info(const Options& o) {
         json j = {
             {"schema", "chronicle.queue/v1"},
             {"dir", s.dir},
+            {"id", s.id.empty() ? json(nullptr) : json(s.id)},
             {"first_seq", s.first_seq},
             {"head_seq", s.head_seq},
             {"records", s.head_seq - s.first_seq},
@@ -147,6 +148,7 @@ int info(const Options& o) {
     }
     std::ostringstream t;
     t << "queue:      " << cli::printable(s.dir) << "\n";
+    if (!s.id.empty()) t << "id:         " << s.id << "\n";
     t << "segments:   " << s.segments;
     if (!segs->empty()) {
         t << " (" << segs->front().file << (segs->size() > 1 ? " .. " + segs->back().file : "")

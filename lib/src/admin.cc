@@ -176,6 +176,7 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
     if (!q) return q.status();
     QueueStats s;
     s.dir = std::string(dir);
+    if (auto id = files::read_queue_id(q->dirfd.get(), dir)) s.id = id->id;
     auto bases = files::list_segments(dir);
     if (!bases) return bases.status();
     s.segments = bases->size();

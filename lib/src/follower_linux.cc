@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <utility>
 
 #include "proc_linux.h"
 #include "queue_files.h"
@@ -74,6 +76,7 @@ class LinuxFollower final : public Follower {
             }
         }
         track_writer();
+        watch_own_cursor();
 
         EfdInfo e;
         e.name = c.name;
@@ -150,6 +153,11 @@ class LinuxFollower final : public Follower {
                 if (has_data()) return WaitResult::ready;
                 return WaitResult::writer_gone;
             }
+            if (queue_check_) {
+                queue_check_ = false;
+                if (has_data()) return WaitResult::ready;
+                return WaitResult::queue_check;
+            }
             if (recheck_fired_) {
                 // A writer whose exit we cannot watch (see track_writer): ask the lock.
                 recheck_fired_ = false;
@@ -167,6 +175,8 @@ class LinuxFollower final : public Follower {
     }
 
     int fd() const override { return epfd_.get(); }
+
+    bool take_queue_check() override { return std::exchange(queue_check_, false); }
 
     // True only while a writer holds the lock, and then its exit will make fd() readable:
     // either its pidfd is watched, or (a writer.lock we cannot use) a timer re-checks.
@@ -204,6 +214,11 @@ class LinuxFollower final : public Follower {
                 c_.wake->wakeups.fetch_add(1, std::memory_order_relaxed);  // statistic
             } else if (pidfd_.valid() && fd == pidfd_.get()) {
                 writer_exit = true;
+            } else if (inotify_.valid() && fd == inotify_.get()) {
+                alignas(inotify_event) char buf[4096];
+                while (::read(inotify_.get(), buf, sizeof buf) > 0) {
+                }
+                queue_check_ = true;
             } else if (timer_.valid() && fd == timer_.get()) {
                 uint64_t ticks = 0;
                 (void)!::read(timer_.get(), &ticks, sizeof ticks);
@@ -243,6 +258,26 @@ class LinuxFollower final : public Follower {
             if (w.pid <= 0 || errno != ESRCH) break;  // not a vanished process: cannot watch
         }
         set_recheck(true);
+    }
+
+    // An inotify watch on this follower's own cursor file: unlinking it changes its link
+    // count (IN_ATTRIB), which is how `rm -rf` of the queue — or of the queue and a new one
+    // made in its place — reaches a follower that would otherwise wait for ever. (The
+    // directory itself reports nothing while we hold it open: no IN_DELETE_SELF.) Costs
+    // nothing while nothing happens; without inotify the follower just cannot tell.
+    void watch_own_cursor() {
+        inotify_ = fs::Fd(fs::above_stdio(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)));
+        if (!inotify_.valid()) return;
+        const std::string path = fs::join(readers_path_, c_.cursor_file);
+        if (::inotify_add_watch(inotify_.get(), path.c_str(),
+                                IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW) < 0) {
+            inotify_.reset();
+            return;
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = inotify_.get();
+        if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, inotify_.get(), &ev) != 0) inotify_.reset();
     }
 
     static constexpr int kRecheckMs = 200;
@@ -287,6 +322,8 @@ class LinuxFollower final : public Follower {
     fs::Fd epfd_;
     fs::Fd pidfd_;
     fs::Fd timer_;                // re-checks an unwatchable writer (set_recheck)
+    fs::Fd inotify_;              // watches our own cursor file (watch_own_cursor)
+    bool queue_check_ = false;    // it fired since the last look
     bool recheck_ = false;        // timer_ is armed
     bool recheck_fired_ = false;  // it fired since the last look
     bool armed_ = false;

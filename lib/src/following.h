@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "chronicle/status.h"
 #include "cursor.h"
@@ -23,12 +24,10 @@ class Following {
     // `has_data`: whether the reader's next() has a record now (the F3 re-check; it
     // acquire-loads the record's state). `position`: the reader's next sequence, stored in
     // an anonymous follower's ephemeral cursor for chronicle-readers.
+    // Remembers which queue `dir` is now (its directory and queue.json's id), to notice
+    // later that the path names another queue or none (same_queue()).
     Following(int dirfd, std::string dir, std::function<bool()> has_data,
-              std::function<uint64_t()> position)
-        : dirfd_(dirfd),
-          dir_(std::move(dir)),
-          has_data_(std::move(has_data)),
-          position_(std::move(position)) {}
+              std::function<uint64_t()> position);
     ~Following();
     Following(const Following&) = delete;
     Following& operator=(const Following&) = delete;
@@ -46,7 +45,8 @@ class Following {
             armed_ = false;
         }
     }
-    // Reader::wait: ok, errc::timeout or errc::closed (the writer exited).
+    // Reader::wait: ok, errc::timeout, errc::closed (the writer exited) or errc::not_found
+    // (the queue was removed or replaced while we waited).
     Status wait(std::chrono::nanoseconds timeout);
     // Reader::prepare_wait: true when armed (poll fd()), false when records are ready.
     Result<bool> prepare();
@@ -57,7 +57,15 @@ class Following {
     // Why this reader could not register (ok if it did or never tried).
     [[nodiscard]] const Status& status() const noexcept { return no_registration_; }
 
+    // Whether the queue's path still names the queue this reader opened: the same
+    // directory, with the same id. errc::not_found saying what happened otherwise.
+    [[nodiscard]] Status same_queue() const;
+
   private:
+    // After the follower's own cursor file changed (WaitResult::queue_check): same_queue(),
+    // and if the queue is still there but our cursor is gone, a moment for an `rm -rf`
+    // under way to finish before saying which of the two happened.
+    [[nodiscard]] Status check_own_files() const;
     // Registers on first use; a failure is kept in no_registration_ (then it polls).
     void ensure_follower();
     Status register_follower();
@@ -76,6 +84,10 @@ class Following {
     bool armed_ = false;
     // Registration failed (e.g. a read-only queue): wait by polling. Holds the reason.
     Status no_registration_;
+    // The queue as opened (same_queue()); an empty id: it had none (an old queue).
+    uint64_t dev_ = 0, ino_ = 0;
+    std::string id_;
+    uint64_t next_queue_check_ns_ = 0;  // polling: same_queue() at most once a second
 };
 
 }  // namespace chronicle

@@ -57,6 +57,8 @@ class PortableFollower final : public Follower {
         if ((v & 1) != 0) w->sleep_word.store(v + 1, std::memory_order_relaxed);
     }
 
+    bool take_queue_check() override { return false; }
+
     WaitResult wait(int64_t timeout_ns, const std::function<bool()>& has_data) override {
         if (!arm(has_data)) return WaitResult::ready;
         const WaitResult r = poll_wait(c_.dirfd, c_.dir, timeout_ns, has_data);

@@ -2,6 +2,7 @@
 #include "queue_files.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,7 +128,7 @@ Result<fs::Fd> open_readers_dir(int dirfd, std::string_view dir) {
 
 bool is_queue_entry(std::string_view name) {
     uint64_t b = 0;
-    return name == kWriterLock || name == kReadersDir || name == kRetention ||
+    return name == kWriterLock || name == kReadersDir || name == kRetention || name == kQueueId ||
            parse_segment_name(name, b);
 }
 
@@ -178,6 +179,50 @@ WriterInfo query_writer(int dirfd, std::string_view dir) {
 
 bool has_writer_lock(int dirfd) {
     return ::faccessat(dirfd, std::string(kWriterLock).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+Result<QueueId> read_queue_id(int dirfd, std::string_view dir) {
+    auto text = fs::read_small_file(dirfd, dir, kQueueId, 4096);
+    if (!text) return text.status();
+    const std::string path = fs::join(dir, kQueueId);
+    const nlohmann::json j = nlohmann::json::parse(text.value(), nullptr, false);
+    QueueId q;
+    int version = 0;
+    if (j.is_discarded() || !j.is_object() || !json_fields::get_int(j, "version", version) ||
+        version != 1 || !json_fields::get_string(j, "id", q.id) || q.id.size() != 32 ||
+        q.id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        return Status(errc::corrupt,
+                      path + ": not a queue identity (version 1, a 32-digit hex id)");
+    }
+    (void)json_fields::get_int(j, "created_ns", q.created_ns);
+    return q;
+}
+
+Result<QueueId> ensure_queue_id(int dirfd, std::string_view dir) {
+    auto have = read_queue_id(dirfd, dir);
+    if (have || have.status().code() != errc::not_found) return have;
+    uint8_t bytes[16];
+    size_t got = 0;
+    while (got < sizeof bytes) {
+        const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Status::from_errno(errno, "cannot make an id for", dir);
+        got += static_cast<size_t>(n);
+    }
+    QueueId q;
+    static const char* const kHex = "0123456789abcdef";
+    for (uint8_t b : bytes) {
+        q.id += kHex[b >> 4];
+        q.id += kHex[b & 15];
+    }
+    q.created_ns = fs::realtime_ns();
+    const nlohmann::json j = {{"version", 1}, {"id", q.id}, {"created_ns", q.created_ns}};
+    if (Status st =
+            fs::write_file_atomic(dirfd, dir, kQueueId, temp_name(kQueueId), j.dump() + "\n");
+        !st) {
+        return st;
+    }
+    return q;
 }
 
 }  // namespace chronicle::files

@@ -5,6 +5,7 @@
 //     writer.lock                the writer's lock; its text names the holder (JSON)
 //     wake.shm                   the wake page shared by the writer and followers
 //     retention.json             the queue's retention limits (JSON; absent: keep all)
+//     queue.json                 the queue's identity: a random id made with it (JSON)
 //     .next.seg.tmp              a segment being created by a roll (removed by recovery)
 //     .prep.seg.tmp              the next segment prepared ahead of a roll
 //     readers/
@@ -32,6 +33,7 @@ inline constexpr std::string_view kWriterLock = "writer.lock";
 inline constexpr std::string_view kWakePage = "wake.shm";
 inline constexpr std::string_view kReadersDir = "readers";
 inline constexpr std::string_view kRetention = "retention.json";
+inline constexpr std::string_view kQueueId = "queue.json";
 // The writer's temporary segment during a roll, and the one prepared ahead of it.
 inline constexpr std::string_view kNextSegmentTmp = ".next.seg.tmp";
 inline constexpr std::string_view kPreparedSegmentTmp = ".prep.seg.tmp";
@@ -105,5 +107,19 @@ struct WriterInfo {
 WriterInfo query_writer(int dirfd, std::string_view dir);
 // Whether writer.lock exists (a writer that has just started has it before any segment).
 bool has_writer_lock(int dirfd);
+
+// ------------------------------------------------------------------------ queue.json
+
+// A queue's identity: 128 random bits in hex, made once with the queue (or by the first
+// writer of a queue older than the file), never changed. A directory at the same path with
+// another id, or none, is another queue.
+struct QueueId {
+    std::string id;  // 32 lowercase hex digits
+    uint64_t created_ns = 0;
+};
+// errc::not_found when the queue has none yet; errc::corrupt for a malformed file.
+Result<QueueId> read_queue_id(int dirfd, std::string_view dir);
+// The writer's: reads the id, or makes one (the writer lock is held: nobody races).
+Result<QueueId> ensure_queue_id(int dirfd, std::string_view dir);
 
 }  // namespace chronicle::files

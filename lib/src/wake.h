@@ -59,7 +59,9 @@ namespace chronicle {
 // Maps <queue>/wake.shm read-write, creating it if needed (any follower or the writer).
 Result<fs::Mapping> open_wake_page(int dirfd, std::string_view dir);
 
-enum class WaitResult { ready, timeout, writer_gone };
+// queue_check: something happened to the follower's own files (its cursor was unlinked:
+// `rm -rf` of the queue, say); the caller asks whether the queue is still there.
+enum class WaitResult { ready, timeout, writer_gone, queue_check };
 
 // The follower side (F1..F4): created by a following Reader the first time it waits.
 class Follower {
@@ -84,6 +86,10 @@ class Follower {
     virtual WaitResult wait(int64_t timeout_ns, const std::function<bool()>& has_data) = 0;
     // A descriptor that becomes readable on a wake-up (-1 for the portable notifier).
     virtual int fd() const = 0;
+    // Whether, since the last call, fd() fired for a change to the follower's own files
+    // (what wait() reports as queue_check). The portable notifier never says so: its
+    // waits are checked by time instead (Following::wait).
+    virtual bool take_queue_check() = 0;
     // Whether a writer holds the queue's lock now.
     virtual bool writer_alive() = 0;
 };

@@ -103,6 +103,7 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
         return Status::from_errno(errno, "cannot create", fs::join(dir_, files::kReadersDir));
     }
     if (Status st = take_lock(); !st) return st;
+    if (auto id = files::ensure_queue_id(dirfd_.get(), dir_); !id) return id.status();
     if (Status st = settle_retention(fresh, o.retention); !st) return st;
 
     auto geo = SegmentGeometry::for_size(o.segment_size);

@@ -30,7 +30,8 @@
 #   main: 16 KiB segments, 140 records of 190 bytes (payload "rec-NNNNN-000…"), three
 #         segments (0, 59, 118); reader r1 at 10 (lag 130: --check --max-lag 50 is
 #         CRITICAL); reader f1 at 140 whose follower was killed -9 while parked, leaving
-#         a stale f1.efd and (linux notifier) f1.fifo; wake.shm; writer.lock.
+#         a stale f1.efd and (linux notifier) f1.fifo; wake.shm; writer.lock; queue.json;
+#         retention.json (max-bytes 1G: never reached).
 #   only: one segment with 30 records, no readers (for segonly: issue 8 item 5).
 #
 # Environment: CHRONICLE_DAMAGE_JOBS (runs in parallel, default 8: a hang mostly sleeps),
@@ -111,7 +112,10 @@ build_fixtures() {
     mkdir -p "$d"
     (
         cd "$d" || exit 1
-        for ((i = 0; i < 140; i++)); do payload $i; echo; done | $APPEND --segment-size 16K q || exit 1
+        # Limits far above the fixture's size: retention.json exists (damage kind "limits")
+        # and nothing is ever deleted.
+        for ((i = 0; i < 140; i++)); do payload $i; echo; done |
+            $APPEND --segment-size 16K --max-bytes 1G q || exit 1
         $TAIL --reader r1 -c 10 q >/dev/null || exit 1
         $TAIL -f --reader f1 q >/dev/null &
         local pid=$!
@@ -278,7 +282,7 @@ variant_of() { # KIND DAMAGE
 # ---------------------------------------------------------------------------------------
 # The matrix
 
-KINDS=(control lock seg0 segmid seglast segonly wake cursor efd fifo readersdir queuedir stray)
+KINDS=(control lock seg0 segmid seglast segonly wake qid limits cursor efd fifo readersdir queuedir stray)
 
 target_of() { # KIND -> path of the damaged thing, relative to the cell directory
     case $1 in
@@ -288,6 +292,8 @@ target_of() { # KIND -> path of the damaged thing, relative to the cell director
     seglast) echo "q/$SEGLAST" ;;
     segonly) echo "q/$SEGONLY" ;;
     wake) echo q/wake.shm ;;
+    qid) echo q/queue.json ;;
+    limits) echo q/retention.json ;;
     cursor) echo q/readers/r1.cursor ;;
     efd) echo q/readers/f1.efd ;;
     fifo) echo q/readers/f1.fifo ;;
@@ -338,6 +344,16 @@ damages_of() {
         size=$(stat -c %s "$FIX/main/q/writer.lock")
         printf '%s\n' "${FILE_DAMAGES[@]}" flip:brace@0 flip:pid@7 "flip:started_ns@$((size - 3))" \
             garbage json-pid1
+        ;;
+    qid)
+        local o
+        o=$(grep -bo '"id":"' "$FIX/main/q/queue.json" | head -1 | cut -d: -f1)
+        printf '%s\n' "${FILE_DAMAGES[@]}" flip:brace@0 "flip:id@$((o + 6))" garbage
+        ;;
+    limits)
+        local o
+        o=$(grep -bo '"version": ' "$FIX/main/q/retention.json" | head -1 | cut -d: -f1)
+        printf '%s\n' "${FILE_DAMAGES[@]}" flip:brace@0 "flip:version@$((o + 11))" garbage
         ;;
     efd)
         local j=$FIX/main/q/readers/f1.efd o
@@ -467,8 +483,8 @@ changes() {
 #     r1.cursor only when the run worked, i.e. the damage did not matter).
 #   tail -f: create readers/ and wake.shm, rewrite wake.shm (a hint page, also when
 #     damaged); its ~anon.* registration must be gone after it exits.
-#   chronicle-append: create the queue (q/, readers/, writer.lock, wake.shm, segments after
-#     the last one), rewrite writer.lock and wake.shm, write into segments (checked
+#   chronicle-append: create the queue (q/, readers/, writer.lock, wake.shm, queue.json,
+#     segments after the last one), rewrite writer.lock and wake.shm, write into segments (checked
 #     separately: committed bytes and immutable header fields must stay); never resize
 #     or delete a segment, never touch readers' files.
 #   Nobody may delete or retype an existing file, change its mode, or write through a
@@ -485,6 +501,7 @@ allowed_change() {
         case $p in
         q | q/readers) [[ $op == added && $type == d ]] ;;
         q/writer.lock | q/wake.shm) [[ $type == f ]] ;;
+        q/queue.json) [[ $op == added && $type == f ]] ;; # a queue's id, made once
         q/.next.seg.tmp | q/.prep.seg.tmp) [[ $op == removed ]] ;;
         q/*.seg)
             if [[ $op == added ]]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Black-box tests of retention: limits set at creation and changed later, the writer and
 # `chronicle-queue retain` deleting whole segments, pinned and expired readers as every tool
-# reports them, followers across deletions, and kill -9 of a deleting process.
+# reports them, followers across deletions, kill -9 of a deleting process, and a follower
+# whose queue is removed or replaced under it.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 QUEUE=$BIN/chronicle-queue
 
@@ -183,6 +184,39 @@ t_kill_9_during_deletion_leaves_a_contiguous_queue() {
         expect_eq tail 200001 "$($TAIL -n 1 q)"
         contiguous q
     done
+}
+
+t_a_follower_of_a_removed_queue_ends_with_a_clear_error() {
+    seq 1 3 | $APPEND q
+    ($TAIL -f q >out 2>err; echo $? >rc) &
+    sleep 0.5
+    rm -rf q
+    local i
+    for i in $(seq 1 50); do [[ -s rc ]] && break; sleep 0.1; done
+    expect_eq exit 3 "$(cat rc)"
+    grep -q "was removed while" err || fail "$(cat err)"
+}
+
+t_a_named_follower_of_a_replaced_queue_names_the_new_one() {
+    seq 1 3 | $APPEND q
+    local old
+    old=$($QUEUE info --json q | jqr .id)
+    [[ $old =~ ^[0-9a-f]{32}$ ]] || fail "no id: $old"
+    ($TAIL -f --reader r q >out 2>err; echo $? >rc) &
+    sleep 0.5
+    # Replaced in one step (as a deployment would): the new queue is in place before the
+    # old one's files go.
+    seq 1 3 | $APPEND q.new
+    mv q q.old
+    mv q.new q
+    rm -rf q.old
+    local new i
+    new=$(jqr .id q/queue.json)
+    [[ $new != "$old" ]] || fail "the new queue has the old id"
+    for i in $(seq 1 50); do [[ -s rc ]] && break; sleep 0.1; done
+    expect_eq exit 3 "$(cat rc)"
+    grep -q "a new queue, id $new, is there now" err || fail "$(cat err)"
+    expect_eq printed 3 "$(wc -l <out)"
 }
 
 run_tests

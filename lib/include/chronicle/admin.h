@@ -18,6 +18,7 @@ namespace chronicle {
 
 struct QueueStats {
     std::string dir;
+    std::string id;                  // queue.json's id (empty: none yet, an old queue)
     uint64_t first_seq = 0;          // first record still on disk
     uint64_t head_seq = 0;           // one past the last committed record
     uint64_t last_timestamp_ns = 0;  // of the last committed record (0: empty)

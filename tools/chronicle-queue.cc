@@ -1,8 +1,11 @@
 // chronicle-queue — a queue as a whole: what it holds and keeps (info), its retention limits
-// (set), and the retention pass on demand (retain). See chronicle-queue(1).
+// (set), the retention pass on demand (retain), and a structural check (verify). See
+// chronicle-queue(1).
 //
-// --json output follows the versioned schemas "chronicle.queue/v1" (info) and
-// "chronicle.retain/v1" (retain), documented in the man page.
+// --json output follows the versioned schemas "chronicle.queue/v1" (info),
+// "chronicle.retain/v1" (retain) and "chronicle.verify/v1" (verify), documented in the man
+// page.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -25,6 +28,7 @@ struct Options {
     cli::RetentionFlags limits;
     bool hard = false;
     bool soft = false;
+    bool repair = false;
 };
 
 std::string dump(const json& j) {
@@ -259,6 +263,58 @@ int retain(const Options& o) {
     return rc;
 }
 
+// ----------------------------------------------------------------------------- verify
+
+int verify(const Options& o) {
+    auto r = verify_queue(o.queue, o.repair);
+    if (!r) return cli::report(r.status());
+    const VerifyReport& v = r.value();
+    int rc = cli::kOk;
+    if (o.json) {
+        json problems = json::array();
+        for (const auto& p : v.problems) {
+            problems.push_back({{"file", p.file},
+                                {"offset", p.offset},
+                                {"problem", p.what},
+                                {"repairable", p.repairable}});
+        }
+        json j = {{"schema", "chronicle.verify/v1"},
+                  {"dir", o.queue},
+                  {"ok", v.problems.empty()},
+                  {"repaired", v.repaired},
+                  {"segments", v.segments},
+                  {"records", v.records},
+                  {"first_seq", v.first_seq},
+                  {"head_seq", v.head_seq},
+                  {"problems", problems},
+                  {"notes", v.notes}};
+        rc = print_out(dump(j));
+    } else {
+        std::ostringstream t;
+        for (const auto& p : v.problems) {
+            t << cli::printable(o.queue) << "/" << cli::printable(p.file) << ": offset " << p.offset
+              << ": " << cli::printable(p.what) << "\n";
+        }
+        for (const auto& n : v.notes) t << "note: " << cli::printable(n) << "\n";
+        t << cli::printable(o.queue) << ": " << plural(v.segments, "segment") << ", "
+          << plural(v.records, "record") << " (first " << v.first_seq << ", head " << v.head_seq
+          << "), ";
+        if (v.problems.empty()) {
+            t << "OK";
+        } else {
+            const auto fixable =
+                static_cast<uint64_t>(std::count_if(v.problems.begin(), v.problems.end(),
+                                                    [](const Problem& p) { return p.repairable; }));
+            t << plural(v.problems.size(), "problem");
+            if (fixable != 0 && !o.repair) t << " (" << fixable << " repairable with --repair)";
+        }
+        t << (v.repaired ? " after repair" : "") << "\n";
+        rc = print_out(t.str());
+    }
+    if (!v.problems.empty()) return cli::kDataError;
+    return rc;
+}
+
 int tool_main(int argc, char** argv) {
     cli::set_tool("chronicle-queue");
     Options o;
@@ -287,9 +343,18 @@ int tool_main(int argc, char** argv) {
     retain_cmd->add_flag("--dry-run", o.dry_run, "list what would be deleted, delete nothing");
     retain_cmd->add_flag("--json", o.json, "one JSON document (schema chronicle.retain/v1)");
 
+    auto* verify_cmd = app.add_subcommand(
+        "verify", "check the queue's structure and report each problem with file and offset");
+    verify_cmd->add_option("QUEUE", o.queue, "queue directory")->required();
+    verify_cmd->add_flag("--repair", o.repair,
+                         "first run a writer's recovery: rewrite the index, clear what lies "
+                         "after the last committed record (never a committed record)");
+    verify_cmd->add_flag("--json", o.json, "one JSON document (schema chronicle.verify/v1)");
+
     return cli::run(argc, argv, app, [&]() -> int {
         if (info_cmd->parsed()) return info(o);
         if (set_cmd->parsed()) return set(o);
+        if (verify_cmd->parsed()) return verify(o);
         return retain(o);
     });
 }

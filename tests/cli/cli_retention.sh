@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Black-box tests of retention: limits set at creation and changed later, the writer and
 # `chronicle-queue retain` deleting whole segments, pinned and expired readers as every tool
-# reports them, followers across deletions, kill -9 of a deleting process, and a follower
-# whose queue is removed or replaced under it.
+# reports them, followers across deletions, kill -9 of a deleting process, a follower whose
+# queue is removed or replaced under it, and chronicle-queue verify on damaged queues.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 QUEUE=$BIN/chronicle-queue
 
@@ -217,6 +217,85 @@ t_a_named_follower_of_a_replaced_queue_names_the_new_one() {
     expect_eq exit 3 "$(cat rc)"
     grep -q "a new queue, id $new, is there now" err || fail "$(cat err)"
     expect_eq printed 3 "$(wc -l <out)"
+}
+
+# poke FILE OFFSET BYTES (printf format): writes bytes into a file in place.
+poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+
+t_verify_finds_each_kind_of_damage_with_its_file_and_offset() {
+    mkq() { rm -rf q; seq 1 5000 | $APPEND --segment-size 16K q; }
+    mkq
+    expect_code 0 $QUEUE verify q
+    grep -q "^q: 10 segments, 5000 records (first 0, head 5000), OK$" "$T/out" || fail "$(cat "$T/out")"
+    local mid=q/00000000000000000511.seg
+    # A missing middle segment.
+    rm $mid
+    expect_code 7 $QUEUE verify q
+    grep -q "^q/00000000000000001022.seg: offset 0: not contiguous: .*(00000000000000000511.seg is missing" "$T/out" ||
+        fail "missing: $(cat "$T/out")"
+    # A truncated segment.
+    mkq
+    truncate -s 8192 $mid
+    expect_code 7 $QUEUE verify q
+    grep -q "^q/00000000000000000511.seg: offset 0: .*file size 8192" "$T/out" || fail "truncated: $(cat "$T/out")"
+    # A flipped state word of a record in the middle.
+    mkq
+    poke $mid $((4096 + 24 * 10)) 'JUNK'
+    expect_code 7 $QUEUE verify --json q
+    expect_eq ok false "$(jqr .ok "$T/out")"
+    expect_eq file 00000000000000000511.seg "$(jqr '.problems[0].file' "$T/out")"
+    expect_eq offset $((4096 + 24 * 10)) "$(jqr '.problems[0].offset' "$T/out")"
+    expect_eq repairable false "$(jqr '.problems[0].repairable' "$T/out")"
+    # --repair never "fixes" a committed record: the damage stays, reported.
+    expect_code 7 $QUEUE verify --repair q
+    grep -q "offset $((4096 + 24 * 10)): damaged record" "$T/out" || fail "$(cat "$T/out")"
+}
+
+t_verify_repair_rewrites_the_index_and_clears_a_torn_tail_and_nothing_else() {
+    seq 1 5000 | $APPEND --segment-size 16K q
+    $TAIL q >before
+    poke q/00000000000000000511.seg 72 '\x01' # index slot 1: one byte off
+    expect_code 7 $QUEUE verify q
+    grep -q "offset 72: index slot 1 names offset" "$T/out" || fail "$(cat "$T/out")"
+    grep -q "1 repairable with --repair" "$T/out" || fail "$(cat "$T/out")"
+    expect_code 0 $QUEUE verify --repair q
+    grep -q "rewrote 1 index slot of 00000000000000000511.seg" "$T/out" || fail "$(cat "$T/out")"
+    expect_code 0 $QUEUE verify q
+    $TAIL q >after
+    cmp -s before after || fail "the records changed"
+    # A torn tail in a one-record queue: the record is at 4096 (24 bytes), junk after it.
+    rm -rf q
+    echo x | $APPEND --segment-size 16K q
+    poke q/00000000000000000000.seg $((4096 + 24 + 8)) 'junk'
+    expect_code 7 $QUEUE verify q
+    grep -q "offset $((4096 + 24 + 8)): bytes after the last committed record" "$T/out" ||
+        fail "$(cat "$T/out")"
+    expect_code 0 $QUEUE verify --repair q
+    expect_eq record x "$($TAIL q)"
+    # With a writer alive, repair is refused (the writer keeps the queue consistent).
+    (sleep 3 | $APPEND q) &
+    local i
+    for i in $(seq 1 50); do $QUEUE info q | grep -q "^writer: *pid" && break; sleep 0.1; done
+    expect_code 4 $QUEUE verify --repair q
+    grep -q "has a writer (pid" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 0 $QUEUE verify q
+    grep -q "^note: a writer is alive" "$T/out" || fail "$(cat "$T/out")"
+    wait
+}
+
+t_verify_reports_damaged_cursors_and_files_and_notes_expired_readers() {
+    seq 1 5000 | $APPEND --segment-size 16K q
+    $READERS q create ok --at 4000
+    $READERS q create old --at 5
+    $QUEUE set q --max-records 1000 --hard >/dev/null
+    $QUEUE retain q >/dev/null
+    expect_code 0 $QUEUE verify q
+    grep -q "^note: reader 'old' is expired: at 5" "$T/out" || fail "$(cat "$T/out")"
+    poke q/readers/ok.cursor 0 'X'
+    echo '{"version": 7}' >q/retention.json
+    expect_code 7 $QUEUE verify q
+    grep -q "^q/readers/ok.cursor: offset 0: " "$T/out" || fail "$(cat "$T/out")"
+    grep -q "^q/retention.json: offset 0: .*version 7" "$T/out" || fail "$(cat "$T/out")"
 }
 
 run_tests

@@ -90,6 +90,40 @@ CHRONICLE_API Result<std::vector<ReaderStats>> inspect_readers(std::string_view 
 // One reader (errc::not_found if it has no cursor file); damaged as above.
 CHRONICLE_API Result<ReaderStats> inspect_reader(std::string_view dir, std::string_view name);
 
+// ---------------------------------------------------------------------------- verify
+
+// One thing wrong with a queue: the file (relative to the queue directory), the byte
+// offset in it (0 when the whole file is at fault) and what is wrong.
+struct Problem {
+    std::string file;
+    uint64_t offset = 0;
+    std::string what;
+    // Derived data or an uncommitted tail that a writer's recovery rewrites or clears
+    // (verify_queue(dir, true), or the next writer): nothing committed is touched.
+    bool repairable = false;
+};
+
+struct VerifyReport {
+    uint64_t segments = 0;
+    uint64_t records = 0;  // committed records read, first to head
+    uint64_t first_seq = 0;
+    uint64_t head_seq = 0;
+    std::vector<Problem> problems;
+    std::vector<std::string> notes;  // not problems: expired readers, a live writer
+    bool repaired = false;           // `repair` ran recovery (problems are those found after it)
+};
+
+// Checks a queue's structure without changing it: every segment's header; segments
+// contiguous (each seal names the next segment's base); records well formed, timestamps
+// non-decreasing; each index slot names the record the records say; nothing but zeros
+// after the last committed record (skipped while a writer is alive: its batch may be
+// there); every cursor readable and within range; retention.json and queue.json valid.
+// With `repair`, first runs a writer's recovery (errc::busy while a writer is alive), which
+// seals a roll cut short, removes an uncommitted batch's segments and clears what lies after
+// the last committed record, then rewrites every wrong index slot from the records; a
+// committed record is never touched (a damaged one stays a problem).
+CHRONICLE_API Result<VerifyReport> verify_queue(std::string_view dir, bool repair = false);
+
 // Creates a named reader at `at`; errc::busy if it exists already, errc::invalid_argument
 // for a sequence past the head.
 CHRONICLE_API Status create_reader(std::string_view dir, std::string_view name, const Position& at);

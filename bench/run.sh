@@ -2,7 +2,8 @@
 # chronicle benchmarks: every figure beside a baseline measured in the same run.
 #
 # Usage: bench/run.sh [--plot] [--out DIR] [SECTION...]
-#   SECTION: append lib wake cli syscalls layout followers   (default: all, in that order)
+#   SECTION: append retention lib wake cli syscalls layout followers   (default: all, in
+#            that order)
 #   --out DIR  where figures.json and the latency samples go (default: build/bench-out,
 #              or docs/bench with --plot); created if missing
 #   --plot     also render the pictures from them (bench/plot.sh DIR: gnuplot; a note when
@@ -25,7 +26,9 @@
 #                  at the end. Put it on the file system your queues will live on.
 #   BENCH_OUT      default of --out
 #   BENCH_REPS     repetitions of the append and lib figures (default 5)
-#   BENCH_LINES    lines for the append section (default 10000000)
+#   BENCH_LINES    lines for the append and retention sections (default 10000000)
+#   BENCH_RET_SEGMENT, BENCH_RET_CAP  the retention section's segment size and --max-bytes
+#                  (default 4M and 16M: the queue is capped at four segments)
 #   BENCH_REDIS    1 (default): the append section also measures Redis XADD, pipelined, when
 #                  redis-server and redis-benchmark are installed; 0: skip it
 #   BENCH_REDIS_N  XADDs per repetition (default 1000000)
@@ -311,6 +314,41 @@ sec_append() {
     rm -rf "$D"
 }
 
+# ---------------------------------------------------------------- retention
+# Append rate with retention deleting as it goes (a queue capped at a few segments) against
+# the same run without limits: deletion happens on the writer's retention thread, off the
+# append path (issue 11: the ratio must stay >= 0.95). Same segment size both ways, reps
+# interleaved, fresh queue per rep; the capped queue's size is checked afterwards.
+sec_retention() {
+    local D=$WORK/retention Q n=$LINES seg=${BENCH_RET_SEGMENT:-4M} cap=${BENCH_RET_CAP:-16M}
+    mkdir -p "$D"
+    Q=$D/q
+    local A=$TOOLS/chronicle-append a_free=() a_capped=() t i bytes segs=()
+    note "retention: seq 1 $n | chronicle-append, --segment-size $seg, without limits and with --max-bytes $cap" \
+        "($REPS reps each, interleaved)"
+    for ((i = 0; i < REPS; i++)); do
+        rm -rf "$Q"
+        t=$(timed 300 "seq 1 $n | '$A' --segment-size $seg '$Q'") && a_free+=("$t")
+        rm -rf "$Q"
+        t=$(timed 300 "seq 1 $n | '$A' --segment-size $seg --max-bytes $cap '$Q'") && a_capped+=("$t")
+        bytes=$(cat "$Q"/*.seg | wc -c)
+        segs+=("$bytes")
+    done
+    local last
+    last=$(limit 60 "$TOOLS/chronicle-tail" -n 1 --show-seq "$Q" | tr '\t' ' ' || true)
+    [[ "$last" == "$((n - 1)) $n" ]] || note "retention: UNEXPECTED last record of the capped queue: '$last'"
+    note "retention: the capped queue held $(printf '%s ' "${segs[@]}")bytes of segments at exit (cap $cap)"
+    echo "retention.capped_bytes_at_exit.max $(printf '%s\n' "${segs[@]}" | sort -g | tail -1) bytes"
+    rm -rf "$Q"
+    rates retention.unlimited "${a_free[@]}"
+    rates retention.capped "${a_capped[@]}"
+    if ((${#a_free[@]} && ${#a_capped[@]})); then
+        # unlimited time / capped time: >= 0.95 means deleting costs the append < 5 %.
+        ratio "$(med_of "${a_free[@]}")" "$(med_of "${a_capped[@]}")" retention.capped_over_unlimited_rate
+    fi
+    rm -rf "$D"
+}
+
 # ---------------------------------------------------------------- lib
 sec_lib() {
     limit 600 "$BBIN/bench_lib" --dir "$WORK/lib" --reps "$REPS"
@@ -549,18 +587,18 @@ write_json() {
 }
 
 # ---------------------------------------------------------------- main
-((${#SECTIONS[@]})) || SECTIONS=(append lib wake cli syscalls layout followers)
+((${#SECTIONS[@]})) || SECTIONS=(append retention lib wake cli syscalls layout followers)
 NEED=()
 for s in "${SECTIONS[@]}"; do
     case $s in
-        append) NEED+=("$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
+        append | retention) NEED+=("$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         lib) NEED+=("$BBIN/bench_lib") ;;
         wake) NEED+=("$BBIN/bench_wake" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         cli) NEED+=("$BBIN/bench_linelat" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         syscalls) NEED+=("$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         layout) NEED+=("$BBIN/bench_layout") ;;
         followers) NEED+=("$BBIN/bench_followers") ;;
-        *) note "unknown section '$s' (sections: append lib wake cli syscalls layout followers)"; exit 2 ;;
+        *) note "unknown section '$s' (sections: append retention lib wake cli syscalls layout followers)"; exit 2 ;;
     esac
 done
 for b in "${NEED[@]}"; do

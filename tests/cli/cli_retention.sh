@@ -67,6 +67,34 @@ t_set_changes_the_limits_and_retain_applies_them_with_a_report() {
     contiguous q
 }
 
+t_max_age_and_keep_free_delete_with_their_cause() {
+    seq 1 20000 | $APPEND --segment-size 16K q
+    local segs
+    segs=$(ls q/*.seg | wc -l)
+    $QUEUE set q --max-age 1s >/dev/null
+    expect_code 0 $QUEUE retain --dry-run q
+    grep -q "^q: nothing to delete" "$T/out" || fail "young records deleted: $(cat "$T/out")"
+    sleep 1.2
+    expect_code 0 $QUEUE retain --json q
+    expect_eq cause max-age "$(jqr '.deleted[0].cause' "$T/out")"
+    expect_eq deleted $((segs - 1)) "$(jqr '.deleted | length' "$T/out")"
+    expect_eq left 1 "$(ls q/*.seg | wc -l)"
+    # keep-free: a floor no real file system meets (99 % free) deletes every sealed segment.
+    rm -rf q
+    seq 1 20000 | $APPEND --segment-size 16K q
+    local used
+    used=$(df --output=pcent q | tail -1 | tr -dc 0-9)
+    if ((used < 1)); then
+        echo "    note: the file system is less than 1 % used: keep-free part skipped"
+        return 0
+    fi
+    $QUEUE set q --keep-free 99% >/dev/null
+    expect_code 0 $QUEUE retain --json q
+    expect_eq cause keep-free "$(jqr '.deleted[0].cause' "$T/out")"
+    expect_eq left 1 "$(ls q/*.seg | wc -l)"
+    expect_eq last 20000 "$($TAIL -n 1 q)"
+}
+
 t_a_named_reader_pins_its_data_until_a_hard_limit_expires_it() {
     seq 1 100000 | $APPEND --segment-size 64K q
     $READERS q create audit --at 10

@@ -229,15 +229,16 @@ _chronicle_queue() {
             info) _chronicle_words "-h --help --json" ;;
             set) _chronicle_words "-h --help --max-bytes --max-age --max-records --keep-free --hard --soft" ;;
             retain) _chronicle_words "-h --help --dry-run --json" ;;
+            verify) _chronicle_words "-h --help --repair --json" ;;
             *) _chronicle_words "-h --help --version" ;;
         esac
         return
     fi
     case $_chronicle_npos in
-        0) _chronicle_words "info set retain" ;;
+        0) _chronicle_words "info set retain verify" ;;
         1)
             case $sub in
-                info | set | retain) _chronicle_paths -d ;;  # QUEUE
+                info | set | retain | verify) _chronicle_paths -d ;;  # QUEUE
                 *) COMPREPLY=() ;;
             esac
             ;;

@@ -179,9 +179,9 @@ complete -c chronicle-readers -n '__chronicle_readers_sub gc' -l stale-after -x 
 complete -c chronicle-queue -f
 complete -c chronicle-queue -s h -l help -d 'Print help and exit'
 complete -c chronicle-queue -n '__chronicle_npos 0 queue' -l version -d 'Print version and exit'
-complete -c chronicle-queue -n '__chronicle_npos 0 queue' -x -a 'info\t"what the queue holds and what keeps it" set\t"change the retention limits" retain\t"apply the retention limits now"'
-complete -c chronicle-queue -n '__chronicle_npos 1 queue; and __chronicle_queue_sub info set retain' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
-complete -c chronicle-queue -n '__chronicle_queue_sub info retain' -l json -d 'One JSON object (info: chronicle.queue/v1, retain: chronicle.retain/v1)'
+complete -c chronicle-queue -n '__chronicle_npos 0 queue' -x -a 'info\t"what the queue holds and what keeps it" set\t"change the retention limits" retain\t"apply the retention limits now" verify\t"check the structure, report each problem"'
+complete -c chronicle-queue -n '__chronicle_npos 1 queue; and __chronicle_queue_sub info set retain verify' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
+complete -c chronicle-queue -n '__chronicle_queue_sub info retain verify' -l json -d 'One JSON object (info: chronicle.queue/v1, retain: chronicle.retain/v1, verify: chronicle.verify/v1)'
 complete -c chronicle-queue -n '__chronicle_queue_sub set' -l max-bytes -x -a 'none 256M 1G 10G 100G' -d 'Delete the oldest segments while they take more than SIZE'
 complete -c chronicle-queue -n '__chronicle_queue_sub set' -l max-age -x -a 'none 1h 1d 7d 30d' -d 'Delete segments whose newest record is older than DUR'
 complete -c chronicle-queue -n '__chronicle_queue_sub set' -l max-records -x -a 'none 100000 1000000 10000000' -d 'Delete the oldest segments while there are more than N records'
@@ -189,3 +189,4 @@ complete -c chronicle-queue -n '__chronicle_queue_sub set' -l keep-free -x -a 'n
 complete -c chronicle-queue -n '__chronicle_queue_sub set' -l hard -d 'Hard limits: delete segments named readers have not finished'
 complete -c chronicle-queue -n '__chronicle_queue_sub set' -l soft -d 'Soft limits (default): keep segments named readers have not finished'
 complete -c chronicle-queue -n '__chronicle_queue_sub retain' -l dry-run -d 'Print what would be deleted, delete nothing'
+complete -c chronicle-queue -n '__chronicle_queue_sub verify' -l repair -d 'Repair first: rewrite wrong index slots, clear what follows the last committed record'

@@ -1,5 +1,6 @@
 // chronicle — verifying a queue's structure (see admin.h, verify_queue).
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "chronicle/admin.h"
 #include "chronicle/retention.h"
 #include "chronicle/writer.h"
+#include "cursor.h"
 #include "format.h"
 #include "fs.h"
 #include "queue_files.h"
@@ -74,17 +76,30 @@ class Verifier {
         }
     }
 
+    // Every cursor file, read as chronicle-readers reads it (without its lock).
     void cursors() {
-        auto rs = inspect_readers(dir_);
-        if (!rs) return problem(std::string(files::kReadersDir), 0, rs.status().message());
-        for (const auto& r : rs.value()) {
+        // Damage in the segments leaves the head unknown: positions are then not compared.
+        const bool head_known = r_.problems.empty();
+        const std::string readers_path = files::readers_path(dir_);
+        auto rfd = files::open_readers_dir(dirfd_, dir_);
+        if (!rfd) return problem(std::string(files::kReadersDir), 0, strip(rfd.status().message()));
+        auto names = list_reader_names(readers_path, true);
+        if (!names)
+            return problem(std::string(files::kReadersDir), 0, strip(names.status().message()));
+        for (const auto& n : names.value()) {
             const std::string file =
-                fs::join(files::kReadersDir, files::reader_file(r.name, files::ReaderFile::cursor));
-            if (r.damaged) {
-                problem(file, 0, strip(r.damage));
-            } else if (r.expired) {
-                r_.notes.push_back("reader '" + r.name + "' is expired: at " +
-                                   std::to_string(r.position) + ", the first record on disk is " +
+                fs::join(files::kReadersDir, files::reader_file(n, files::ReaderFile::cursor));
+            auto c = inspect_cursor(rfd->get(), readers_path, n);
+            if (!c && c.status().code() == errc::not_found) continue;  // removed meanwhile
+            if (!c) {
+                problem(file, 0, strip(c.status().message()));
+            } else if (head_known && c->next_seq > r_.head_seq) {
+                problem(file, 24,
+                        "position " + std::to_string(c->next_seq) + " is past the head " +
+                            std::to_string(r_.head_seq));
+            } else if (c->next_seq < r_.first_seq && !files::is_ephemeral(n)) {
+                r_.notes.push_back("reader '" + n + "' is expired: at " +
+                                   std::to_string(c->next_seq) + ", the first record on disk is " +
                                    std::to_string(r_.first_seq));
             }
         }
@@ -242,6 +257,7 @@ Result<VerifyReport> verify_queue(std::string_view dir, bool repair) {
     auto dfd = files::open_queue_dir(dir);
     if (!dfd) return dfd.status();
     VerifyReport r;
+    std::unique_ptr<Writer> repairer;  // --repair: the writer lock, held to the end
     bool writer_alive = files::query_writer(dfd->get(), dir).alive;
     if (repair) {
         if (writer_alive) {
@@ -260,6 +276,8 @@ Result<VerifyReport> verify_queue(std::string_view dir, bool repair) {
         if (!w && w.status().code() != errc::corrupt) return w.status();
         r.repaired = w.ok();
         if (!w) r.notes.push_back("repair: " + w.status().message());
+        // Held until the index is rewritten too: no writer starts meanwhile.
+        if (w) repairer = std::move(w.value());
     }
     Verifier v(dfd->get(), dir, r, r.repaired);
     v.segments(writer_alive);

@@ -437,7 +437,7 @@ t_bash_completes_queues_subcommands_and_reader_names() {
         expect_eq "readers QUEUE" "$(printf 'other\nq')" "$(comp 'chronicle-readers --json ' | tr -d /)"
         expect_eq "append FILE" notaqueue.txt "$(comp 'chronicle-append q nota')"
         expect_eq "queue re" retain "$(comp 'chronicle-queue re')"
-        expect_eq "queue subcommands" "$(printf 'info\nretain\nset')" "$(comp 'chronicle-queue ')"
+        expect_eq "queue subcommands" "$(printf 'info\nretain\nset\nverify')" "$(comp 'chronicle-queue ')"
         expect_eq "queue info QUEUE" "$(printf 'other\nq')" "$(comp 'chronicle-queue info ' | tr -d /)"
         expect_eq "queue set QUEUE" "$(printf 'other\nq')" \
             "$(comp 'chronicle-queue set --max-bytes 1G ' | tr -d /)"
@@ -474,7 +474,7 @@ t_fish_completion_passes_fish_n_and_completes() {
     expect_eq "fish readers show NAME" "$(printf 'alpha\nbeta')" "$(fc 'chronicle-readers q show ')"
     expect_eq "fish tail --reader" "$(printf 'alpha\nbeta')" "$(fc 'chronicle-tail q --reader ')"
     mkdir other
-    expect_eq "fish queue subcommands" "$(printf 'info\nretain\nset')" "$(fc 'chronicle-queue ')"
+    expect_eq "fish queue subcommands" "$(printf 'info\nretain\nset\nverify')" "$(fc 'chronicle-queue ')"
     expect_eq "fish queue info QUEUE" "$(printf 'other\nq')" "$(fc 'chronicle-queue info ' | tr -d /)"
     expect_eq "fish queue set --ha" --hard "$(fc 'chronicle-queue set q --ha')"
     stop_follower

@@ -95,7 +95,7 @@ std::string where(const ReaderPin& p) {
 
 // retain: "kept 64.0 MiB (1 segment) for reader 'audit' at 1000 (soft limits; …)"
 std::string pin_line(const std::string& queue, const ReaderPin& p) {
-    return "kept " + cli::human_size(p.bytes) + " (" + plural(p.segments, "segment") + ") for " +
+    return "kept " + describe_bytes(p.bytes) + " (" + plural(p.segments, "segment") + ") for " +
            where(p) + " (soft limits; chronicle-readers " + cli::printable(queue) + " reset " +
            cli::printable(p.name) + ", or set --hard, releases it)\n";
 }
@@ -158,7 +158,7 @@ int info(const Options& o) {
         t << " (" << segs->front().file << (segs->size() > 1 ? " .. " + segs->back().file : "")
           << ")";
     }
-    t << ", " << cli::human_size(s.bytes) << " on disk\n";
+    t << ", " << describe_bytes(s.bytes) << " on disk\n";
     t << "records:    ";
     if (s.head_seq > s.first_seq) {
         t << s.first_seq << " .. " << s.head_seq - 1 << " ("
@@ -169,11 +169,11 @@ int info(const Options& o) {
     if (s.last_timestamp_ns != 0) t << "newest:     " << cli::iso_time(s.last_timestamp_ns) << "\n";
     t << "writer:     "
       << (s.writer_alive ? "pid " + std::to_string(s.writer_pid) : std::string("none")) << "\n";
-    t << "disk:       " << cli::human_size(s.disk_free) << " free of "
-      << cli::human_size(s.disk_size) << "\n";
+    t << "disk:       " << describe_bytes(s.disk_free) << " free of " << describe_bytes(s.disk_size)
+      << "\n";
     t << "retention:  " << describe(limits.value()) << "\n";
     for (const auto& p : plan->pinned) {
-        t << "pinned:     " << where(p) << " keeps " << cli::human_size(p.bytes) << " ("
+        t << "pinned:     " << where(p) << " keeps " << describe_bytes(p.bytes) << " ("
           << plural(p.segments, "segment") << ")\n";
     }
     for (const auto& p : plan->expired) {
@@ -186,7 +186,7 @@ int info(const Options& o) {
         uint64_t bytes = 0;
         for (const auto& d : plan->deleted) bytes += d.bytes;
         t << "next pass:  would delete " << plural(plan->deleted.size(), "segment") << ", "
-          << cli::human_size(bytes) << " (" << cause_name(plan->deleted.front().cause) << ")\n";
+          << describe_bytes(bytes) << " (" << cause_name(plan->deleted.front().cause) << ")\n";
     }
     return print_out(t.str());
 }
@@ -242,7 +242,7 @@ int retain(const Options& o) {
         for (const auto& d : rep.deleted) {
             if (!o.dry_run && !d.done) continue;
             t << (o.dry_run ? "would delete " : "deleted ") << d.file << ": "
-              << plural(d.records, "record") << ", " << cli::human_size(d.bytes) << " ("
+              << plural(d.records, "record") << ", " << describe_bytes(d.bytes) << " ("
               << cause_name(d.cause) << "); first available " << d.first_after << "\n";
             ++n;
             bytes += d.bytes;
@@ -253,8 +253,8 @@ int retain(const Options& o) {
             t << o.queue << ": nothing to delete (retention: " << describe(rep.limits) << ")\n";
         } else {
             t << o.queue << ": " << (o.dry_run ? "would delete " : "deleted ")
-              << plural(n, "segment") << ", " << cli::human_size(bytes) << "; "
-              << plural(rep.segments_after, "segment") << ", " << cli::human_size(rep.bytes_after)
+              << plural(n, "segment") << ", " << describe_bytes(bytes) << "; "
+              << plural(rep.segments_after, "segment") << ", " << describe_bytes(rep.bytes_after)
               << " left; first available " << rep.first_after << "\n";
         }
         rc = print_out(t.str());

@@ -196,23 +196,6 @@ std::string human_bytes(uint64_t b) {
     return buf;
 }
 
-std::string human_size(uint64_t b) {
-    static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    double v = static_cast<double>(b);
-    int u = 0;
-    while (v >= 1024 && u < 6) {
-        v /= 1024;
-        ++u;
-    }
-    char buf[32];
-    if (u == 0) {
-        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-    } else {
-        std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
-    }
-    return buf;
-}
-
 std::string human_age(double s) {
     char buf[32];
     if (s < 1) {

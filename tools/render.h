@@ -37,8 +37,6 @@ class Template {
 
 // "512", "1.5K", "64M", "2.0G": a size in binary units for tables.
 std::string human_bytes(uint64_t b);
-// "512 B", "64.0 MiB", "1.5 GiB": a size in sentences (as chronicle::describe() writes them).
-std::string human_size(uint64_t b);
 // "250ms", "4.2s", "17m", "5h", "3d": an age in seconds, rounded to its unit.
 std::string human_age(double seconds);
 

@@ -28,23 +28,6 @@ namespace {
 constexpr int kRetentionVersion = 1;
 constexpr uint64_t kNsPerMs = 1000000;
 
-std::string human_bytes(uint64_t b) {
-    static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    double v = static_cast<double>(b);
-    int u = 0;
-    while (v >= 1024 && u < 6) {
-        v /= 1024;
-        ++u;
-    }
-    char buf[32];
-    if (u == 0) {
-        (void)std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-    } else {
-        (void)std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
-    }
-    return buf;
-}
-
 // "7d", "36h", "90m", "45s", "250ms": the largest unit that divides the duration.
 std::string human_ms(uint64_t ms) {
     struct Unit {
@@ -190,6 +173,23 @@ Result<QueueFacts> gather_facts(int dirfd, std::string_view dir) {
 
 }  // namespace
 
+std::string describe_bytes(uint64_t b) {
+    static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 6) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    if (u == 0) {
+        (void)std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+    } else {
+        (void)std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+    }
+    return buf;
+}
+
 const char* cause_name(RetentionCause c) noexcept {
     switch (c) {
         case RetentionCause::max_bytes:
@@ -207,10 +207,10 @@ const char* cause_name(RetentionCause c) noexcept {
 std::string describe(const RetentionLimits& l) {
     std::string s;
     auto add = [&](const std::string& part) { s += (s.empty() ? "" : ", ") + part; };
-    if (l.max_bytes != 0) add("max-bytes " + human_bytes(l.max_bytes));
+    if (l.max_bytes != 0) add("max-bytes " + describe_bytes(l.max_bytes));
     if (l.max_age_ms != 0) add("max-age " + human_ms(l.max_age_ms));
     if (l.max_records != 0) add("max-records " + std::to_string(l.max_records));
-    if (l.keep_free_bytes != 0) add("keep-free " + human_bytes(l.keep_free_bytes));
+    if (l.keep_free_bytes != 0) add("keep-free " + describe_bytes(l.keep_free_bytes));
     if (l.keep_free_percent != 0) add("keep-free " + std::to_string(l.keep_free_percent) + "%");
     if (s.empty()) return "none";
     return s + (l.hard ? " (hard)" : " (soft)");

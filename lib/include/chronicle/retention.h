@@ -40,6 +40,8 @@ struct RetentionLimits {
 
 // "max-bytes 256.0 MiB, max-age 7d, hard" / "none": one line for messages and `info`.
 CHRONICLE_API std::string describe(const RetentionLimits& l);
+// "512 B", "64.0 MiB", "1.5 GiB": a size as describe() writes it (the tools' reports too).
+CHRONICLE_API std::string describe_bytes(uint64_t bytes);
 
 // The queue's limits: all zero when it has no retention.json. errc::corrupt (naming the
 // file) for a malformed file or a version this build does not know.

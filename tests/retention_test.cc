@@ -34,6 +34,7 @@ QueueFacts ten_segments() {
     q.now_ns = 100ull * 3600 * 1000000000;
     q.disk_free = 1000;
     q.disk_size = 10000;
+    q.disk_known = true;
     q.end_of = [now = q.now_ns](size_t i) {
         // Segment 0: newest record 10 h old … 9: 1 h; all sealed but the last.
         return QueueFacts::End{i < 9, now - (10 - i) * 3600ull * 1000000000};
@@ -126,6 +127,8 @@ TEST_CASE("TheRetentionPolicyDeletesWholeSegmentsOldestFirstForEachLimit") {
         const auto r = plan_retention(q, l);
         CHECK(r.first_after == 2000);
         CHECK(r.deleted.front().cause == RetentionCause::keep_free);
+        q.disk_known = false;  // statvfs failed: free space unknown, nothing deleted for it
+        CHECK(plan_retention(q, l).deleted.empty());
     }
     SUBCASE("the segment holding the head is never deleted") {
         RetentionLimits l;

@@ -143,6 +143,7 @@ Result<QueueFacts> gather_facts(int dirfd, std::string_view dir) {
     if (::fstatvfs(dirfd, &vfs) == 0) {
         q.disk_free = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
         q.disk_size = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+        q.disk_known = true;
     }
     const std::string readers_path = files::readers_path(dir);
     auto rfd = files::open_readers_dir(dirfd, dir);
@@ -273,7 +274,9 @@ RetentionReport plan_retention(const QueueFacts& q, const RetentionLimits& l) {
         if (l.max_records != 0 && q.head - q.segments[i].base > l.max_records) {
             return RetentionCause::max_records;
         }
-        if (keep_free != 0 && q.disk_free + freed < keep_free) return RetentionCause::keep_free;
+        if (keep_free != 0 && q.disk_known && q.disk_free + freed < keep_free) {
+            return RetentionCause::keep_free;
+        }
         return std::nullopt;
     };
     // Deletable at all: not the last segment, every record committed, sealed.

@@ -145,6 +145,7 @@ int info(const Options& o) {
               {"pid", s.writer_alive ? json(s.writer_pid) : json(nullptr)}}},
             {"disk", {{"free", s.disk_free}, {"size", s.disk_size}}},
             {"retention", limits_json(limits.value())},
+            {"last_pass", s.retention_last.empty() ? json(nullptr) : json(s.retention_last)},
             {"pinned", pins_json(plan->pinned, false)},
             {"expired", pins_json(plan->expired, true)},
             {"would_delete", deletions_json(plan.value())}};
@@ -172,6 +173,7 @@ int info(const Options& o) {
     t << "disk:       " << describe_bytes(s.disk_free) << " free of " << describe_bytes(s.disk_size)
       << "\n";
     t << "retention:  " << describe(limits.value()) << "\n";
+    if (!s.retention_last.empty()) t << "last pass:  " << cli::printable(s.retention_last) << "\n";
     for (const auto& p : plan->pinned) {
         t << "pinned:     " << where(p) << " keeps " << describe_bytes(p.bytes) << " ("
           << plural(p.segments, "segment") << ")\n";

@@ -206,6 +206,9 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
     s.writer_alive = w.alive;
     s.writer_pid = w.pid;
     if (w.alive) s.notifier_status = w.notifier;
+    if (auto text = fs::read_small_file(q->dirfd.get(), dir, files::kWriterLock, 4096)) {
+        s.retention_last = files::writer_lock_from_json(text.value()).retention;
+    }
     // The wake page, read-only and only if it exists (inspection creates nothing).
     auto wp = fs::open_at(q->dirfd.get(), dir, files::kWakePage, O_RDONLY);
     if (wp) {

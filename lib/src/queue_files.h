@@ -91,6 +91,9 @@ struct WriterLockText {
     uint64_t start_time = 0;  // field 22 of /proc/<pid>/stat
     uint64_t started_ns = 0;
     std::string notifier;  // why the writer wakes nobody (empty: it wakes followers)
+    // The writer's last retention pass that deleted something or failed, one line
+    // (retention.h, summarize()); kept after the writer exits.
+    std::string retention;
 };
 std::string writer_lock_to_json(const WriterLockText& w);
 WriterLockText writer_lock_from_json(std::string_view text);

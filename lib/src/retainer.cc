@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "chronicle/retention.h"
+#include "fs.h"
 #include "queue_files.h"
 
 namespace chronicle {
@@ -26,9 +27,11 @@ Retainer::~Retainer() {
     thread_.join();
 }
 
-void Retainer::start_if_configured(int dirfd, std::string dir) {
+void Retainer::start_if_configured(int dirfd, std::string dir,
+                                   std::function<void(const std::string&)> report) {
     dirfd_ = dirfd;
     dir_ = std::move(dir);
+    report_ = std::move(report);
     // The first pass comes a moment later: `echo x | chronicle-append q` exits before it
     // and does not wait for a pass it does not need (rolls and long runs do the work).
     if (has_limits_file(dirfd_)) start(kFirstDelay);
@@ -59,8 +62,12 @@ void Retainer::run(std::chrono::milliseconds delay) {
         nudged_ = false;
         g.unlock();
         // Errors (a malformed retention.json, a segment that cannot be deleted) leave the
-        // queue as it is; chronicle-queue info and retain report them.
-        (void)apply_retention(dir_);
+        // queue as it is; they are reported like deletions, and chronicle-queue shows them.
+        auto r = apply_retention(dir_);
+        RetentionReport failed;
+        if (!r) failed.error = r.status();
+        const std::string line = summarize(r ? r.value() : failed, fs::realtime_ns());
+        if (!line.empty() && report_) report_(line);
         g.lock();
         cv_.wait_for(g, kPeriod, [this] { return stop_ || nudged_; });
     }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "chronicle/reader.h"
@@ -339,6 +340,29 @@ RetentionReport plan_retention(const QueueFacts& q, const RetentionLimits& l) {
         }
     }
     return rep;
+}
+
+std::string summarize(const RetentionReport& r, uint64_t when_ns) {
+    uint64_t n = 0, bytes = 0;
+    for (const auto& d : r.deleted) {
+        if (!d.done) continue;
+        ++n;
+        bytes += d.bytes;
+    }
+    if (n == 0 && r.error.ok()) return {};
+    const time_t secs = static_cast<time_t>(when_ns / 1000000000);
+    tm t{};
+    gmtime_r(&secs, &t);
+    char stamp[32];
+    (void)std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &t);
+    std::string s = std::string(stamp) + ": ";
+    if (n != 0) {
+        s += "deleted " + std::to_string(n) + (n == 1 ? " segment, " : " segments, ") +
+             describe_bytes(bytes) + " (" + cause_name(r.deleted.front().cause) +
+             "); first available " + std::to_string(r.first_after);
+    }
+    if (!r.error.ok()) s += (n != 0 ? "; " : "") + r.error.message();
+    return s;
 }
 
 Result<RetentionReport> apply_retention(std::string_view dir, const RetainOptions& o) {

@@ -35,6 +35,9 @@ struct QueueStats {
     std::string notifier_status;
     uint64_t notifier_rescans = 0;  // full rescans of readers/ by the writer's notifier
     uint64_t notifier_wakes = 0;    // follower wake-ups it sent
+    // The last writer's last retention pass that deleted something or failed (one line,
+    // kept in writer.lock after the writer exits; empty if none).
+    std::string retention_last;
 };
 
 struct FollowerStats {

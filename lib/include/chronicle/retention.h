@@ -100,6 +100,10 @@ struct RetainOptions {
     std::optional<RetentionLimits> limits;
 };
 
+// One line for a pass: "2026-11-29T22:35:21Z: deleted 3 segments, 48.0 MiB (max-bytes);
+// first available 39118128", or what stopped it. Empty when the pass did nothing.
+CHRONICLE_API std::string summarize(const RetentionReport& r, uint64_t when_ns);
+
 // Applies the policy once. errc::not_found for a missing queue, errc::corrupt for a
 // malformed retention.json; a failed deletion is the report's `error`.
 CHRONICLE_API Result<RetentionReport> apply_retention(std::string_view dir,

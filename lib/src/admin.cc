@@ -1,6 +1,8 @@
 // chronicle — inspecting a queue and its readers (see admin.h; admin_manage.cc changes them).
 #include "chronicle/admin.h"
 
+#include "chronicle/retention.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -206,9 +208,7 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
     s.writer_alive = w.alive;
     s.writer_pid = w.pid;
     if (w.alive) s.notifier_status = w.notifier;
-    if (auto text = fs::read_small_file(q->dirfd.get(), dir, files::kWriterLock, 4096)) {
-        s.retention_last = files::writer_lock_from_json(text.value()).retention;
-    }
+    if (auto last = last_retention_pass(dir)) s.retention_last = last.value();
     // The wake page, read-only and only if it exists (inspection creates nothing).
     auto wp = fs::open_at(q->dirfd.get(), dir, files::kWakePage, O_RDONLY);
     if (wp) {

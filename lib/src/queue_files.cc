@@ -135,7 +135,6 @@ bool is_queue_entry(std::string_view name) {
 std::string writer_lock_to_json(const WriterLockText& w) {
     nlohmann::json j = {{"pid", w.pid}, {"start_time", w.start_time}, {"started_ns", w.started_ns}};
     if (!w.notifier.empty()) j["notifier"] = w.notifier;
-    if (!w.retention.empty()) j["retention"] = w.retention;
     return j.dump() + "\n";
 }
 
@@ -147,7 +146,6 @@ WriterLockText writer_lock_from_json(std::string_view text) {
     if (!json_fields::get_int(j, "start_time", w.start_time)) w.start_time = 0;
     if (!json_fields::get_int(j, "started_ns", w.started_ns)) w.started_ns = 0;
     (void)json_fields::get_string(j, "notifier", w.notifier);
-    (void)json_fields::get_string(j, "retention", w.retention);
     return w;
 }
 

@@ -5,6 +5,7 @@
 //     writer.lock                the writer's lock; its text names the holder (JSON)
 //     wake.shm                   the wake page shared by the writer and followers
 //     retention.json             the queue's retention limits (JSON; absent: keep all)
+//     retention.last             what the last retention pass deleted, or why it failed
 //     queue.json                 the queue's identity: a random id made with it (JSON)
 //     .next.seg.tmp              a segment being created by a roll (removed by recovery)
 //     .prep.seg.tmp              the next segment prepared ahead of a roll
@@ -33,6 +34,8 @@ inline constexpr std::string_view kWriterLock = "writer.lock";
 inline constexpr std::string_view kWakePage = "wake.shm";
 inline constexpr std::string_view kReadersDir = "readers";
 inline constexpr std::string_view kRetention = "retention.json";
+// The last retention pass that deleted something or failed (JSON, replaced by each).
+inline constexpr std::string_view kRetentionLast = "retention.last";
 inline constexpr std::string_view kQueueId = "queue.json";
 // The writer's temporary segment during a roll, and the one prepared ahead of it.
 inline constexpr std::string_view kNextSegmentTmp = ".next.seg.tmp";
@@ -91,9 +94,6 @@ struct WriterLockText {
     uint64_t start_time = 0;  // field 22 of /proc/<pid>/stat
     uint64_t started_ns = 0;
     std::string notifier;  // why the writer wakes nobody (empty: it wakes followers)
-    // The writer's last retention pass that deleted something or failed, one line
-    // (retention.h, summarize()); kept after the writer exits.
-    std::string retention;
 };
 std::string writer_lock_to_json(const WriterLockText& w);
 WriterLockText writer_lock_from_json(std::string_view text);

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "chronicle/retention.h"
-#include "fs.h"
 #include "queue_files.h"
 
 namespace chronicle {
@@ -27,11 +26,9 @@ Retainer::~Retainer() {
     thread_.join();
 }
 
-void Retainer::start_if_configured(int dirfd, std::string dir,
-                                   std::function<void(const std::string&)> report) {
+void Retainer::start_if_configured(int dirfd, std::string dir) {
     dirfd_ = dirfd;
     dir_ = std::move(dir);
-    report_ = std::move(report);
     // The first pass comes a moment later: `echo x | chronicle-append q` exits before it
     // and does not wait for a pass it does not need (rolls and long runs do the work).
     if (has_limits_file(dirfd_)) start(kFirstDelay);
@@ -62,12 +59,9 @@ void Retainer::run(std::chrono::milliseconds delay) {
         nudged_ = false;
         g.unlock();
         // Errors (a malformed retention.json, a segment that cannot be deleted) leave the
-        // queue as it is; they are reported like deletions, and chronicle-queue shows them.
-        auto r = apply_retention(dir_);
-        RetentionReport failed;
-        if (!r) failed.error = r.status();
-        const std::string line = summarize(r ? r.value() : failed, fs::realtime_ns());
-        if (!line.empty() && report_) report_(line);
+        // queue as it is; the pass records them in retention.last, where chronicle-queue
+        // info shows them.
+        (void)apply_retention(dir_);
         g.lock();
         cv_.wait_for(g, kPeriod, [this] { return stop_ || nudged_; });
     }

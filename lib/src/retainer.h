@@ -11,7 +11,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,11 +29,8 @@ class Retainer {
     ~Retainer();
 
     // The queue directory (an open descriptor, borrowed for the writer's lifetime) and its
-    // path. Starts the thread if the queue has retention limits. `report` receives, on the
-    // retention thread, one line for each pass that deleted something or failed
-    // (summarize()): the writer keeps it in writer.lock for chronicle-queue info.
-    void start_if_configured(int dirfd, std::string dir,
-                             std::function<void(const std::string&)> report);
+    // path. Starts the thread if the queue has retention limits.
+    void start_if_configured(int dirfd, std::string dir);
     // After a roll: a pass now (starting the thread if limits appeared since the open).
     // One faccessat while no thread runs, one condition-variable notify while one does.
     void on_roll();
@@ -45,7 +41,6 @@ class Retainer {
 
     int dirfd_ = -1;
     std::string dir_;
-    std::function<void(const std::string&)> report_;
     std::thread thread_;  // writer-thread only
 
     std::mutex mu_;

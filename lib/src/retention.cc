@@ -365,6 +365,39 @@ std::string summarize(const RetentionReport& r, uint64_t when_ns) {
     return s;
 }
 
+namespace {
+
+// Replaces retention.last with this pass's line (atomically: a reader sees the previous
+// line or this one). Best effort: a pass that cannot record itself still did its work.
+void record_pass(int dirfd, std::string_view dir, const RetentionReport& r) {
+    const std::string line = summarize(r, fs::realtime_ns());
+    if (line.empty()) return;
+    const nlohmann::json j = {{"version", 1}, {"pid", ::getpid()}, {"line", line}};
+    (void)fs::write_file_atomic(dirfd, dir, files::kRetentionLast,
+                                files::temp_name(files::kRetentionLast), j.dump() + "\n");
+}
+
+}  // namespace
+
+Result<std::string> last_retention_pass(std::string_view dir) {
+    auto dfd = files::open_queue_dir(dir);
+    if (!dfd) return dfd.status();
+    auto text = fs::read_small_file(dfd->get(), dir, files::kRetentionLast, 65536);
+    if (!text) {
+        if (text.status().code() == errc::not_found) return std::string();
+        return text.status();
+    }
+    const nlohmann::json j = nlohmann::json::parse(text.value(), nullptr, false);
+    std::string line;
+    int pid = 0;
+    if (j.is_discarded() || !j.is_object() || !json_fields::get_string(j, "line", line)) {
+        return Status(errc::corrupt, fs::join(dir, files::kRetentionLast) + ": not a pass record");
+    }
+    if (json_fields::get_int(j, "pid", pid) && pid > 0)
+        line += " (pid " + std::to_string(pid) + ")";
+    return line;
+}
+
 Result<RetentionReport> apply_retention(std::string_view dir, const RetainOptions& o) {
     auto dfd = files::open_queue_dir(dir);
     if (!dfd) return dfd.status();
@@ -376,16 +409,26 @@ Result<RetentionReport> apply_retention(std::string_view dir, const RetainOption
         busy.busy = true;
         return busy;
     }
+    // A pass that cannot even start says why in retention.last (the writer's thread has
+    // nobody else to tell).
+    auto failed = [&](const Status& st) -> Result<RetentionReport> {
+        if (!o.dry_run) {
+            RetentionReport r;
+            r.error = st;
+            record_pass(dfd->get(), dir, r);
+        }
+        return st;
+    };
     RetentionLimits limits;
     if (o.limits) {
         limits = *o.limits;
     } else {
         auto l = read_retention(dir);
-        if (!l) return l.status();
+        if (!l) return failed(l.status());
         limits = l.value();
     }
     auto facts = gather_facts(dfd->get(), dir);
-    if (!facts) return facts.status();
+    if (!facts) return failed(facts.status());
     RetentionReport rep = plan_retention(facts.value(), limits);
     if (o.dry_run) return rep;
     for (SegmentDeletion& d : rep.deleted) {
@@ -412,6 +455,7 @@ Result<RetentionReport> apply_retention(std::string_view dir, const RetainOption
         std::erase_if(rep.expired, [&](const ReaderPin& p) { return p.position >= first; });
         for (ReaderPin& p : rep.expired) p.records_lost = first - p.position;
     }
+    record_pass(dfd->get(), dir, rep);
     return rep;
 }
 

@@ -29,7 +29,7 @@ struct QueueFacts {
     uint64_t now_ns = 0;
     uint64_t disk_free = 0;  // bytes available to us on the file system
     uint64_t disk_size = 0;
-    bool disk_known = false;  // statvfs worked: without it keep-free deletes nothing
+    bool disk_known = false;           // statvfs worked: without it keep-free deletes nothing
     std::vector<ReaderFacts> readers;  // named readers only (they are durable)
     // What the records of segments[i] end with, asked only for the segments the walk
     // reaches, oldest first: whether a seal (a segment without one — its writer died

@@ -133,12 +133,7 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
         lock_text_.notifier = st.message();
         (void)files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
     }
-    retainer_.start_if_configured(dirfd_.get(), dir_, [this](const std::string& line) {
-        // On the retention thread; the writer thread no longer writes writer.lock.
-        std::lock_guard<std::mutex> g(lock_text_mu_);
-        lock_text_.retention = line;
-        (void)files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
-    });
+    retainer_.start_if_configured(dirfd_.get(), dir_);
     return {};
 }
 

@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <span>
 #include <string>
 #include <utility>
@@ -124,7 +123,6 @@ class Writer::Impl {
     Pretoucher pretouch_;
     WakeHook wake_;
     files::WriterLockText lock_text_;  // what writer.lock says about this writer
-    std::mutex lock_text_mu_;          // the retention thread rewrites it after a pass
     Retainer retainer_;                // last: its thread stops before anything else goes
 };
 

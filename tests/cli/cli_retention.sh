@@ -35,7 +35,7 @@ t_a_capped_queue_stays_within_its_limit_while_and_after_it_is_written() {
     expect_eq mode soft "$(jqr .retention.mode j)"
     expect_eq would_delete 0 "$(jqr '.would_delete | length' j)"
     # The writer's own deletions are reported where operators look.
-    [[ $(jqr .last_pass j) =~ ^20[0-9-]+T[0-9:]+Z:\ deleted\ [0-9]+\ segments?,\ .*\(max-bytes\)\;\ first\ available\ [0-9]+$ ]] ||
+    [[ $(jqr .last_pass j) =~ ^20[0-9-]+T[0-9:]+Z:\ deleted\ [0-9]+\ segments?,\ .*\(max-bytes\)\;\ first\ available\ [0-9]+\ \(pid\ [0-9]+\)$ ]] ||
         fail "last_pass: $(jqr .last_pass j)"
     $QUEUE info q | grep -q "^last pass:  .*: deleted " || fail "info: no last pass line"
     [[ $(jqr .first_seq j) -gt 0 ]] || fail "nothing was deleted"

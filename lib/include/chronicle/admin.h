@@ -35,8 +35,8 @@ struct QueueStats {
     std::string notifier_status;
     uint64_t notifier_rescans = 0;  // full rescans of readers/ by the writer's notifier
     uint64_t notifier_wakes = 0;    // follower wake-ups it sent
-    // The last writer's last retention pass that deleted something or failed (one line,
-    // kept in writer.lock after the writer exits; empty if none).
+    // The last retention pass that deleted something or failed, by the writer or by
+    // chronicle-queue retain (retention.h, last_retention_pass(); empty if none).
     std::string retention_last;
 };
 

@@ -104,6 +104,11 @@ struct RetainOptions {
 // first available 39118128", or what stopped it. Empty when the pass did nothing.
 CHRONICLE_API std::string summarize(const RetentionReport& r, uint64_t when_ns);
 
+// What the last pass that deleted something or failed said (summarize(), plus "by pid
+// N"), from retention.last: every pass that is not a dry run records itself there, so the
+// writer's own deletions are reported too. Empty when there was none.
+CHRONICLE_API Result<std::string> last_retention_pass(std::string_view dir);
+
 // Applies the policy once. errc::not_found for a missing queue, errc::corrupt for a
 // malformed retention.json; a failed deletion is the report's `error`.
 CHRONICLE_API Result<RetentionReport> apply_retention(std::string_view dir,

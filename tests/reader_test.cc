@@ -403,3 +403,25 @@ TEST_CASE("AFollowerWhoseQueueIsRemovedOrReplacedStopsWaitingWithNotFound") {
         CHECK(result.message().find("was removed while being followed") != std::string::npos);
     }
 }
+
+TEST_CASE("AWaitWithAZeroOrShortTimeoutReturnsTimeoutAtOnce") {
+    // fuzz_cursor found wait(0) blocking for ever: a deadline already past when the wait
+    // loop computed its slice wrapped around to "no timeout".
+    test::TempDir t;
+    const std::string q = t.queue();
+    {
+        auto w = Writer::open(q);
+        REQUIRE(w.ok());
+        REQUIRE(w.value()->append("x").ok());
+    }
+    auto r = Reader::open(q);
+    REQUIRE(r.ok());
+    REQUIRE(r.value()->next().value());
+    for (auto timeout : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(1),
+                         std::chrono::nanoseconds(1000000)}) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const Status st = r.value()->wait(timeout);
+        CHECK(st.code() == errc::timeout);
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    }
+}

@@ -143,7 +143,9 @@ Status Following::wait(std::chrono::nanoseconds timeout) {
         const uint64_t now = fs::monotonic_ns();
         uint64_t until = deadline;
         if (polling) until = std::min(until, std::max(next_queue_check_ns_, now));
-        const int64_t slice = until == UINT64_MAX ? -1 : static_cast<int64_t>(until - now);
+        // A deadline already passed is a zero wait (wait(0): look once), never "forever".
+        const int64_t slice =
+            until == UINT64_MAX ? -1 : static_cast<int64_t>(until > now ? until - now : 0);
         WaitResult r;
         if (follower_) {
             if (eph_cursor_.valid()) eph_cursor_.store(position_());

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <system_error>
+
 #include "chronicle/retention.h"
 #include "queue_files.h"
 
@@ -26,19 +28,19 @@ Retainer::~Retainer() {
     thread_.join();
 }
 
-void Retainer::start_if_configured(int dirfd, std::string dir) {
+void Retainer::start(int dirfd, std::string dir) {
     dirfd_ = dirfd;
     dir_ = std::move(dir);
-    // The first pass comes a moment later: `echo x | chronicle-append q` exits before it
-    // and does not wait for a pass it does not need (rolls and long runs do the work).
-    if (has_limits_file(dirfd_)) start(kFirstDelay);
+    try {
+        thread_ = std::thread([this] { run(); });
+    } catch (const std::system_error&) {
+        // No thread (resources exhausted): the writer appends without applying limits;
+        // chronicle-queue retain still does. Never an exception out of Writer::open.
+    }
 }
 
 void Retainer::on_roll() {
-    if (!thread_.joinable()) {
-        if (dirfd_ >= 0 && has_limits_file(dirfd_)) start(std::chrono::seconds(0));
-        return;
-    }
+    if (!thread_.joinable()) return;
     {
         std::lock_guard<std::mutex> g(mu_);
         nudged_ = true;
@@ -46,13 +48,9 @@ void Retainer::on_roll() {
     cv_.notify_one();
 }
 
-void Retainer::start(std::chrono::milliseconds delay) {
-    thread_ = std::thread([this, delay] { run(delay); });
-}
-
-void Retainer::run(std::chrono::milliseconds delay) {
+void Retainer::run() {
     std::unique_lock<std::mutex> g(mu_);
-    cv_.wait_for(g, delay, [this] { return stop_ || nudged_; });
+    cv_.wait_for(g, kFirstDelay, [this] { return stop_ || nudged_; });
     // A roll that came before the stop is still applied: a writer that exits leaves its
     // queue within the limits.
     while (!stop_ || nudged_) {
@@ -60,8 +58,8 @@ void Retainer::run(std::chrono::milliseconds delay) {
         g.unlock();
         // Errors (a malformed retention.json, a segment that cannot be deleted) leave the
         // queue as it is; the pass records them in retention.last, where chronicle-queue
-        // info shows them.
-        (void)apply_retention(dir_);
+        // info shows them. No retention.json: no limits, nothing to do.
+        if (has_limits_file(dirfd_)) (void)apply_retention(dir_);
         g.lock();
         cv_.wait_for(g, kPeriod, [this] { return stop_ || nudged_; });
     }

@@ -1,12 +1,13 @@
 // chronicle — the writer's retention thread: applies the queue's limits (retention.h)
 // after each segment roll and every kPeriod, off the append path.
 //
-// Started when the writer opens a queue that has retention.json, or at the first roll after
-// one appeared (`chronicle-queue set` on a queue whose writer is running). It re-reads the
-// file on every pass, so a change of limits takes effect within kPeriod.
+// Started with the writer; its first look comes kFirstDelay later, so that
+// `echo x | chronicle-append q` never waits for a pass. Each look checks for retention.json
+// (one faccessat: a queue without limits costs nothing more) and re-reads it, so limits set
+// or changed while the writer runs (`chronicle-queue set`) take effect within kPeriod.
 //
-// Threading: start_if_configured(), on_roll() and the destructor are called by the writer
-// thread; the helper thread shares stop_/nudged_ with it under mu_.
+// Threading: start(), on_roll() and the destructor are called by the writer thread; the
+// helper thread shares stop_/nudged_ with it under mu_.
 #pragma once
 
 #include <chrono>
@@ -29,15 +30,13 @@ class Retainer {
     ~Retainer();
 
     // The queue directory (an open descriptor, borrowed for the writer's lifetime) and its
-    // path. Starts the thread if the queue has retention limits.
-    void start_if_configured(int dirfd, std::string dir);
-    // After a roll: a pass now (starting the thread if limits appeared since the open).
-    // One faccessat while no thread runs, one condition-variable notify while one does.
+    // path; starts the thread.
+    void start(int dirfd, std::string dir);
+    // After a roll: a pass now. One condition-variable notify.
     void on_roll();
 
   private:
-    void start(std::chrono::milliseconds delay);
-    void run(std::chrono::milliseconds delay);
+    void run();
 
     int dirfd_ = -1;
     std::string dir_;

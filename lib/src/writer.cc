@@ -133,7 +133,7 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
         lock_text_.notifier = st.message();
         (void)files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
     }
-    retainer_.start_if_configured(dirfd_.get(), dir_);
+    retainer_.start(dirfd_.get(), dir_);
     return {};
 }
 

@@ -71,6 +71,24 @@ t_set_changes_the_limits_and_retain_applies_them_with_a_report() {
     contiguous q
 }
 
+t_limits_set_while_an_idle_writer_runs_take_effect_within_10_s() {
+    seq 1 20000 | $APPEND --segment-size 16K q
+    # A writer that holds the queue open, idle, started before the queue had limits.
+    (sleep 14 | $APPEND q) &
+    local i
+    for i in $(seq 1 50); do $QUEUE info q | grep -q "^writer: *pid" && break; sleep 0.1; done
+    $QUEUE set q --max-records 1000 >/dev/null
+    local first=0
+    for i in $(seq 1 130); do
+        first=$($QUEUE info --json q | jqr .first_seq)
+        ((20000 - first <= 1000)) && break # the pass deletes one segment after another
+        sleep 0.1
+    done
+    ((20000 - first <= 1000)) || fail "the running writer did not apply the new limits within 13 s (first $first)"
+    $QUEUE info q | grep -q "^last pass:  .*(max-records).*(pid " || fail "$($QUEUE info q)"
+    wait
+}
+
 t_max_age_and_keep_free_delete_with_their_cause() {
     seq 1 20000 | $APPEND --segment-size 16K q
     local segs

@@ -37,7 +37,7 @@ class Reader::Impl {
 
   private:
     Status locate(uint64_t target);
-    Status locate_once(uint64_t target, bool& again);
+    Status locate_once(uint64_t target, bool& again, uint64_t& skipped);
     Status expired_error(uint64_t target, uint64_t first) const;
     Result<uint64_t> seq_at_time(uint64_t ts);
     bool has_data();
@@ -140,12 +140,14 @@ Status Reader::Impl::locate(uint64_t target) {
     // uncommitted batch's to a starting writer's recovery. Each retry lists them again.
     for (int attempt = 0;; ++attempt) {
         bool again = false;
-        Status st = locate_once(target, again);
+        uint64_t skipped = 0;  // counted once, by the attempt that succeeds
+        Status st = locate_once(target, again, skipped);
+        if (st) skipped_ += skipped;
         if (!again || attempt == 16) return st;
     }
 }
 
-Status Reader::Impl::locate_once(uint64_t target, bool& again) {
+Status Reader::Impl::locate_once(uint64_t target, bool& again, uint64_t& skipped) {
     auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     seg_ = Segment();
@@ -157,7 +159,7 @@ Status Reader::Impl::locate_once(uint64_t target, bool& again) {
     }
     if (target < bases->front()) {
         if (!skip_expired_) return expired_error(target, bases->front());
-        skipped_ += bases->front() - target;
+        skipped = bases->front() - target;
         target = target_ = bases->front();
     }
     auto it = std::upper_bound(bases->begin(), bases->end(), target);

@@ -374,19 +374,27 @@ TEST_CASE("TruncatedSegmentIsCorruptOnOpenNotACrash") {
     }
 }
 
+namespace {
+// A queue at `q` holding one record, and a reader that has read it (at the end, to wait).
+Result<std::unique_ptr<Reader>> one_record_read(const std::string& q) {
+    {
+        auto w = Writer::open(q);
+        REQUIRE(w.ok());
+        REQUIRE(w.value()->append("x").ok());
+    }
+    auto r = Reader::open(q);
+    REQUIRE(r.ok());
+    REQUIRE(r.value()->next().value());
+    return r;
+}
+}  // namespace
+
 TEST_CASE("AFollowerWhoseQueueIsRemovedOrReplacedStopsWaitingWithNotFound") {
     for (bool replace : {false, true}) {
         CAPTURE(replace);
         test::TempDir t;
         const std::string q = t.queue();
-        {
-            auto w = Writer::open(q);
-            REQUIRE(w.ok());
-            REQUIRE(w.value()->append("x").ok());
-        }
-        auto r = Reader::open(q);
-        REQUIRE(r.ok());
-        REQUIRE(r.value()->next().value());
+        auto r = one_record_read(q);
         Status result;
         std::thread waiter([&] { result = r.value()->wait(std::chrono::seconds(20)); });
         std::this_thread::sleep_for(std::chrono::milliseconds(200));  // parked
@@ -409,14 +417,7 @@ TEST_CASE("AWaitWithAZeroOrShortTimeoutReturnsTimeoutAtOnce") {
     // loop computed its slice wrapped around to "no timeout".
     test::TempDir t;
     const std::string q = t.queue();
-    {
-        auto w = Writer::open(q);
-        REQUIRE(w.ok());
-        REQUIRE(w.value()->append("x").ok());
-    }
-    auto r = Reader::open(q);
-    REQUIRE(r.ok());
-    REQUIRE(r.value()->next().value());
+    auto r = one_record_read(q);
     for (auto timeout : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(1),
                          std::chrono::nanoseconds(1000000)}) {
         const auto t0 = std::chrono::steady_clock::now();

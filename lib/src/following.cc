@@ -24,7 +24,13 @@ Following::Following(int dirfd, std::string dir, std::function<bool()> has_data,
     : dirfd_(dirfd),
       dir_(std::move(dir)),
       has_data_(std::move(has_data)),
-      position_(std::move(position)) {
+      position_(std::move(position)) {}
+
+void Following::remember_queue() {
+    // Read from the descriptor opened with the Reader: the queue it opened, whenever this
+    // runs (only readers that follow pay for it).
+    if (remembered_) return;
+    remembered_ = true;
     struct stat st {};
     if (::fstat(dirfd_, &st) == 0) {
         dev_ = st.st_dev;
@@ -87,6 +93,7 @@ Following::~Following() {
 }
 
 void Following::ensure_follower() {
+    remember_queue();
     if (follower_ || !no_registration_.ok()) return;
     Status st = register_follower();
     if (!st.ok()) {

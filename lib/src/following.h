@@ -24,8 +24,9 @@ class Following {
     // `has_data`: whether the reader's next() has a record now (the F3 re-check; it
     // acquire-loads the record's state). `position`: the reader's next sequence, stored in
     // an anonymous follower's ephemeral cursor for chronicle-readers.
-    // Remembers which queue `dir` is now (its directory and queue.json's id), to notice
-    // later that the path names another queue or none (same_queue()).
+    // The first wait remembers which queue the reader opened (its directory and
+    // queue.json's id), to notice later that the path names another queue or none
+    // (same_queue()).
     Following(int dirfd, std::string dir, std::function<bool()> has_data,
               std::function<uint64_t()> position);
     ~Following();
@@ -85,6 +86,8 @@ class Following {
     // Registration failed (e.g. a read-only queue): wait by polling. Holds the reason.
     Status no_registration_;
     // The queue as opened (same_queue()); an empty id: it had none (an old queue).
+    void remember_queue();
+    bool remembered_ = false;
     uint64_t dev_ = 0, ino_ = 0;
     std::string id_;
     uint64_t next_queue_check_ns_ = 0;  // polling: same_queue() at most once a second

@@ -133,7 +133,7 @@ _chronicle_append() {
         --keep-free) _chronicle_words "$_chronicle_keep_free_examples"; return ;;
     esac
     if [[ $cur == -* && -z $eqprefix ]]; then
-        _chronicle_words "-h --help --framing -z --null --segment-size --max-bytes --max-age --max-records --keep-free --print-seq --atomic --sync --wake-via-fifo --version"
+        _chronicle_words "-h --help --framing -z --null --segment-size --max-bytes --max-age --max-records --keep-free --print-seq --atomic --exclusive --wait --wait= --sync --wake-via-fifo --version"
         return
     fi
     _chronicle_positionals "$_chronicle_append_argopts"

@@ -28,7 +28,7 @@ if [[ "${1:-}" != "--quick" ]]; then
     suite "ASan+UBSan" build-asan "" -- -DCMAKE_BUILD_TYPE=Debug \
         -DCHRONICLE_SANITIZE=address,undefined -DCHRONICLE_BUILD_BENCH=OFF
     export TSAN_OPTIONS=halt_on_error=1
-    suite "TSan" build-tsan "-R stress_test|writer_test|reader_test|notifier_test|retention_test" -- -DCMAKE_BUILD_TYPE=Debug \
+    suite "TSan" build-tsan "-R stress_test|writer_test|reader_test|notifier_test|retention_test|producers_test" -- -DCMAKE_BUILD_TYPE=Debug \
         -DCHRONICLE_SANITIZE=thread -DCHRONICLE_BUILD_BENCH=OFF
     unset CHRONICLE_STRESS_SCALE
     suite "portable notifier" build-portable "" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -224,14 +224,21 @@ TEST_CASE("ALargeBatchThroughThePageCacheIsWhatWasAppendedWithZerosPastIt") {
     CHECK(test::read_all(t.queue()) == want);
 }
 
-TEST_CASE("SecondWriterIsRefusedNamingTheHolderPid") {
+TEST_CASE("AnExclusiveWriterIsRefusedBesideAnotherAndRefusesOthersNamingTheHolderPid") {
     test::TempDir t;
-    auto w = Writer::open(t.queue());
+    WriterOptions ex;
+    ex.exclusive = true;
+    auto w = Writer::open(t.queue(), ex);
     REQUIRE(w.ok());
-    auto w2 = Writer::open(t.queue());
+    auto w2 = Writer::open(t.queue());  // shared: refused while an exclusive one writes
     REQUIRE_FALSE(w2.ok());
     CHECK(w2.status().code() == errc::busy);
-    CHECK(w2.status().message().find("pid " + std::to_string(::getpid())) != std::string::npos);
+    CHECK(w2.status().message().find("exclusive writer (pid " + std::to_string(::getpid())) !=
+          std::string::npos);
+    auto w3 = Writer::open(t.queue(), ex);
+    REQUIRE_FALSE(w3.ok());
+    CHECK(w3.status().code() == errc::busy);
+    CHECK(w3.status().message().find("pid " + std::to_string(::getpid())) != std::string::npos);
     // The failed attempt must not have disturbed the holder.
     CHECK(w.value()->append("still writing").ok());
 }

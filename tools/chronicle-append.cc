@@ -35,6 +35,8 @@ struct Options {
     bool atomic = false;
     std::string sync = "none";
     bool wake_via_fifo = false;
+    bool exclusive = false;
+    std::string wait;  // --wait[=DUR]: "forever" without a value
     cli::RetentionFlags retention;
 };
 
@@ -272,6 +274,13 @@ int tool_main(int argc, char** argv) {
         ->check(CLI::IsMember({"none", "batch", "every"}));
     // Retention limits of a queue this command creates (retention_flags.h).
     cli::add_retention_options(app, o.retention, false);
+    app.add_flag("--exclusive", o.exclusive,
+                 "be the only writer: refused while another writer appends, and others are "
+                 "refused while this one does (the default lets any number append at once)");
+    app.add_flag("--wait{forever}", o.wait,
+                 "--wait[=DUR]: when the queue is not to be had (an exclusive writer has it; "
+                 "with --exclusive, any writer), wait for it — for ever, or at most DUR "
+                 "(e.g. 30s, 5m) — instead of exiting with status 4");
     app.add_flag("--wake-via-fifo", o.wake_via_fifo,
                  "wake followers through their FIFO instead of their eventfd (diagnosis)");
     app.set_version_flag("--version", cli::version_string("chronicle-append"));
@@ -294,6 +303,11 @@ int tool_main(int argc, char** argv) {
         // appends without batches), or all input at once (--atomic).
         wo.sync = sync != SyncMode::none ? Sync::on_commit : Sync::none;
         wo.wake_via_fifo = o.wake_via_fifo;
+        wo.exclusive = o.exclusive;
+        if (!o.wait.empty()) {
+            wo.wait_ms = o.wait == "forever" ? WriterOptions::kWaitForever
+                                             : cli::parse_duration_ns(o.wait, "--wait") / 1'000'000;
+        }
         if (o.retention.any()) {
             RetentionLimits l;
             cli::apply_retention_flags(o.retention, l);

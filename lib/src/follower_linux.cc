@@ -151,7 +151,11 @@ class LinuxFollower final : public Follower {
             if (writer_exit) {
                 drop_writer();
                 if (has_data()) return WaitResult::ready;
-                return WaitResult::writer_gone;
+                // Several writers: the one writer.lock named left, others may still append
+                // (it named another before it went). Watch that one instead.
+                track_writer();
+                if (!pidfd_.valid() && !recheck_) return WaitResult::writer_gone;
+                continue;
             }
             if (queue_check_) {
                 queue_check_ = false;

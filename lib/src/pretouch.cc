@@ -68,7 +68,7 @@ void Pretoucher::kick(uint64_t off) {
     {
         std::lock_guard<std::mutex> g(mu_);
         if (populate_) target_ = std::max(target_, target);
-        if (half && !prepared_.valid() && !preparing_) want_next_ = true;
+        if (half && prepare_ && !prepared_.valid() && !preparing_) want_next_ = true;
     }
     cv_.notify_one();
 }

@@ -32,6 +32,9 @@ class Pretoucher {
     // Whether to populate pages ahead (off while a batch goes through the page cache with
     // pwrite, which needs no populated pages); the next segment is prepared either way.
     void set_populate(bool on) noexcept { populate_ = on; }
+    // Whether to prepare the next segment ahead (not for shared writers: its temporary
+    // name is the queue's one, and only the holder of the append lock may use it).
+    void set_prepare(bool on) noexcept { prepare_ = on; }
     // The writer now appends to `seg` at `off`; `dirfd`/`dir`/`geo` are used to prepare the
     // next segment.
     void configure(int dirfd, std::string dir, const SegmentGeometry& geo);
@@ -49,6 +52,7 @@ class Pretoucher {
 
     bool enabled_ = false;
     bool populate_ = true;  // writer-thread only
+    bool prepare_ = true;   // writer-thread only
     int dirfd_ = -1;
     std::string dir_;
     SegmentGeometry geo_;

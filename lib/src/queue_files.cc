@@ -1,6 +1,8 @@
 // chronicle — names in a queue directory (see queue_files.h).
 #include "queue_files.h"
 
+#include "producers.h"
+
 #include <fcntl.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -173,6 +175,15 @@ WriterInfo query_writer(int dirfd, std::string_view dir) {
         w.pid = t.pid;
         w.start_time = t.start_time;
         w.notifier = t.notifier;
+    }
+    if (w.pid <= 0 || w.start_time == 0 || fs::process_start_time(w.pid) != w.start_time) {
+        // The writer named there was killed while others go on (a clean exit names
+        // another): any live shared writer will do.
+        const auto live = read_live_writers(dirfd, dir);
+        if (!live.empty()) {
+            w.pid = live.front().pid;
+            w.start_time = live.front().start_time;
+        }
     }
     return w;
 }

@@ -4,6 +4,7 @@
 //     00000000000000000000.seg   segments, named by the sequence of their first record
 //     writer.lock                the writer's lock; its text names the holder (JSON)
 //     wake.shm                   the wake page shared by the writer and followers
+//     producers.shm              shared writers' append lock, tail and table (producers.h)
 //     retention.json             the queue's retention limits (JSON; absent: keep all)
 //     retention.last             what the last retention pass deleted, or why it failed
 //     queue.json                 the queue's identity: a random id made with it (JSON)
@@ -32,6 +33,13 @@ namespace chronicle::files {
 
 inline constexpr std::string_view kWriterLock = "writer.lock";
 inline constexpr std::string_view kWakePage = "wake.shm";
+inline constexpr std::string_view kProducers = "producers.shm";
+// Bytes of writer.lock that carry the writers' locks (docs/DESIGN.md §4): 0 = exclusive
+// (write) or shared (read) writer; 1 = a shared writer joining or leaving; 2 = a shared
+// writer (read; write while it joins: "am I alone?").
+inline constexpr int64_t kLockByteMode = 0;
+inline constexpr int64_t kLockByteJoin = 1;
+inline constexpr int64_t kLockBytePresent = 2;
 inline constexpr std::string_view kReadersDir = "readers";
 inline constexpr std::string_view kRetention = "retention.json";
 // The last retention pass that deleted something or failed (JSON, replaced by each).

@@ -272,6 +272,7 @@ Result<VerifyReport> verify_queue(std::string_view dir, bool repair) {
         WriterOptions o;
         o.create = false;
         o.pretouch = false;
+        o.exclusive = true;  // recovery runs only for a writer that is alone
         auto w = Writer::open(dir, o);
         if (!w && w.status().code() != errc::corrupt) return w.status();
         r.repaired = w.ok();

@@ -43,25 +43,177 @@ Status check_is_queue_dir(std::string_view dir, bool create, bool& fresh) {
 
 }  // namespace
 
-Status Writer::Impl::take_lock() {
+Status Writer::Impl::busy(bool exclusive_holder) {
+    std::string who;
+    auto text = fs::read_small_file(dirfd_.get(), dir_, files::kWriterLock);
+    if (text) {
+        const int pid = files::writer_lock_from_json(text.value()).pid;
+        if (pid > 0) who = " (pid " + std::to_string(pid) + ")";
+    }
+    return Status(errc::busy, exclusive_holder ? "queue " + dir_ + " has an exclusive writer" + who
+                                               : "queue " + dir_ + " already has a writer" + who);
+}
+
+Status Writer::Impl::take_lock(const WriterOptions& o) {
     auto fd = fs::open_at(dirfd_.get(), dir_, files::kWriterLock, O_RDWR | O_CREAT, 0644);
     if (!fd) return fd.status();
     lockfd_ = std::move(fd.value());
     const std::string lock_path = fs::join(dir_, files::kWriterLock);
-    if (Status st = lock::try_exclusive(lockfd_.get(), lock_path); !st) {
-        if (st.code() != errc::busy) return st;
-        std::string who;
-        auto text = fs::read_small_file(dirfd_.get(), dir_, files::kWriterLock);
-        if (text) {
-            const int pid = files::writer_lock_from_json(text.value()).pid;
-            if (pid > 0) who = " (pid " + std::to_string(pid) + ")";
-        }
-        return Status(errc::busy, "queue " + dir_ + " already has a writer" + who);
-    }
     lock_text_.pid = ::getpid();
     lock_text_.start_time = fs::process_start_time(lock_text_.pid);
     lock_text_.started_ns = fs::realtime_ns();
-    return files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
+    shared_ = !o.exclusive;
+    if (!shared_) {
+        // The whole file: conflicts with every shared writer's locks too.
+        if (Status st = lock::range(lockfd_.get(), lock_path, lock::Kind::write, 0, 0, o.wait_ms);
+            !st) {
+            return st.code() == errc::busy ? busy(false) : st;
+        }
+        owns_text_ = true;
+        return files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
+    }
+    if (Status st = lock::range(lockfd_.get(), lock_path, lock::Kind::read, files::kLockByteMode, 1,
+                                o.wait_ms);
+        !st) {
+        return st.code() == errc::busy ? busy(true) : st;
+    }
+    // One writer joins at a time (released at the end of open(), see join()).
+    return lock::range(lockfd_.get(), lock_path, lock::Kind::write, files::kLockByteJoin, 1,
+                       lock::kForever);
+}
+
+Status Writer::Impl::join(bool alone) {
+    const std::string lock_path = fs::join(dir_, files::kWriterLock);
+    auto page = ProducerPageMap::open(dirfd_.get(), dir_, alone);
+    if (!page) return page.status();
+    producers_.emplace(std::move(page.value()));
+    if (alone) {
+        // Recovered from the segments just now (open()): the page starts from that tail.
+        ProducerPage* pg = producers_->page();
+        pg->tail = sealed_tail(seg_.base(), off_, seq_, last_ts_, next_slot_);
+        pg->repair = 0;
+        epoch_ = pg->epoch = 1;
+    } else {
+        if (Status st = hold(); !st) return st;
+        let_go();
+    }
+    producers_->enter(lock_text_.pid, lock_text_.start_time);
+    // writer.lock's text names one live writer, for followers to watch and for busy
+    // messages: ours when we are alone or the one named there is gone.
+    bool name_us = alone;
+    if (!alone) {
+        auto text = fs::read_small_file(dirfd_.get(), dir_, files::kWriterLock);
+        const files::WriterLockText t =
+            text ? files::writer_lock_from_json(text.value()) : files::WriterLockText{};
+        name_us = t.pid <= 0 || t.start_time == 0 || fs::process_start_time(t.pid) != t.start_time;
+    }
+    if (name_us) {
+        if (Status st = files::write_writer_lock(lockfd_.get(), dir_, lock_text_); !st) return st;
+        owns_text_ = true;
+    }
+    // Present for our life (a read lock: the next joiner learns it is not alone).
+    if (Status st = lock::range(lockfd_.get(), lock_path, lock::Kind::read, files::kLockBytePresent,
+                                1, lock::kForever);
+        !st) {
+        return st;
+    }
+    lock::unlock_range(lockfd_.get(), files::kLockByteJoin, 1);
+    return {};
+}
+
+void Writer::Impl::leave() noexcept {
+    if (!shared_ || !producers_ || !lockfd_.valid()) return;
+    const std::string lock_path = fs::join(dir_, files::kWriterLock);
+    if (!lock::range(lockfd_.get(), lock_path, lock::Kind::write, files::kLockByteJoin, 1,
+                     lock::kForever)) {
+        return;
+    }
+    producers_->leave(lock_text_.pid, lock_text_.start_time);
+    if (owns_text_) {
+        // Followers watch the process writer.lock names: name another live writer, so
+        // that they do not take our exit for the last writer's.
+        const auto others = producers_->live(lock_text_.pid);
+        if (!others.empty()) {
+            files::WriterLockText t;
+            t.pid = others.front().pid;
+            t.start_time = others.front().start_time;
+            t.started_ns = fs::realtime_ns();
+            (void)files::write_writer_lock(lockfd_.get(), dir_, t);
+        }
+    }
+    lock::unlock_range(lockfd_.get(), files::kLockByteJoin, 1);
+}
+
+Status Writer::Impl::hold() {
+    if (!shared_ || holding_) return {};
+    auto died = producers_->lock();
+    if (!died) return died.status();
+    holding_ = true;
+    ProducerPage* pg = producers_->page();
+    Status st;
+    if (pg->repair != 0) {
+        st = Status(errc::corrupt, "repair");
+    } else if (pg->epoch != epoch_ || !seg_.valid()) {
+        st = adopt_page(pg->tail);
+        if (st) epoch_ = pg->epoch;
+    }
+    if (!st) {
+        // A holder died holding the lock, or the page's tail cannot be right: the
+        // segments are the truth (recovery clears what the dead holder left uncommitted).
+        auto t = recover(dirfd_.get(), dir_, geo_);
+        if (!t) {
+            holding_ = false;
+            producers_->unlock();
+            return t.status();
+        }
+        adopt(std::move(t.value()));
+        synced_off_ = 0;
+        pg->tail = sealed_tail(seg_.base(), off_, seq_, last_ts_, next_slot_);
+        pg->repair = 0;
+        epoch_ = ++pg->epoch;
+    }
+    turn_base_ = seg_.base();
+    turn_off_ = off_;
+    return {};
+}
+
+Status Writer::Impl::adopt_page(const ProducerTail& t) {
+    const std::string& page = producers_->path();
+    if (t.check != tail_check(t)) return Status(errc::corrupt, page + ": its tail is damaged");
+    if (!seg_.valid() || t.seg_base != seg_.base()) {
+        auto s = Segment::open(dirfd_.get(), dir_, t.seg_base, true);
+        if (!s) return s.status();
+        if (s->size() != geo_.segment_size) {
+            return Status(errc::corrupt, page + ": names a segment of another size");
+        }
+        seg_ = std::move(s.value());
+        synced_off_ = 0;
+        pretouch_.switch_to(seg_, t.off);
+    }
+    if (t.off < seg_.data_begin() || t.off % 8 != 0 || t.off + kRecordHeaderSize > seg_.size() ||
+        t.seq < seg_.base() || t.next_slot > seg_.slots() ||
+        seg_.record(t.off)->state.load(std::memory_order_acquire) != kStateEmpty) {
+        return Status(errc::corrupt, page + ": its tail is not the end of the log");
+    }
+    off_ = t.off;
+    seq_ = t.seq;
+    last_ts_ = t.last_ts;
+    set_slot(t.next_slot);
+    hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
+    set_limits();
+    pretouch_.advance(off_);
+    return {};
+}
+
+void Writer::Impl::let_go() noexcept {
+    if (!holding_) return;
+    ProducerPage* pg = producers_->page();
+    if (seg_.base() != turn_base_ || off_ != turn_off_) {
+        pg->tail = sealed_tail(seg_.base(), off_, seq_, last_ts_, next_slot_);
+        epoch_ = ++pg->epoch;
+    }
+    holding_ = false;
+    producers_->unlock();
 }
 
 Status Writer::Impl::settle_retention(bool fresh, const std::optional<RetentionLimits>& wanted) {
@@ -102,7 +254,17 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
         errno != EEXIST) {
         return Status::from_errno(errno, "cannot create", fs::join(dir_, files::kReadersDir));
     }
-    if (Status st = take_lock(); !st) return st;
+    if (Status st = take_lock(o); !st) return st;
+    // A shared writer that can take byte 2 for writing is alone: nobody appends, so it
+    // recovers the queue from its segments as an exclusive writer does; otherwise it
+    // adopts the tail the producer page holds (join()).
+    bool alone = !shared_;
+    if (shared_) {
+        Status st = lock::range(lockfd_.get(), fs::join(dir_, files::kWriterLock),
+                                lock::Kind::write, files::kLockBytePresent, 1, 0);
+        if (!st && st.code() != errc::busy) return st;
+        alone = static_cast<bool>(st);
+    }
     if (auto id = files::ensure_queue_id(dirfd_.get(), dir_); !id) return id.status();
     if (Status st = settle_retention(fresh, o.retention); !st) return st;
 
@@ -122,16 +284,22 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
     sync_on_commit_ = o.sync == Sync::on_commit;
     durable_ = o.durable || sync_on_commit_;
     pretouch_.configure(dirfd_.get(), dir_, geo_);
-    auto tail = recover(dirfd_.get(), dir_, geo_);
-    if (!tail) return tail.status();
-    adopt(std::move(tail.value()));
+    pretouch_.set_prepare(!shared_);
+    if (alone) {
+        auto tail = recover(dirfd_.get(), dir_, geo_);
+        if (!tail) return tail.status();
+        adopt(std::move(tail.value()));
+    }
+    if (shared_) {
+        if (Status st = join(alone); !st) return st;
+    }
     NotifierOptions no;
     no.force_fifo = o.wake_via_fifo;
     if (Status st = wake_.open(dirfd_.get(), dir_, no); !st) {
         // Not fatal: followers notice records by their periodic re-check. Said in
         // writer.lock, where chronicle-readers shows it.
         lock_text_.notifier = st.message();
-        (void)files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
+        if (owns_text_) (void)files::write_writer_lock(lockfd_.get(), dir_, lock_text_);
     }
     retainer_.start(dirfd_.get(), dir_);
     return {};
@@ -140,9 +308,18 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
 Writer::Impl::~Impl() {
     if (claimed_) abort();
     if (explicit_batch_) abort_batch();
+    let_go();
+    leave();
 }
 
 Status Writer::Impl::sync() {
+    if (shared_ && !holding_) {
+        // What other writers committed since this one's last turn is synced too.
+        if (Status st = hold(); !st) return st;
+        Status st = sync();
+        let_go();
+        return st;
+    }
     // Segments a batch left behind (still mapped in held_) were not synced at the roll.
     for (const Segment& s : held_) ::msync(s.bytes(), s.size(), MS_SYNC);
     const uint64_t from = synced_off_ / kPageSize * kPageSize;

@@ -27,7 +27,16 @@ inline void clear_tail(std::byte* rec, uint64_t span) noexcept {
 
 }  // namespace
 
+Result<uint64_t> Writer::Impl::append_in_turn(std::span<const std::byte> payload) {
+    if (Status st = hold(); !st) return st;
+    auto r = append(payload);
+    let_go();
+    return r;
+}
+
 Result<uint64_t> Writer::Impl::append(std::span<const std::byte> payload) {
+    // A shared writer takes the append lock for the record (a batch or claim holds it).
+    if (shared_ && !holding_) return append_in_turn(payload);
     uint64_t seq;
     if (!try_append_fast(payload.data(), payload.size(), seq)) {
         if (claimed_) return Status(errc::invalid_argument, "append() while a claim is open");
@@ -44,8 +53,12 @@ Result<uint64_t> Writer::Impl::append(std::span<const std::byte> payload) {
 
 Result<std::span<std::byte>> Writer::Impl::claim(size_t max_len) {
     if (claimed_) return Status(errc::invalid_argument, "claim() while a claim is open");
+    if (Status st = hold(); !st) return st;  // until commit() or abort()
     auto p = begin_record(max_len, true);
-    if (!p) return p.status();
+    if (!p) {
+        end_turn();
+        return p.status();
+    }
     claimed_ = true;
     claim_max_ = max_len;
     return std::span<std::byte>(p.value(), max_len);
@@ -63,8 +76,11 @@ Result<uint64_t> Writer::Impl::commit(size_t len) {
     claimed_ = false;
     const uint64_t seq = finish_record(len);
     if (sync_on_commit_ && !explicit_batch_) {
-        if (Status st = sync(); !st) return st;
+        Status st = sync();
+        end_turn();
+        if (!st) return st;
     }
+    end_turn();
     return seq;
 }
 
@@ -73,11 +89,13 @@ void Writer::Impl::abort() noexcept {
     std::memset(seg_.bytes() + off_ + kRecordHeaderSize, 0, claim_max_);
     claimed_ = false;
     if (!explicit_batch_) undo_staged();  // a roll made for the claim stays; it is harmless
+    end_turn();
 }
 
 Status Writer::Impl::begin_batch(size_t expected_bytes) {
     if (explicit_batch_) return Status(errc::invalid_argument, "begin_batch() inside a batch");
     if (claimed_) return Status(errc::invalid_argument, "begin_batch() while a claim is open");
+    if (Status st = hold(); !st) return st;  // until commit_batch() or abort_batch()
     explicit_batch_ = true;
     batch_ts_ = 0;
     stage_batch_ = expected_bytes >= kStageMinBytes;
@@ -109,7 +127,9 @@ Status Writer::Impl::commit_batch() {
     pretouch_.set_populate(true);
     explicit_batch_ = false;
     publish();
-    return sync_on_commit_ ? sync() : Status();
+    Status st = sync_on_commit_ ? sync() : Status();
+    end_turn();
+    return st;
 }
 
 void Writer::Impl::abort_batch() noexcept {
@@ -120,6 +140,7 @@ void Writer::Impl::abort_batch() noexcept {
     undo_staged();
     set_limits();
     explicit_batch_ = false;
+    end_turn();
 }
 
 void Writer::Impl::raise_hw(uint64_t need) noexcept {

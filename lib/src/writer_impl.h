@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "fs.h"
 #include "page_stage.h"
 #include "pretouch.h"
+#include "producers.h"
 #include "queue_files.h"
 #include "recovery.h"
 #include "retainer.h"
@@ -42,7 +44,23 @@ class Writer::Impl {
     [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
 
   private:
-    Status take_lock();
+    Status take_lock(const WriterOptions& o);
+    Status busy(bool exclusive_holder);
+    // Shared writers: joining (under writer.lock byte 1) and leaving.
+    Status join(bool alone);
+    void leave() noexcept;
+    // Shared writers take the append lock for each commit (producers.h): hold() brings
+    // this writer's view up to date (the page's tail, or recovery after a dead holder),
+    // let_go() stores the tail and releases. Both no-ops for an exclusive writer.
+    Status hold();
+    void let_go() noexcept;
+    // The tail the producer page holds, checked; errc::corrupt when it cannot be right.
+    Status adopt_page(const ProducerTail& t);
+    // let_go() unless a claim or a batch keeps the turn.
+    void end_turn() noexcept {
+        if (holding_ && !claimed_ && !explicit_batch_) let_go();
+    }
+    Result<uint64_t> append_in_turn(std::span<const std::byte> payload);
     Status settle_retention(bool fresh, const std::optional<RetentionLimits>& wanted);
     void adopt(Tail&& t);
     Status roll();
@@ -123,7 +141,15 @@ class Writer::Impl {
     Pretoucher pretouch_;
     WakeHook wake_;
     files::WriterLockText lock_text_;  // what writer.lock says about this writer
-    Retainer retainer_;                // last: its thread stops before anything else goes
+    bool owns_text_ = false;           // writer.lock's text names this writer
+
+    // Shared writers (not WriterOptions::exclusive).
+    bool shared_ = false;
+    bool holding_ = false;                   // the append lock is held
+    uint64_t epoch_ = 0;                     // the page's epoch as this writer left it
+    uint64_t turn_base_ = 0, turn_off_ = 0;  // the tail when the turn began
+    std::optional<ProducerPageMap> producers_;
+    Retainer retainer_;  // last: its thread stops before anything else goes
 };
 
 }  // namespace chronicle

@@ -41,6 +41,16 @@ class LinuxWriterNotifier final : public WriterNotifier {
             }
             kick();
             thread_.join();
+            // A follower that registered after the last look and sleeps may have seen none
+            // of this writer's commits; with other writers alive it is not woken by this
+            // one's exit either (it watches the one writer.lock names). Its registration
+            // check runs now: it is signalled if asleep (wake.h). One read when nothing
+            // happened.
+            if (inotify_.valid()) {
+                if (!drain_inotify()) rescan();
+            } else {
+                rescan();
+            }
         }
     }
 

@@ -58,15 +58,15 @@ t_hostile_reader_names_are_refused() {
     expect_eq nothing_created "" "$(ls "$T" | grep -vE '^(q|err|out)$'; ls q/readers)"
 }
 
-t_second_writer_is_refused_with_holder_pid() {
+t_second_writer_is_refused_by_an_exclusive_one_with_holder_pid() {
     mkfifo in
-    $APPEND q <in &
+    $APPEND --exclusive q <in &
     local pid=$!
     exec 3>in
     echo hello >&3
     for _ in $(seq 100); do [[ -n "$($TAIL q)" ]] && break; sleep 0.05; done
     expect_code 4 $APPEND q </dev/null
-    grep -q "already has a writer (pid $pid)" "$T/err" || fail "message: $(cat "$T/err")"
+    grep -q "has an exclusive writer (pid $pid)" "$T/err" || fail "message: $(cat "$T/err")"
     exec 3>&-
     wait $pid
     echo again | $APPEND q

@@ -484,7 +484,7 @@ changes() {
 #   tail -f: create readers/ and wake.shm, rewrite wake.shm (a hint page, also when
 #     damaged); its ~anon.* registration must be gone after it exits.
 #   chronicle-append: create the queue (q/, readers/, writer.lock, wake.shm, queue.json,
-#     segments after the last one), rewrite writer.lock, wake.shm and retention.last, write into segments (checked
+#     producers.shm, segments after the last one), rewrite writer.lock, wake.shm, producers.shm and retention.last, write into segments (checked
 #     separately: committed bytes and immutable header fields must stay); never resize
 #     or delete a segment, never touch readers' files.
 #   Nobody may delete or retype an existing file, change its mode, or write through a
@@ -500,7 +500,7 @@ allowed_change() {
     append)
         case $p in
         q | q/readers) [[ $op == added && $type == d ]] ;;
-        q/writer.lock | q/wake.shm) [[ $type == f ]] ;;
+        q/writer.lock | q/wake.shm | q/producers.shm) [[ $type == f ]] ;;
         q/queue.json) [[ $op == added && $type == f ]] ;; # a queue's id, made once
         q/retention.last) [[ $type == f ]] ;;              # its retention thread's report
         q/.next.seg.tmp | q/.prep.seg.tmp) [[ $op == removed ]] ;;

@@ -1,10 +1,16 @@
-// chronicle — the single writer of a queue.
+// chronicle — writing to a queue.
 //
-// Exactly one Writer per queue directory at a time, across all processes: open() takes an
-// open-file-description lock on <queue>/writer.lock without blocking and fails with
-// errc::busy, naming the holder's pid, when another writer has it. The kernel drops the
-// lock when the holder dies; the next open() then recovers the queue (clears a torn tail,
-// finishes a half-made roll) before appending.
+// Any number of Writers — in any number of processes — may append to one queue at once
+// (shared writers, the default). Each commit (an append(), a claim until commit(), a batch
+// until commit_batch()) takes the queue's append lock, a robust process-shared mutex: it
+// lands whole and contiguous, a writer's records keep its order, sequence numbers stay
+// dense. Uncontended the lock costs no system call. A writer killed at any instant costs
+// the others only the kernel's release of its lock; the next one recovers the queue (clears
+// what the dead one left uncommitted, finishes a half-made roll) before it appends.
+//
+// WriterOptions::exclusive asks to be the only writer: open() then fails with errc::busy,
+// naming the holder's pid, while any other writer has the queue (and shared writers are
+// refused while it has it); WriterOptions::wait_ms waits instead.
 //
 // Thread safety: a Writer is used by one thread at a time. Records become visible to
 // readers in other threads and processes at commit (see docs/DESIGN.md, "Commit").
@@ -58,6 +64,15 @@ struct WriterOptions {
     // Whatever the queue's limits are, the writer applies them from a background thread
     // after each roll (retention.h).
     std::optional<RetentionLimits> retention;
+    // Be the only writer of the queue while open: refused (errc::busy) while any other
+    // writer has it, and other writers are refused while this one does. Exclusive writers
+    // skip the append lock: the fastest single producer.
+    bool exclusive = false;
+    // How long open() waits when the queue is not to be had (an exclusive writer has it,
+    // or, for an exclusive open, any writer): 0 = not at all (errc::busy), kWaitForever =
+    // until it is free (blocking in the kernel), else that many milliseconds.
+    static constexpr uint64_t kWaitForever = UINT64_MAX;
+    uint64_t wait_ms = 0;
 };
 
 class CHRONICLE_API Writer {
@@ -94,7 +109,8 @@ class CHRONICLE_API Writer {
     Status commit_batch();
     void abort_batch() noexcept;
 
-    // Sequence number the next record will get (= committed head outside a batch).
+    // Sequence number the next record will get (= committed head outside a batch). With
+    // other writers appending, as of this writer's last commit.
     [[nodiscard]] uint64_t next_seq() const noexcept;
     [[nodiscard]] uint64_t max_payload() const noexcept;
     [[nodiscard]] uint64_t segment_size() const noexcept;

@@ -191,6 +191,20 @@ class SharedCounters {
     std::atomic<uint64_t>* c_;
 };
 
+// ThreadSanitizer cannot follow a child forked from a process with threads that then
+// starts threads of its own (a Writer's): those cases run under ASan and plain builds.
+#if defined(__SANITIZE_THREAD__)
+#define SKIP_FORKS_UNDER_TSAN()                                                  \
+    do {                                                                         \
+        MESSAGE("skipped under ThreadSanitizer (forks a process with threads)"); \
+        return;                                                                  \
+    } while (0)
+#else
+#define SKIP_FORKS_UNDER_TSAN() \
+    do {                        \
+    } while (0)
+#endif
+
 pid_t fork_flushed() {
     std::cout.flush();
     std::cerr.flush();
@@ -203,12 +217,20 @@ pid_t fork_flushed() {
 struct Follower {
     std::atomic<uint64_t> want{UINT64_MAX};
     std::atomic<bool> stop{false};
+    std::atomic<uint64_t> seen{0};   // c.total(), for the main thread
+    std::atomic<bool> ended{false};  // the thread returned (done or failed)
     Checker c;
     std::string error;
     std::thread t;
 
     void start(const std::string& q) {
         t = std::thread([this, q] {
+            run(q);
+            ended.store(true);
+        });
+    }
+    void run(const std::string& q) {
+        {
             auto r = Reader::open(q);
             if (!r) {
                 error = r.status().message();
@@ -222,6 +244,7 @@ struct Follower {
                 }
                 if (n.value()) {
                     if (!c.add(*n.value())) return;
+                    seen.store(c.total());
                     continue;
                 }
                 Status st = r.value()->wait(200ms);
@@ -230,12 +253,12 @@ struct Follower {
                     return;
                 }
             }
-        });
+        }
     }
     void finish(uint64_t total) {
         want.store(total);
         // Generous: it only has to catch up with what is on disk.
-        for (int i = 0; i < 600 && c.total() < total && c.error.empty() && error.empty(); ++i) {
+        for (int i = 0; i < 600 && seen.load() < total && !ended.load(); ++i) {
             std::this_thread::sleep_for(50ms);
         }
         stop.store(true);
@@ -281,6 +304,7 @@ TEST_CASE("WritersInThreadsAppendAtOnceAndAFollowerSeesOneDenseQueue") {
 }
 
 TEST_CASE("ThirtyTwoProcessesAppendAtOnceEveryRecordExactlyOnceInEachProducersOrder") {
+    SKIP_FORKS_UNDER_TSAN();
     test::TempDir t;
     const std::string q = t.queue();
     constexpr uint32_t kProcs = 32;
@@ -316,6 +340,7 @@ TEST_CASE("ThirtyTwoProcessesAppendAtOnceEveryRecordExactlyOnceInEachProducersOr
 }
 
 TEST_CASE("ProducersKilledAtRandomInstantsLoseNothingCommittedAndExposeNothingUncommitted") {
+    SKIP_FORKS_UNDER_TSAN();
     // >= 200 kill -9s of producers at random instants (holding the append lock, mid-batch,
     // mid-roll: the segments are small), while others go on, a follower follows and a
     // named reader reads and commits.
@@ -429,6 +454,7 @@ TEST_CASE("ProducersKilledAtRandomInstantsLoseNothingCommittedAndExposeNothingUn
 }
 
 TEST_CASE("AProducerKilledHoldingTheLockInABatchAcrossRollsCostsTheOthersNothing") {
+    SKIP_FORKS_UNDER_TSAN();
     test::TempDir t;
     const std::string q = t.queue();
     auto other = Writer::open(q, opts());

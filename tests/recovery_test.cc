@@ -24,6 +24,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <new>
 #include <random>
 #include <sstream>
@@ -449,10 +450,15 @@ struct SyscallStop {
 
 }  // namespace
 
-TEST_CASE("WriterKilledAtEverySystemCallOfRollsAndBatchesLosesNothingAndRecovers") {
-    // Kill point k: the k-th system-call stop (entry or exit) the child makes after its
-    // marker. Between two stops the child runs only user code, so these are all the
-    // distinct states a kill can leave on disk that differ in a system call's effect.
+namespace {
+// Kill point k: the k-th system-call stop (entry or exit) the child makes after its
+// marker. Between two stops the child runs only user code, so these are all the distinct
+// states a kill can leave on disk that differ in a system call's effect.
+// `beside_another`: a second (shared) writer of this process has the queue open all along;
+// after each kill it appends, so it takes the append lock the kernel released — with the
+// dead child's work half done, also mid-roll — and recovers under it (DESIGN §4), instead
+// of a new writer recovering when it opens alone.
+void kill_at_every_system_call(bool beside_another) {
     constexpr int kMaxPoints = 2000;
     int points = 0;
     bool finished = false;
@@ -465,6 +471,12 @@ TEST_CASE("WriterKilledAtEverySystemCallOfRollsAndBatchesLosesNothingAndRecovers
             auto w = Writer::open(q, tiny(false));
             REQUIRE(w.ok());
             for (uint64_t i = 0; i < 5; ++i) REQUIRE(w.value()->append(single(i)).ok());
+        }
+        std::unique_ptr<Writer> other;
+        if (beside_another) {
+            auto o = Writer::open(q, tiny(false));
+            REQUIRE(o.ok());
+            other = std::move(o.value());
         }
         SharedCounter committed;
         committed->store(5);
@@ -537,10 +549,15 @@ TEST_CASE("WriterKilledAtEverySystemCallOfRollsAndBatchesLosesNothingAndRecovers
         REQUIRE_MESSAGE(s.error.empty(), s.error);
         CHECK(s.count >= acked);
         CHECK(s.batch_end <= s.count);
-        auto w = Writer::open(q, tiny(false));
-        REQUIRE_MESSAGE(w.ok(), w.status().message());
-        CHECK(w.value()->next_seq() == s.count);
-        auto seq = w.value()->append(single(s.count));
+        std::unique_ptr<Writer> fresh;
+        if (!beside_another) {
+            auto w = Writer::open(q, tiny(false));
+            REQUIRE_MESSAGE(w.ok(), w.status().message());
+            CHECK(w.value()->next_seq() == s.count);
+            fresh = std::move(w.value());
+        }
+        Writer& next = beside_another ? *other : *fresh;
+        auto seq = next.append(single(s.count));
         REQUIRE(seq.ok());
         CHECK(seq.value() == s.count);
         auto n = s.reader->next();
@@ -566,6 +583,15 @@ TEST_CASE("WriterKilledAtEverySystemCallOfRollsAndBatchesLosesNothingAndRecovers
     });
     CHECK(hit_link);
     MESSAGE(points << " kill points");
+}
+}  // namespace
+
+TEST_CASE("WriterKilledAtEverySystemCallOfRollsAndBatchesLosesNothingAndRecovers") {
+    kill_at_every_system_call(false);
+}
+
+TEST_CASE("WriterKilledAtEverySystemCallBesideAnotherWriterCostsThatWriterNothing") {
+    kill_at_every_system_call(true);
 }
 
 TEST_CASE("WriterKilledInsideABatchAcrossRollsLeavesNoTraceOfIt") {

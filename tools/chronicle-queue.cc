@@ -142,7 +142,8 @@ int info(const Options& o) {
              s.last_timestamp_ns == 0 ? json(nullptr) : json(cli::iso_time(s.last_timestamp_ns))},
             {"writer",
              {{"alive", s.writer_alive},
-              {"pid", s.writer_alive ? json(s.writer_pid) : json(nullptr)}}},
+              {"pid", s.writer_alive ? json(s.writer_pid) : json(nullptr)},
+              {"pids", s.writer_pids}}},
             {"disk", {{"free", s.disk_free}, {"size", s.disk_size}}},
             {"retention", limits_json(limits.value())},
             {"last_pass", s.retention_last.empty() ? json(nullptr) : json(s.retention_last)},
@@ -168,8 +169,7 @@ int info(const Options& o) {
         t << "none (head " << s.head_seq << ")\n";
     }
     if (s.last_timestamp_ns != 0) t << "newest:     " << cli::iso_time(s.last_timestamp_ns) << "\n";
-    t << "writer:     "
-      << (s.writer_alive ? "pid " + std::to_string(s.writer_pid) : std::string("none")) << "\n";
+    t << "writer:     " << cli::describe_writers(s.writer_pids) << "\n";
     t << "disk:       " << describe_bytes(s.disk_free) << " free of " << describe_bytes(s.disk_size)
       << "\n";
     t << "retention:  " << describe(limits.value()) << "\n";

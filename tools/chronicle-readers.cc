@@ -47,23 +47,24 @@ struct Options {
 };
 
 json queue_json(const QueueStats& q) {
-    return {
-        {"dir", q.dir},
-        {"head_seq", q.head_seq},
-        {"first_seq", q.first_seq},
-        {"records", q.head_seq - q.first_seq},
-        {"last_timestamp_ns", q.last_timestamp_ns},
-        {"segments", q.segments},
-        {"segment_size", q.segment_size},
-        {"bytes", q.bytes},
-        {"disk_free", q.disk_free},
-        {"writer",
-         {{"alive", q.writer_alive}, {"pid", q.writer_alive ? json(q.writer_pid) : json(nullptr)}}},
-        {"notifier",
-         {{"rescans", q.notifier_rescans},
-          {"wakes", q.notifier_wakes},
-          // Why the live writer wakes nobody (null when it does, or when none is alive).
-          {"error", q.notifier_status.empty() ? json(nullptr) : json(q.notifier_status)}}}};
+    return {{"dir", q.dir},
+            {"head_seq", q.head_seq},
+            {"first_seq", q.first_seq},
+            {"records", q.head_seq - q.first_seq},
+            {"last_timestamp_ns", q.last_timestamp_ns},
+            {"segments", q.segments},
+            {"segment_size", q.segment_size},
+            {"bytes", q.bytes},
+            {"disk_free", q.disk_free},
+            {"writer",
+             {{"alive", q.writer_alive},
+              {"pid", q.writer_alive ? json(q.writer_pid) : json(nullptr)},
+              {"pids", q.writer_pids}}},
+            {"notifier",
+             {{"rescans", q.notifier_rescans},
+              {"wakes", q.notifier_wakes},
+              // Why the live writer wakes nobody (null when it does, or when none is alive).
+              {"error", q.notifier_status.empty() ? json(nullptr) : json(q.notifier_status)}}}};
 }
 
 std::string state_of(const ReaderStats& r) {
@@ -121,8 +122,8 @@ std::string queue_line(const QueueStats& q) {
     o << "queue " << cli::printable(q.dir) << ": head " << q.head_seq << " (first " << q.first_seq
       << "), " << q.segments << " segment" << (q.segments == 1 ? "" : "s") << " of "
       << cli::human_bytes(q.segment_size) << ", " << cli::human_bytes(q.bytes) << " on disk, "
-      << cli::human_bytes(q.disk_free) << " free, writer "
-      << (q.writer_alive ? "pid " + std::to_string(q.writer_pid) : std::string("none")) << "\n";
+      << cli::human_bytes(q.disk_free) << " free, writer " << cli::describe_writers(q.writer_pids)
+      << "\n";
     if (!q.notifier_status.empty()) {
         o << "note: the writer wakes no follower: " << cli::printable(q.notifier_status) << "\n";
     }

@@ -212,4 +212,15 @@ std::string human_age(double s) {
     return buf;
 }
 
+std::string describe_writers(const std::vector<int>& pids) {
+    if (pids.empty()) return "none";
+    if (pids.size() == 1) return "pid " + std::to_string(pids.front());
+    std::string s = std::to_string(pids.size()) + " (pids ";
+    for (size_t i = 0; i < pids.size(); ++i) {
+        if (i != 0) s += ", ";
+        s += std::to_string(pids[i]);
+    }
+    return s + ")";
+}
+
 }  // namespace chronicle::cli

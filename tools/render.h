@@ -39,5 +39,7 @@ class Template {
 std::string human_bytes(uint64_t b);
 // "250ms", "4.2s", "17m", "5h", "3d": an age in seconds, rounded to its unit.
 std::string human_age(double seconds);
+// The live writers: "none", "pid 12", or "3 (pids 12, 13, 14)" (several shared writers).
+std::string describe_writers(const std::vector<int>& pids);
 
 }  // namespace chronicle::cli

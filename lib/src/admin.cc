@@ -17,6 +17,7 @@
 #include "format.h"
 #include "fs.h"
 #include "lock.h"
+#include "producers.h"
 #include "queue_files.h"
 #include "registration.h"
 #include "segment.h"
@@ -207,7 +208,13 @@ Result<QueueStats> inspect_queue(std::string_view dir) {
     const files::WriterInfo w = files::query_writer(q->dirfd.get(), dir);
     s.writer_alive = w.alive;
     s.writer_pid = w.pid;
-    if (w.alive) s.notifier_status = w.notifier;
+    if (w.alive) {
+        s.notifier_status = w.notifier;
+        s.writer_pids.push_back(w.pid);
+        for (const auto& l : read_live_writers(q->dirfd.get(), dir)) {
+            if (l.pid != w.pid) s.writer_pids.push_back(l.pid);
+        }
+    }
     if (auto last = last_retention_pass(dir)) s.retention_last = last.value();
     // The wake page, read-only and only if it exists (inspection creates nothing).
     auto wp = fs::open_at(q->dirfd.get(), dir, files::kWakePage, O_RDONLY);

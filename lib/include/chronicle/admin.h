@@ -29,6 +29,9 @@ struct QueueStats {
     uint64_t disk_size = 0;     // the size of that file system
     bool writer_alive = false;  // the writer lock is held
     int writer_pid = 0;         // as written in writer.lock (meaningful when alive)
+    // Every live writer's pid, writer_pid first (several shared writers may append at once;
+    // from producers.shm's table). Empty when none is alive.
+    std::vector<int> writer_pids;
     // Why the live writer wakes no follower (its notifier could not start: no inotify, no
     // eventfd, readers/ unreadable…); followers then notice records by polling. Empty when
     // it wakes them, or when no writer is alive.

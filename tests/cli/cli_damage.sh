@@ -282,7 +282,7 @@ variant_of() { # KIND DAMAGE
 # ---------------------------------------------------------------------------------------
 # The matrix
 
-KINDS=(control lock seg0 segmid seglast segonly wake qid limits cursor efd fifo readersdir queuedir stray)
+KINDS=(control lock seg0 segmid seglast segonly wake prod qid limits cursor efd fifo readersdir queuedir stray)
 
 target_of() { # KIND -> path of the damaged thing, relative to the cell directory
     case $1 in
@@ -292,6 +292,7 @@ target_of() { # KIND -> path of the damaged thing, relative to the cell director
     seglast) echo "q/$SEGLAST" ;;
     segonly) echo "q/$SEGONLY" ;;
     wake) echo q/wake.shm ;;
+    prod) echo q/producers.shm ;;
     qid) echo q/queue.json ;;
     limits) echo q/retention.json ;;
     cursor) echo q/readers/r1.cursor ;;
@@ -332,6 +333,11 @@ damages_of() {
     wake)
         printf '%s\n' "${FILE_DAMAGES[@]}" flip:magic@0 flip:version@8 flip:size@13 \
             flip:sleepers@64 flip:rescans@128 flip:wakes_sent@136
+        ;;
+    prod) # producers.h: magic, version, the mutex (64), the tail (128: base, off, seq, ts,
+        # slot, check at 168), the epoch (176), the first writer slot (192)
+        printf '%s\n' "${FILE_DAMAGES[@]}" flip:magic@0 flip:version@8 flip:mutex@64 \
+            flip:tail.off@136 flip:tail.check@168 flip:epoch@176 flip:slot0.pid@192
         ;;
     cursor)
         printf '%s\n' "${FILE_DAMAGES[@]}" flip:magic@0 flip:version@8 flip:size@13 \

@@ -213,56 +213,59 @@ pid_t fork_flushed() {
 }
 
 // A follower that reads everything as it comes, checking each record, until it has
-// `want` records (set later) or `stop`.
+// `want` records (told later) or is told to stop. A process of its own, forked before
+// anything else: every other child is then forked from a process without threads (a child
+// of a process with threads may inherit a lock one of them held, e.g. ASan's allocator's).
 struct Follower {
-    std::atomic<uint64_t> want{UINT64_MAX};
-    std::atomic<bool> stop{false};
-    std::atomic<uint64_t> seen{0};   // c.total(), for the main thread
-    std::atomic<bool> ended{false};  // the thread returned (done or failed)
-    Checker c;
-    std::string error;
-    std::thread t;
+    SharedCounters<4> st;  // [0] want (0: not yet told), [1] seen, [2] ended, [3] stop
+    std::string log;       // why it failed, if it did
+    pid_t pid = -1;
+    std::string error;  // after finish(): its failure, if any
+    uint64_t seen = 0;  // after finish(): records it checked
 
-    void start(const std::string& q) {
-        t = std::thread([this, q] {
-            run(q);
-            ended.store(true);
-        });
+    void start(const std::string& q, const std::string& dir) {
+        log = dir + "/follower.err";
+        pid = fork_flushed();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            std::string why = run(q);
+            if (!why.empty()) std::ofstream(log) << why;
+            st[2].store(1);
+            ::_exit(why.empty() ? 0 : 1);
+        }
     }
-    void run(const std::string& q) {
-        {
-            auto r = Reader::open(q);
-            if (!r) {
-                error = r.status().message();
-                return;
+    std::string run(const std::string& q) {
+        Checker c;
+        auto r = Reader::open(q);
+        if (!r) return r.status().message();
+        for (;;) {
+            const uint64_t want = st[0].load();
+            if (st[3].load() != 0 || (want != 0 && c.total() >= want)) return {};
+            auto n = r.value()->next();
+            if (!n) return n.status().message();
+            if (n.value()) {
+                if (!c.add(*n.value())) return c.error;
+                st[1].store(c.total());
+                continue;
             }
-            while (!stop.load() && c.total() < want.load()) {
-                auto n = r.value()->next();
-                if (!n) {
-                    error = n.status().message();
-                    return;
-                }
-                if (n.value()) {
-                    if (!c.add(*n.value())) return;
-                    seen.store(c.total());
-                    continue;
-                }
-                Status st = r.value()->wait(200ms);
-                if (!st && st.code() != errc::timeout && st.code() != errc::closed) {
-                    error = st.message();
-                    return;
-                }
-            }
+            Status w = r.value()->wait(200ms);
+            if (!w && w.code() != errc::timeout && w.code() != errc::closed) return w.message();
         }
     }
     void finish(uint64_t total) {
-        want.store(total);
+        st[0].store(total);
         // Generous: it only has to catch up with what is on disk.
-        for (int i = 0; i < 600 && seen.load() < total && !ended.load(); ++i) {
+        for (int i = 0; i < 600 && st[1].load() < total && st[2].load() == 0; ++i) {
             std::this_thread::sleep_for(50ms);
         }
-        stop.store(true);
-        t.join();
+        st[3].store(1);
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        seen = st[1].load();
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            std::getline(std::ifstream(log), error);
+            if (error.empty()) error = "the follower ended with status " + std::to_string(status);
+        }
     }
 };
 
@@ -275,7 +278,7 @@ TEST_CASE("WritersInThreadsAppendAtOnceAndAFollowerSeesOneDenseQueue") {
     constexpr uint64_t kEach = 3000;
     { REQUIRE(Writer::open(q, opts()).ok()); }  // the queue exists before the follower
     Follower f;
-    f.start(q);
+    f.start(q, t.path());
     std::vector<std::thread> ts;
     std::atomic<int> failed{0};
     for (uint32_t p = 0; p < kThreads; ++p) {
@@ -292,8 +295,7 @@ TEST_CASE("WritersInThreadsAppendAtOnceAndAFollowerSeesOneDenseQueue") {
     REQUIRE(failed.load() == 0);
     f.finish(kThreads * kEach);
     CHECK_MESSAGE(f.error.empty(), f.error);
-    CHECK_MESSAGE(f.c.error.empty(), f.c.error);
-    CHECK(f.c.total() == kThreads * kEach);
+    CHECK(f.seen == kThreads * kEach);
     const Checker c = check_queue(q);
     REQUIRE_MESSAGE(c.error.empty(), c.error);
     CHECK(c.total() == kThreads * kEach);
@@ -311,7 +313,7 @@ TEST_CASE("ThirtyTwoProcessesAppendAtOnceEveryRecordExactlyOnceInEachProducersOr
     constexpr uint64_t kEach = 1500;
     { REQUIRE(Writer::open(q, opts()).ok()); }
     Follower f;
-    f.start(q);
+    f.start(q, t.path());
     std::vector<pid_t> kids;
     for (uint32_t p = 0; p < kProcs; ++p) {
         const pid_t pid = fork_flushed();
@@ -331,8 +333,7 @@ TEST_CASE("ThirtyTwoProcessesAppendAtOnceEveryRecordExactlyOnceInEachProducersOr
     }
     f.finish(kProcs * kEach);
     CHECK_MESSAGE(f.error.empty(), f.error);
-    CHECK_MESSAGE(f.c.error.empty(), f.c.error);
-    CHECK(f.c.total() == kProcs * kEach);
+    CHECK(f.seen == kProcs * kEach);
     const Checker c = check_queue(q);
     REQUIRE_MESSAGE(c.error.empty(), c.error);
     CHECK(c.total() == kProcs * kEach);
@@ -352,7 +353,7 @@ TEST_CASE("ProducersKilledAtRandomInstantsLoseNothingCommittedAndExposeNothingUn
     SharedCounters<kMaxProducers> acked;
     { REQUIRE(Writer::open(q, opts()).ok()); }
     Follower f;
-    f.start(q);
+    f.start(q, t.path());
     // The named reader is a process of its own: a thread would hand its cursor's lock to
     // every producer forked while it holds the name.
     SharedCounters<2> named_state;  // [0]: 1 = stop; [1]: 1 = failed
@@ -439,8 +440,7 @@ TEST_CASE("ProducersKilledAtRandomInstantsLoseNothingCommittedAndExposeNothingUn
     CHECK_MESSAGE(lost == 0, lost << " acknowledged records are missing");
     f.finish(total);
     CHECK_MESSAGE(f.error.empty(), f.error);
-    CHECK_MESSAGE(f.c.error.empty(), f.c.error);
-    CHECK(f.c.total() == total);
+    CHECK(f.seen == total);
     named_state[0].store(1);
     int named_status = 0;
     REQUIRE(::waitpid(named, &named_status, 0) == named);
@@ -457,14 +457,15 @@ TEST_CASE("AProducerKilledHoldingTheLockInABatchAcrossRollsCostsTheOthersNothing
     SKIP_FORKS_UNDER_TSAN();
     test::TempDir t;
     const std::string q = t.queue();
-    auto other = Writer::open(q, opts());
-    REQUIRE(other.ok());
-    REQUIRE(other.value()->append(payload(0, 0, 0, 1)).ok());
-    int ready[2];
+    int go[2], ready[2];
+    REQUIRE(::pipe(go) == 0);
     REQUIRE(::pipe(ready) == 0);
+    // Forked before this process has a Writer (and its threads).
     const pid_t pid = fork_flushed();
     REQUIRE(pid >= 0);
     if (pid == 0) {
+        char g;
+        if (::read(go[0], &g, 1) != 1) ::_exit(2);
         auto w = Writer::open(q, opts());
         if (!w) ::_exit(3);
         if (!w.value()->begin_batch()) ::_exit(4);
@@ -477,6 +478,10 @@ TEST_CASE("AProducerKilledHoldingTheLockInABatchAcrossRollsCostsTheOthersNothing
         ::_exit(6);
     }
     ::close(ready[1]);
+    auto other = Writer::open(q, opts());
+    REQUIRE(other.ok());
+    REQUIRE(other.value()->append(payload(0, 0, 0, 1)).ok());
+    REQUIRE(::write(go[1], "g", 1) == 1);
     char x;
     REQUIRE(::read(ready[0], &x, 1) == 1);
     ::close(ready[0]);

@@ -472,12 +472,7 @@ void kill_at_every_system_call(bool beside_another) {
             REQUIRE(w.ok());
             for (uint64_t i = 0; i < 5; ++i) REQUIRE(w.value()->append(single(i)).ok());
         }
-        std::unique_ptr<Writer> other;
-        if (beside_another) {
-            auto o = Writer::open(q, tiny(false));
-            REQUIRE(o.ok());
-            other = std::move(o.value());
-        }
+        std::unique_ptr<Writer> other;  // opened once the child stopped (see below)
         SharedCounter committed;
         committed->store(5);
         ChildGuard child;
@@ -504,6 +499,13 @@ void kill_at_every_system_call(bool beside_another) {
             return;
         }
         REQUIRE((WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP));
+        if (beside_another) {
+            // Opened after the fork: a child forked while this process has a Writer's
+            // threads could inherit a lock one of them held (ASan's allocator's).
+            auto o = Writer::open(q, tiny(false));
+            REQUIRE(o.ok());
+            other = std::move(o.value());
+        }
         REQUIRE(::ptrace(PTRACE_SETOPTIONS, child.pid, nullptr,
                          PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) == 0);
         // Run to the marker without stopping at system calls.

@@ -205,6 +205,12 @@ class SharedCounters {
     } while (0)
 #endif
 
+// A forked child that cannot go on: says why on stderr (doctest is the parent's) and exits 3.
+[[noreturn]] void child_failed(const std::string& why) {
+    std::fprintf(stderr, "child %d: %s\n", static_cast<int>(::getpid()), why.c_str());
+    ::_exit(3);
+}
+
 pid_t fork_flushed() {
     std::cout.flush();
     std::cerr.flush();
@@ -320,7 +326,7 @@ TEST_CASE("ThirtyTwoProcessesAppendAtOnceEveryRecordExactlyOnceInEachProducersOr
         REQUIRE(pid >= 0);
         if (pid == 0) {
             auto w = Writer::open(q, opts(p % 4 == 0));
-            if (!w) ::_exit(3);
+            if (!w) child_failed("Writer::open: " + w.status().message());
             produce(*w.value(), p, kEach, 7 * p + 1);
             ::_exit(0);
         }
@@ -394,7 +400,7 @@ TEST_CASE("ProducersKilledAtRandomInstantsLoseNothingCommittedAndExposeNothingUn
         REQUIRE(pid >= 0);
         if (pid == 0) {
             auto w = Writer::open(q, opts(pretouch));
-            if (!w) ::_exit(3);
+            if (!w) child_failed("Writer::open: " + w.status().message());
             produce(*w.value(), p, UINT64_MAX / 2, seed, &acked[p]);
             ::_exit(0);
         }
@@ -467,7 +473,7 @@ TEST_CASE("AProducerKilledHoldingTheLockInABatchAcrossRollsCostsTheOthersNothing
         char g;
         if (::read(go[0], &g, 1) != 1) ::_exit(2);
         auto w = Writer::open(q, opts());
-        if (!w) ::_exit(3);
+        if (!w) child_failed("Writer::open: " + w.status().message());
         if (!w.value()->begin_batch()) ::_exit(4);
         // About three segments' worth: the batch rolls twice, its segments are preparing.
         for (uint64_t i = 0; i < 600; ++i) {

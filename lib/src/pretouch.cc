@@ -30,7 +30,7 @@ Pretoucher::~Pretoucher() {
     if (fd_ >= 0) ::close(fd_);
     if (prepared_.valid()) {
         prepared_ = Segment();
-        ::unlinkat(dirfd_, std::string(files::kPreparedSegmentTmp).c_str(), 0);
+        ::unlinkat(dirfd_, prep_name_.c_str(), 0);
     }
 }
 
@@ -44,6 +44,7 @@ void Pretoucher::switch_to(const Segment& seg, uint64_t off) {
     if (!enabled_) return;
     seg_size_ = seg.size();
     seg_begin_ = seg.data_begin();
+    switch_off_ = off;
     {
         std::lock_guard<std::mutex> g(mu_);
         if (fd_ >= 0) ::close(fd_);
@@ -63,12 +64,17 @@ void Pretoucher::kick(uint64_t off) {
     const uint64_t written = off > seg_begin_ ? off - seg_begin_ : 0;
     const uint64_t window = std::clamp<uint64_t>(written, kMinWindow, kMaxWindow);
     const uint64_t target = std::min(seg_size_, off + window);
-    const bool half = off >= seg_begin_ + (seg_size_ - seg_begin_) / 2;
+    // The next segment is prepared once the segment is half full — by a writer that wrote
+    // a good part of it itself: a short-lived `echo x | chronicle-append` would otherwise
+    // allocate and populate a whole segment only to remove it at exit, and each of many
+    // shared writers would keep one of its own.
+    const bool half = off >= seg_begin_ + (seg_size_ - seg_begin_) / 2 &&
+                      off - switch_off_ >= std::min(kMaxWindow, (seg_size_ - seg_begin_) / 4);
     next_kick_ = target >= seg_size_ ? UINT64_MAX : off + window / 2;
     {
         std::lock_guard<std::mutex> g(mu_);
         if (populate_) target_ = std::max(target_, target);
-        if (half && prepare_ && !prepared_.valid() && !preparing_) want_next_ = true;
+        if (half && !prepared_.valid() && !preparing_) want_next_ = true;
     }
     cv_.notify_one();
 }
@@ -85,7 +91,7 @@ Segment Pretoucher::take_prepared(uint64_t base, uint32_t seg_state) {
     s.header()->base_seq = base;
     Segment::set_state_unpublished(s.header(), seg_state);
     // Hand over under the writer's temporary name, which roll() publishes.
-    const std::string from(files::kPreparedSegmentTmp);
+    const std::string& from = prep_name_;
     const std::string to(files::kNextSegmentTmp);
     if (::renameat(dirfd_, from.c_str(), dirfd_, to.c_str()) != 0) return {};
     return s;
@@ -93,8 +99,7 @@ Segment Pretoucher::take_prepared(uint64_t base, uint32_t seg_state) {
 
 void Pretoucher::prepare_next() {
     // Called by the helper thread with mu_ released and preparing_ set.
-    auto made = Segment::create(dirfd_, dir_, files::kPreparedSegmentTmp, geo_, 0,
-                                format::kSegmentPreparing);
+    auto made = Segment::create(dirfd_, dir_, prep_name_, geo_, 0, format::kSegmentPreparing);
     if (!made) return;  // the writer will create the segment itself and report the error
     const uint64_t first = std::min<uint64_t>(made->size(), made->data_begin() + kMaxWindow);
     ::madvise(made->bytes(), first, MADV_POPULATE_WRITE);

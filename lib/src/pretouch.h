@@ -32,9 +32,9 @@ class Pretoucher {
     // Whether to populate pages ahead (off while a batch goes through the page cache with
     // pwrite, which needs no populated pages); the next segment is prepared either way.
     void set_populate(bool on) noexcept { populate_ = on; }
-    // Whether to prepare the next segment ahead (not for shared writers: its temporary
-    // name is the queue's one, and only the holder of the append lock may use it).
-    void set_prepare(bool on) noexcept { prepare_ = on; }
+    // The temporary name the next segment is prepared under (files::kPreparedSegmentTmp
+    // for an exclusive writer; each shared writer has its own).
+    void set_prepare_name(std::string name) { prep_name_ = std::move(name); }
     // The writer now appends to `seg` at `off`; `dirfd`/`dir`/`geo` are used to prepare the
     // next segment.
     void configure(int dirfd, std::string dir, const SegmentGeometry& geo);
@@ -52,13 +52,14 @@ class Pretoucher {
 
     bool enabled_ = false;
     bool populate_ = true;  // writer-thread only
-    bool prepare_ = true;   // writer-thread only
+    std::string prep_name_{files::kPreparedSegmentTmp};
     int dirfd_ = -1;
     std::string dir_;
     SegmentGeometry geo_;
     uint64_t next_kick_ = UINT64_MAX;  // writer-thread only
     uint64_t seg_size_ = 0;            // writer-thread only
     uint64_t seg_begin_ = 0;           // writer-thread only
+    uint64_t switch_off_ = 0;          // writer-thread only: the offset at switch_to
 
     std::mutex mu_;
     std::condition_variable cv_;

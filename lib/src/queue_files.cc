@@ -27,6 +27,31 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 }  // namespace
 
+std::string prepared_segment_tmp(int pid, unsigned n) {
+    return ".prep." + std::to_string(pid) + "." + std::to_string(n) + ".seg.tmp";
+}
+
+bool parse_prepared_segment_tmp(std::string_view name, int& pid) {
+    constexpr std::string_view head = ".prep.", tail = ".seg.tmp";
+    if (name.size() <= head.size() + tail.size() || name.substr(0, head.size()) != head ||
+        name.substr(name.size() - tail.size()) != tail) {
+        return false;
+    }
+    const std::string_view mid = name.substr(head.size(), name.size() - head.size() - tail.size());
+    const size_t dot = mid.find('.');
+    if (dot == std::string_view::npos || dot == 0 || dot + 1 == mid.size()) return false;
+    int p = 0;
+    for (char c : mid.substr(0, dot)) {
+        if (c < '0' || c > '9' || p > 100000000) return false;
+        p = p * 10 + (c - '0');
+    }
+    for (char c : mid.substr(dot + 1)) {
+        if (c < '0' || c > '9') return false;
+    }
+    pid = p;
+    return p > 0;
+}
+
 std::string segment_name(uint64_t base_seq) {
     char buf[32];
     (void)std::snprintf(buf, sizeof buf, "%020" PRIu64 ".seg", base_seq);

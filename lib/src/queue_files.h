@@ -10,6 +10,7 @@
 //     queue.json                 the queue's identity: a random id made with it (JSON)
 //     .next.seg.tmp              a segment being created by a roll (removed by recovery)
 //     .prep.seg.tmp              the next segment prepared ahead of a roll
+//     .prep.<pid>.<n>.seg.tmp    the same, by shared writer n of process pid
 //     readers/
 //       <name>.cursor            a named reader's durable position (and its wake area)
 //       <name>.efd               a following reader's wake registration (JSON)
@@ -52,6 +53,12 @@ inline constexpr std::string_view kPreparedSegmentTmp = ".prep.seg.tmp";
 inline constexpr std::string_view kEphemeralPrefix = "~anon.";
 
 // ------------------------------------------------------------------------------ segments
+
+// ".prep.<pid>.<n>.seg.tmp": the next segment prepared ahead by a shared writer (one per
+// writer: each prepares its own; the one that rolls renames its own to kNextSegmentTmp).
+std::string prepared_segment_tmp(int pid, unsigned n);
+// Whether `name` is one; its writer's pid if so.
+bool parse_prepared_segment_tmp(std::string_view name, int& pid);
 
 // "%020u.seg" of the segment's first sequence number.
 std::string segment_name(uint64_t base_seq);

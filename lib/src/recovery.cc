@@ -17,6 +17,7 @@
 #include "recovery.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,6 +95,17 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
     // A temporary segment is never visible to readers: drop it.
     for (std::string_view name : {files::kNextSegmentTmp, files::kPreparedSegmentTmp}) {
         ::unlinkat(dirfd, std::string(name).c_str(), 0);
+    }
+    // Shared writers' prepared segments: those of processes that are gone (a live writer's
+    // pretoucher may be filling its own right now).
+    if (auto names = fs::list_dir(dir)) {
+        for (const auto& n : names.value()) {
+            int pid = 0;
+            if (files::parse_prepared_segment_tmp(n, pid) && ::kill(pid, 0) != 0 &&
+                errno == ESRCH) {
+                ::unlinkat(dirfd, n.c_str(), 0);
+            }
+        }
     }
 
     auto bases_r = files::list_segments(dir);

@@ -270,21 +270,33 @@ Status Writer::Impl::open(std::string_view dir, const WriterOptions& o) {
 
     auto geo = SegmentGeometry::for_size(o.segment_size);
     if (!geo) return geo.status();
-    // An existing queue keeps its segment size: take it from its first segment.
-    auto bases = files::list_segments(dir_);
-    if (!bases) return bases.status();
-    if (!bases->empty()) {
-        auto first = Segment::open(dirfd_.get(), dir_, bases->back(), false);
-        if (!first) return first.status();
-        geo = SegmentGeometry::for_size(first->size());
+    // An existing queue keeps its segment size: take it from its newest segment. With
+    // other writers appending, the one listed may be gone by the time it is opened (an
+    // uncommitted batch's segment removed by its abort or by recovery after its writer
+    // died; the oldest by retention): list again.
+    for (int attempt = 0;; ++attempt) {
+        auto bases = files::list_segments(dir_);
+        if (!bases) return bases.status();
+        if (bases->empty()) break;
+        auto newest = Segment::open(dirfd_.get(), dir_, bases->back(), false);
+        if (!newest && newest.status().code() == errc::not_found && attempt < 100) continue;
+        if (!newest) return newest.status();
+        geo = SegmentGeometry::for_size(newest->size());
         if (!geo) return geo.status();
+        break;
     }
     geo_ = geo.value();
     pretouch_.enable(o.pretouch);
     sync_on_commit_ = o.sync == Sync::on_commit;
     durable_ = o.durable || sync_on_commit_;
     pretouch_.configure(dirfd_.get(), dir_, geo_);
-    pretouch_.set_prepare(!shared_);
+    if (shared_) {
+        // Each shared writer prepares its next segment under a name of its own; the one
+        // that rolls renames its own into place under the append lock.
+        static std::atomic<unsigned> writers{0};
+        pretouch_.set_prepare_name(files::prepared_segment_tmp(
+            lock_text_.pid, writers.fetch_add(1, std::memory_order_relaxed)));
+    }
     if (alone) {
         auto tail = recover(dirfd_.get(), dir_, geo_);
         if (!tail) return tail.status();

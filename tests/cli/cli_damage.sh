@@ -509,7 +509,7 @@ allowed_change() {
         q/writer.lock | q/wake.shm | q/producers.shm) [[ $type == f ]] ;;
         q/queue.json) [[ $op == added && $type == f ]] ;; # a queue's id, made once
         q/retention.last) [[ $type == f ]] ;;              # its retention thread's report
-        q/.next.seg.tmp | q/.prep.seg.tmp) [[ $op == removed ]] ;;
+        q/.next.seg.tmp | q/.prep.seg.tmp | q/.prep.*.seg.tmp) [[ $op == removed ]] ;;
         q/*.seg)
             if [[ $op == added ]]; then
                 [[ $type == f && $base =~ ^[0-9]{20}\.seg$ && $base > $MAXSEG ]]

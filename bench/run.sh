@@ -2,8 +2,8 @@
 # chronicle benchmarks: every figure beside a baseline measured in the same run.
 #
 # Usage: bench/run.sh [--plot] [--out DIR] [SECTION...]
-#   SECTION: append retention lib wake cli syscalls layout followers   (default: all, in
-#            that order)
+#   SECTION: append retention lib wake cli syscalls layout followers producers   (default:
+#            all, in that order)
 #   --out DIR  where figures.json and the latency samples go (default: build/bench-out,
 #              or docs/bench with --plot); created if missing
 #   --plot     also render the pictures from them (bench/plot.sh DIR: gnuplot; a note when
@@ -38,6 +38,13 @@
 #   BENCH_FOLLOWER_ROUNDS  wake-all rounds per count (default 200)
 #   BENCH_FOLLOWER_PROCS   followers section passes: 1 = threads of one helper process,
 #                  0 = one process per follower, K = K helper processes (default "1 0": both)
+#   BENCH_PRODUCERS_N      records per run of bench_producers (default 2000000), shared by
+#                  the P producers of a run
+#   BENCH_PRODUCERS_PROCS  producer counts P of bench_producers (default 1,2,4,8)
+#   BENCH_PRODUCERS_CLI_N  lines per run of the producers section's tool comparison
+#                  (default 4000000), shared by the P parallel writers
+#   BENCH_BASE_TOOLS  a directory holding an older chronicle-append: the producers section
+#                  then also times one producer with it against the current one (unset: not)
 #   BENCH_KEEP=1   keep the data directory (for inspection)
 set -euo pipefail
 export LC_ALL=C
@@ -74,6 +81,10 @@ IDLE_S=${BENCH_IDLE_S:-10}
 F_COUNTS=${BENCH_FOLLOWERS:-1,100,1000}
 F_ROUNDS=${BENCH_FOLLOWER_ROUNDS:-200}
 F_PROCS=${BENCH_FOLLOWER_PROCS:-1 0}
+P_N=${BENCH_PRODUCERS_N:-2000000}
+P_PROCS=${BENCH_PRODUCERS_PROCS:-1,2,4,8}
+P_CLI_N=${BENCH_PRODUCERS_CLI_N:-4000000}
+BASE_TOOLS=${BENCH_BASE_TOOLS:-}
 REDIS=${BENCH_REDIS:-1}
 REDIS_N=${BENCH_REDIS_N:-1000000}
 if [[ -z "$OUT" ]]; then
@@ -524,6 +535,95 @@ sec_followers() {
     return "$rc"
 }
 
+# ---------------------------------------------------------------- producers
+# Several producers on one queue (shared writers taking turns under the append lock):
+# bench_producers — one producer, exclusive writer against shared; P forked producers on one
+# queue against P processes appending to one file with O_APPEND and with flock; the append's
+# latency under contention. Then the same through the tools: P parallel
+# `seq | chronicle-append q` into one queue against P parallel `seq >> file` (bash opens the
+# file with O_APPEND). With BENCH_BASE_TOOLS: one producer before and after the change.
+sec_producers() {
+    local rc=0
+    limit 300 "$BBIN/bench_producers" --dir "$WORK/producers" --n "$P_N" --procs "$P_PROCS" || rc=$?
+    rm -rf "$WORK/producers"
+    producers_cli || rc=$?
+    return "$rc"
+}
+# prod_group P PIPELINE -> a bash command that starts P copies of PIPELINE at once, waits for
+# every one and fails when one failed ($! of a background pipeline is its last command).
+prod_group() {
+    printf 'rc=0; pids=(); for ((k = 0; k < %d; k++)); do %s & pids+=($!); done; for x in "${pids[@]}"; do wait "$x" || rc=1; done; exit $rc' "$1" "$2"
+}
+# lines_per_s LINES SECONDS
+lines_per_s() { awk -v l="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.6g\n", l / s }'; }
+producers_cli() {
+    local D=$WORK/producers_cli n=$P_CLI_N A=$TOOLS/chronicle-append Q F p per total tc to got
+    local rate_c rate_o
+    mkdir -p "$D"
+    Q=$D/q
+    F=$D/out.txt
+    note "producers cli: $n lines in all per run; P = 1 2 4 parallel 'seq 1 $n/P | chronicle-append q' into one queue" \
+        "vs 'seq 1 $n/P >> file' (O_APPEND) into one file; wall time of the P together; the queue and the file exist beforehand"
+    for p in 1 2 4; do
+        per=$((n / p))
+        total=$((per * p))
+        rate_c=""
+        rate_o=""
+        # An empty queue first, so that the P writers do not all create it.
+        rm -rf "$Q"
+        limit 60 "$A" "$Q" </dev/null || { note "producers cli: cannot create the queue $Q"; return 1; }
+        if tc=$(timed 300 "$(prod_group "$p" "seq 1 $per | '$A' '$Q'")"); then
+            rate_c=$(lines_per_s "$total" "$tc")
+            echo "producers.cli.p$p.chronicle_append_lines_per_s $rate_c lines/s"
+            got=$(limit 120 "$TOOLS/chronicle-tail" "$Q" | wc -l || true)
+            [[ "$got" == "$total" ]] || note "producers cli: UNEXPECTED: P=$p: the queue holds '$got' lines (want $total)"
+        fi
+        rm -rf "$Q"
+        : >"$F"
+        if to=$(timed 300 "$(prod_group "$p" "seq 1 $per >> '$F'")"); then
+            rate_o=$(lines_per_s "$total" "$to")
+            echo "producers.cli.p$p.oappend_lines_per_s $rate_o lines/s"
+            got=$(wc -l <"$F")
+            [[ "$got" == "$total" ]] || note "producers cli: P=$p: the O_APPEND file holds '$got' lines (want $total)"
+        fi
+        rm -f "$F"
+        # chronicle-append lines/s / O_APPEND lines/s, P writers each.
+        if [[ -n "$rate_c" && -n "$rate_o" ]]; then
+            ratio "$rate_c" "$rate_o" "producers.cli.p$p.chronicle_over_oappend"
+        fi
+    done
+    # One producer before and after the change: the current chronicle-append against an
+    # older one (BENCH_BASE_TOOLS), a fresh queue per run, which goes first alternating.
+    local B=$BASE_TOOLS/chronicle-append cur=() base=() i w t order
+    if [[ -z "$BASE_TOOLS" ]]; then
+        note "producers cli: BENCH_BASE_TOOLS not set: no before/after comparison of one producer"
+    elif [[ ! -x "$B" ]]; then
+        note "skip: producers cli before/after: no executable $B (BENCH_BASE_TOOLS)"
+    else
+        note "producers cli: one producer before and after: seq 1 $n | chronicle-append q, current $A vs base $B, $REPS reps interleaved"
+        for ((i = 0; i < REPS; i++)); do
+            order="cur base"
+            if ((i % 2)); then order="base cur"; fi
+            for w in $order; do
+                rm -rf "$Q"
+                if [[ "$w" == cur ]]; then
+                    t=$(timed 300 "seq 1 $n | '$A' '$Q'") && cur+=("$(lines_per_s "$n" "$t")")
+                else
+                    t=$(timed 300 "seq 1 $n | '$B' '$Q'") && base+=("$(lines_per_s "$n" "$t")")
+                fi
+            done
+        done
+        rm -rf "$Q"
+        emit_reps producers.cli.single.current.lines_per_s lines/s 1 "${cur[@]}"
+        emit_reps producers.cli.single.base.lines_per_s lines/s 1 "${base[@]}"
+        if ((${#cur[@]} && ${#base[@]})); then
+            # rate current / rate base (medians). Target >= 0.95.
+            ratio "$(med_of "${cur[@]}")" "$(med_of "${base[@]}")" producers.cli.single.current_over_base
+        fi
+    fi
+    rm -rf "$D"
+}
+
 # ---------------------------------------------------------------- figures.json
 fs_type() { findmnt -n -o FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1"; }
 cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$BUILD/CMakeCache.txt" 2>/dev/null | head -1; }
@@ -556,7 +656,8 @@ write_json() {
         --arg command "bench/run.sh${ARGS[*]:+ ${ARGS[*]}}" --arg sections "${SECTIONS[*]}" \
         --arg secs "$secs" --arg reps "$REPS" --arg lines "$LINES" --arg lat_n "$LAT_N" \
         --arg idle_s "$IDLE_S" --arg redis "$REDIS" --arg redis_n "$REDIS_N" \
-        --arg f_counts "$F_COUNTS" --arg f_rounds "$F_ROUNDS" --arg f_procs "$F_PROCS" '
+        --arg f_counts "$F_COUNTS" --arg f_rounds "$F_ROUNDS" --arg f_procs "$F_PROCS" \
+        --arg p_n "$P_N" --arg p_procs "$P_PROCS" --arg p_cli_n "$P_CLI_N" --arg base_tools "$BASE_TOOLS" '
         def num: if test("^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$") then tonumber else null end;
         def loads: split(" ") | map(num);
         {
@@ -575,7 +676,9 @@ write_json() {
               BENCH_REPS: ($reps | num), BENCH_LINES: ($lines | num), BENCH_LAT_N: ($lat_n | num),
               BENCH_IDLE_S: ($idle_s | num), BENCH_REDIS: ($redis | num), BENCH_REDIS_N: ($redis_n | num),
               BENCH_FOLLOWERS: $f_counts, BENCH_FOLLOWER_ROUNDS: ($f_rounds | num),
-              BENCH_FOLLOWER_PROCS: $f_procs
+              BENCH_FOLLOWER_PROCS: $f_procs,
+              BENCH_PRODUCERS_N: ($p_n | num), BENCH_PRODUCERS_PROCS: $p_procs,
+              BENCH_PRODUCERS_CLI_N: ($p_cli_n | num), BENCH_BASE_TOOLS: $base_tools
             }
           },
           figures: [$figs | split("\n")[] | select(test("^[^ #]+ [^ ]+ [^ ]+$")) | split(" ")
@@ -587,7 +690,7 @@ write_json() {
 }
 
 # ---------------------------------------------------------------- main
-((${#SECTIONS[@]})) || SECTIONS=(append retention lib wake cli syscalls layout followers)
+((${#SECTIONS[@]})) || SECTIONS=(append retention lib wake cli syscalls layout followers producers)
 NEED=()
 for s in "${SECTIONS[@]}"; do
     case $s in
@@ -598,7 +701,8 @@ for s in "${SECTIONS[@]}"; do
         syscalls) NEED+=("$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
         layout) NEED+=("$BBIN/bench_layout") ;;
         followers) NEED+=("$BBIN/bench_followers") ;;
-        *) note "unknown section '$s' (sections: append retention lib wake cli syscalls layout followers)"; exit 2 ;;
+        producers) NEED+=("$BBIN/bench_producers" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
+        *) note "unknown section '$s' (sections: append retention lib wake cli syscalls layout followers producers)"; exit 2 ;;
     esac
 done
 for b in "${NEED[@]}"; do

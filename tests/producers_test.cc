@@ -574,3 +574,47 @@ TEST_CASE("ADamagedProducerPageIsRecoveredFromTheSegments") {
     REQUIRE_MESSAGE(c.error.empty(), c.error);
     CHECK(c.total() == 12);
 }
+
+TEST_CASE("JoiningAndLeavingDoNotWaitForABatchInProgress") {
+    test::TempDir t;
+    const std::string q = t.queue();
+    auto a = Writer::open(q, opts());
+    REQUIRE(a.ok());
+    auto c = Writer::open(q, opts());
+    REQUIRE(c.ok());
+    REQUIRE(a.value()->begin_batch().ok());  // holds the append lock until commit_batch()
+    REQUIRE(a.value()->append(payload(0, 0, 0, 2)).ok());
+    // A writer joins and another leaves while the batch is open: neither waits for it.
+    std::atomic<int> done{0};
+    std::unique_ptr<Writer> b;
+    std::thread joiner([&] {
+        auto w = Writer::open(q, opts());
+        if (w) b = std::move(w.value());
+        done.fetch_add(1);
+    });
+    std::thread leaver([&] {
+        c.value().reset();
+        done.fetch_add(1);
+    });
+    for (int i = 0; i < 200 && done.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+    CHECK_MESSAGE(done.load() == 2, "joining or leaving waited for another writer's batch");
+    // Its first commit waits for the batch, then lands after it.
+    std::atomic<uint64_t> seq{UINT64_MAX};
+    std::thread appender([&] {
+        for (int i = 0; i < 200 && done.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+        if (!b) return;
+        auto s = b->append(payload(1, 0, 0, 1));
+        if (s) seq.store(s.value());
+    });
+    std::this_thread::sleep_for(50ms);
+    REQUIRE(a.value()->append(payload(0, 1, 0, 2)).ok());
+    REQUIRE(a.value()->commit_batch().ok());
+    joiner.join();
+    leaver.join();
+    appender.join();
+    REQUIRE(b != nullptr);
+    CHECK(seq.load() == 2);
+    const Checker ch = check_queue(q);
+    REQUIRE_MESSAGE(ch.error.empty(), ch.error);
+    CHECK(ch.total() == 3);
+}

@@ -73,7 +73,16 @@ Result<ProducerPageMap> ProducerPageMap::open(int dirfd, std::string_view dir, b
 }
 
 Result<bool> ProducerPageMap::lock() {
-    const int rc = pthread_mutex_lock(&page()->mutex);
+    return taken(pthread_mutex_lock(&page()->mutex));
+}
+
+Result<bool> ProducerPageMap::try_lock() {
+    const int rc = pthread_mutex_trylock(&page()->mutex);
+    if (rc == EBUSY) return Status(errc::busy, "another writer appends to " + path_);
+    return taken(rc);
+}
+
+Result<bool> ProducerPageMap::taken(int rc) {
     if (rc == 0) return false;
     if (rc == EOWNERDEAD) {
         // We hold it. The tail may be behind the segments (a holder that died after its

@@ -87,6 +87,8 @@ class ProducerPageMap {
     // Takes the append lock. True: the previous holder died holding it — the page's
     // `repair` is set and the lock made consistent, the caller recovers.
     Result<bool> lock();
+    // The same without waiting: errc::busy while another writer holds it.
+    Result<bool> try_lock();
     void unlock() noexcept;
 
     [[nodiscard]] ProducerPage* page() const noexcept {
@@ -104,6 +106,8 @@ class ProducerPageMap {
     [[nodiscard]] std::vector<Live> live(int except_pid) const;
 
   private:
+    Result<bool> taken(int rc);  // lock()'s and try_lock()'s result
+
     fs::Mapping map_;
     std::string path_;
 };

@@ -93,9 +93,14 @@ Status Writer::Impl::join(bool alone) {
         pg->tail = sealed_tail(seg_.base(), off_, seq_, last_ts_, next_slot_);
         pg->repair = 0;
         epoch_ = pg->epoch = 1;
-    } else {
-        if (Status st = hold(); !st) return st;
+    } else if (Status st = hold(/*try_only=*/true); st) {
+        // Adopted the tail now, so that next_seq() means something at once. When another
+        // writer holds the lock (a long --atomic batch) the first commit adopts it: joining
+        // (writer.lock byte 1) must not wait for the append lock, or a writer that leaves
+        // meanwhile would too.
         let_go();
+    } else if (st.code() != errc::busy) {
+        return st;
     }
     producers_->enter(lock_text_.pid, lock_text_.start_time);
     // writer.lock's text names one live writer, for followers to watch and for busy
@@ -144,9 +149,9 @@ void Writer::Impl::leave() noexcept {
     lock::unlock_range(lockfd_.get(), files::kLockByteJoin, 1);
 }
 
-Status Writer::Impl::hold() {
+Status Writer::Impl::hold(bool try_only) {
     if (!shared_ || holding_) return {};
-    auto died = producers_->lock();
+    auto died = try_only ? producers_->try_lock() : producers_->lock();
     if (!died) return died.status();
     holding_ = true;
     ProducerPage* pg = producers_->page();

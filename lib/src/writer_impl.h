@@ -52,7 +52,8 @@ class Writer::Impl {
     // Shared writers take the append lock for each commit (producers.h): hold() brings
     // this writer's view up to date (the page's tail, or recovery after a dead holder),
     // let_go() stores the tail and releases. Both no-ops for an exclusive writer.
-    Status hold();
+    // `try_only`: errc::busy instead of waiting when another writer holds the lock.
+    Status hold(bool try_only = false);
     void let_go() noexcept;
     // The tail the producer page holds, checked; errc::corrupt when it cannot be right.
     Status adopt_page(const ProducerTail& t);

@@ -3,8 +3,11 @@
 // Without --reader and --follow it opens every queue file read-only and writes nothing into
 // the queue directory; --follow registers the follower in readers/ (or polls when it cannot). With
 // --reader NAME it resumes from and advances that reader's durable cursor, and only past records
-// whose output has been written (flushed) — at-least-once.
+// whose output has been written (flushed) — at-least-once; into a pipe, only past records whose
+// bytes the consumer has read out of it (PipeCommitter).
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,8 +15,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "chronicle/reader.h"
 #include "cli.h"
@@ -65,9 +70,78 @@ void note_skipped(const Reader& r, uint64_t& reported) {
     reported = n;
 }
 
+// Moves a named reader's cursor past records once their bytes are out of our hands. Into a
+// regular file or a terminal that is when they are written. Into a pipe it is when the
+// consumer has read them: the kernel tells how many bytes are still unread in the pipe
+// (FIONREAD), so bytes written minus bytes unread is how far the consumer got, and the
+// cursor moves past the records that end there. What the consumer read but had not finished
+// when it stopped is beyond anyone's knowing here (docs/recipes.md, "Delivery").
+class PipeCommitter {
+  public:
+    PipeCommitter(Reader& r, const cli::Output& out, bool named) : r_(r), out_(out) {
+        struct stat st {};
+        pipe_ = named && ::fstat(1, &st) == 0 && S_ISFIFO(st.st_mode) && unread() >= 0;
+    }
+    [[nodiscard]] bool into_pipe() const noexcept { return pipe_; }
+    // Into a pipe: a record was printed; the stream up to its end (written + buffered
+    // bytes) holds every record before `next_seq`.
+    void printed(uint64_t next_seq) {
+        points_.emplace_back(out_.written() + out_.pending(), next_seq);
+    }
+    // The output is flushed: the records before `next_seq` are written.
+    void flushed(uint64_t next_seq) {
+        if (!pipe_) {
+            (void)r_.commit(next_seq);
+            return;
+        }
+        settle();
+    }
+    // Commits what the consumer has read by now.
+    void settle() {
+        if (points_.empty()) return;
+        const int64_t left = unread();
+        if (left < 0) return;  // cannot tell: commit nothing more
+        const uint64_t consumed =
+            out_.written() - std::min<uint64_t>(out_.written(), static_cast<uint64_t>(left));
+        std::optional<uint64_t> upto;
+        while (!points_.empty() && points_.front().first <= consumed) {
+            upto = points_.front().second;
+            points_.pop_front();
+        }
+        if (upto) (void)r_.commit(*upto);
+    }
+    // Records written but not yet read out of the pipe.
+    [[nodiscard]] bool waiting() const noexcept { return !points_.empty(); }
+    // At the end of a run: waits until the consumer has read everything or is gone (or a
+    // signal came), committing as it goes.
+    void drain() {
+        while (waiting() && cli::terminated() == 0) {
+            pollfd p{1, 0, 0};
+            const int n = cli::poll_signals(&p, 1, 20);
+            settle();
+            if (n > 0 && (p.revents & (POLLERR | POLLHUP)) != 0) break;  // consumer gone
+        }
+        settle();
+    }
+
+  private:
+    static int64_t unread() {
+        int n = 0;
+        if (::ioctl(1, FIONREAD, &n) != 0) return -1;
+        return n;
+    }
+
+    Reader& r_;
+    const cli::Output& out_;
+    bool pipe_ = false;
+    std::deque<std::pair<uint64_t, uint64_t>> points_;  // (bytes written, next seq) at a flush
+};
+
 // Longest polling wait between looks at the output and at signals, when following
 // without a wake-up descriptor.
 constexpr int kPollSliceMs = 100;
+// How often a follower looks whether the consumer read what waits in the pipe.
+constexpr int kSettleMs = 50;
 
 // Whether the reader of our standard output has gone (a closed pipe reports POLLERR).
 bool output_closed(short revents) {
@@ -165,11 +239,14 @@ int tail(const Options& o) {
     Printer pr(f, o.show_seq, o.json, o.tmpl);
     bool reached_end = false;  // --until-seq / --until-time met
     cli::Output& out = pr.out();
+    PipeCommitter committer(reader, out, !o.reader.empty());
     uint64_t printed = 0;
     // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
     std::optional<uint64_t> idle_ns;
     if (!o.timeout.empty()) idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
     auto output_failed = [&]() -> int {
+        // What the consumer did read out of the pipe is committed; nothing else.
+        committer.settle();
         // A signal while the output was blocked (a full pipe): nothing more is committed.
         if (cli::terminated() != 0) return 128 + cli::terminated();
         if (out.error() == EPIPE) return cli::kOk;  // the reader of our output is gone
@@ -194,14 +271,20 @@ int tail(const Options& o) {
             if (out.pending() + pr.size_of(rec.payload.size()) > out.capacity() &&
                 out.pending() > 0) {
                 if (!out.flush()) return false;
-                (void)reader.commit(rec.seq);
+                committer.flushed(rec.seq);
             }
             if (!pr.print(rec)) return false;
+            if (committer.into_pipe()) committer.printed(rec.seq + 1);
             ++printed;
         }
         if (!out.flush()) return false;
-        (void)reader.commit();
+        committer.flushed(reader.position());
         return true;
+    };
+    // Every way out once the output is intact: commit what the consumer read.
+    auto done = [&](int code) -> int {
+        committer.drain();
+        return code;
     };
 
     auto last_record = std::chrono::steady_clock::now();
@@ -213,12 +296,12 @@ int tail(const Options& o) {
         const bool drained = drain(err);
         note_skipped(reader, skipped_reported);
         if (!drained) return output_failed();
-        if (!err) return report_read(o, err);
+        if (!err) return done(report_read(o, err));
         if (printed != before) last_record = std::chrono::steady_clock::now();
-        if (!o.follow || reached_end || (o.count && printed >= *o.count)) return cli::kOk;
+        if (!o.follow || reached_end || (o.count && printed >= *o.count)) return done(cli::kOk);
         if (o.until_writer_exits) {
             // Everything the writer committed before it exited was drained above.
-            if (writer_seen_gone) return cli::kOk;
+            if (writer_seen_gone) return done(cli::kOk);
             if (!reader.writer_alive()) {
                 writer_seen_gone = true;
                 continue;  // one more drain
@@ -229,10 +312,14 @@ int tail(const Options& o) {
             const auto idle = std::chrono::steady_clock::now() - last_record;
             const auto left = std::chrono::nanoseconds(*idle_ns) - idle;
             if (left <= std::chrono::nanoseconds(0)) {
-                return cli::report(Status(errc::timeout, "no record for " + o.timeout));
+                return done(cli::report(Status(errc::timeout, "no record for " + o.timeout)));
             }
             timeout_ms = static_cast<int>(std::min<int64_t>(
                 std::chrono::ceil<std::chrono::milliseconds>(left).count(), INT32_MAX));
+        }
+        // Records still unread in the pipe: look again soon, to commit them once read.
+        if (committer.waiting()) {
+            timeout_ms = timeout_ms < 0 ? kSettleMs : std::min(timeout_ms, kSettleMs);
         }
         auto armed = reader.prepare_wait();
         if (!armed) return cli::report(armed.status());
@@ -258,6 +345,7 @@ int tail(const Options& o) {
         } else {
             n = cli::poll_signals(fds, 2, timeout_ms);
         }
+        committer.settle();
         if (n > 0 && output_closed(fds[0].revents)) return cli::kOk;
         if (cli::terminated() != 0) return 128 + cli::terminated();  // after cleanup
     }

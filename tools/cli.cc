@@ -706,6 +706,7 @@ bool Output::put(const void* p, size_t n) {
                 errno_ = errno;
                 return false;
             }
+            written_ += n;
             return true;
         }
     }
@@ -727,6 +728,7 @@ bool Output::flush() {
         errno_ = errno;
         return false;
     }
+    written_ += len_;
     len_ = 0;
     return true;
 }

@@ -159,6 +159,8 @@ class Output {
     [[nodiscard]] int error() const noexcept { return errno_; }
     // Bytes buffered, not yet written.
     [[nodiscard]] size_t pending() const noexcept { return len_; }
+    // Bytes written to the descriptor so far.
+    [[nodiscard]] uint64_t written() const noexcept { return written_; }
     [[nodiscard]] size_t capacity() const noexcept { return cap_; }
 
   private:
@@ -166,6 +168,7 @@ class Output {
     std::unique_ptr<char[]> buf_;
     size_t cap_;
     size_t len_ = 0;
+    uint64_t written_ = 0;
     bool failed_ = false;
     int errno_ = 0;
 };

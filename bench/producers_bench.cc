@@ -593,50 +593,37 @@ void run_procs_section(const std::string& dir, uint64_t n, int reps, const std::
             Job job;
             job.procs = np;
             job.n = n;
+            // One kind of run: fresh target, P processes, the rate (and latency samples
+            // when `into` is given), then the check of what they wrote.
+            auto measure = [&](Kind kind, const std::string& path, const std::string& name,
+                               std::vector<double>* into) {
+                if (kind == Kind::single || kind == Kind::batch64) {
+                    fresh_queue(path);
+                } else {
+                    fresh_file(path);
+                }
+                job.kind = kind;
+                job.path = path;
+                job.every = into != nullptr ? every : 0;
+                LatBuf lb = into != nullptr ? lat_map(np, n, every) : LatBuf{};
+                const double secs = run_procs(job, into != nullptr ? &lb : nullptr);
+                if (into != nullptr) lat_collect(lb, *into);
+                r.add(pn + name + "records_per_s", double(n) / secs, "records/s", true);
+                if (kind == Kind::single || kind == Kind::batch64) {
+                    verify_queue(path, n, np, pn + " " + name);
+                } else {
+                    verify_file(path, n, pn + " " + name);
+                }
+            };
             // chronicle: P shared writers, one append() per record, every every-th timed.
-            {
-                fresh_queue(q);
-                job.kind = Kind::single;
-                job.path = q;
-                job.every = every;
-                LatBuf lb = lat_map(np, n, every);
-                const double secs = run_procs(job, &lb);
-                lat_collect(lb, l.lib);
-                r.add(pn + ".records_per_s", double(n) / secs, "records/s", true);
-                verify_queue(q, n, np, pn + " chronicle");
-            }
+            measure(Kind::single, q, ".", &l.lib);
             // chronicle in batches of 64 (no latency samples: a call is not a record).
-            {
-                fresh_queue(q);
-                job.kind = Kind::batch64;
-                job.every = 0;
-                const double secs = run_procs(job, nullptr);
-                r.add(pn + ".batch64.records_per_s", double(n) / secs, "records/s", true);
-                verify_queue(q, n, np, pn + " chronicle batch64");
-            }
+            measure(Kind::batch64, q, ".batch64.", nullptr);
             remove_queue(q);
             // O_APPEND: one write() per line.
-            {
-                fresh_file(f);
-                job.kind = Kind::oappend;
-                job.path = f;
-                job.every = every;
-                LatBuf lb = lat_map(np, n, every);
-                const double secs = run_procs(job, &lb);
-                lat_collect(lb, l.oappend);
-                r.add(pn + ".oappend.records_per_s", double(n) / secs, "records/s", true);
-                verify_file(f, n, pn + " O_APPEND");
-            }
+            measure(Kind::oappend, f, ".oappend.", &l.oappend);
             // flock(LOCK_EX); write(); flock(LOCK_UN) per line.
-            {
-                fresh_file(f);
-                job.kind = Kind::flocked;
-                LatBuf lb = lat_map(np, n, every);
-                const double secs = run_procs(job, &lb);
-                lat_collect(lb, l.flocked);
-                r.add(pn + ".flock.records_per_s", double(n) / secs, "records/s", true);
-                verify_file(f, n, pn + " flock");
-            }
+            measure(Kind::flocked, f, ".flock.", &l.flocked);
             ::unlink(f.c_str());
             note("p%d repetition %d took %.1f s", np, rep + 1, double(now_ns() - t_start) / 1e9);
         }

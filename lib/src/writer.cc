@@ -200,14 +200,18 @@ Status Writer::Impl::adopt_page(const ProducerTail& t) {
         seg_.record(t.off)->state.load(std::memory_order_acquire) != kStateEmpty) {
         return Status(errc::corrupt, page + ": its tail is not the end of the log");
     }
-    off_ = t.off;
-    seq_ = t.seq;
-    last_ts_ = t.last_ts;
-    set_slot(t.next_slot);
-    hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
-    set_limits();
+    set_tail(t.off, t.seq, t.last_ts, t.next_slot);
     pretouch_.advance(off_);
     return {};
+}
+
+void Writer::Impl::set_tail(uint64_t off, uint64_t seq, uint64_t last_ts, uint32_t slot) {
+    off_ = off;
+    seq_ = seq;
+    last_ts_ = last_ts;
+    set_slot(slot);
+    hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
+    set_limits();
 }
 
 void Writer::Impl::let_go() noexcept {
@@ -236,12 +240,7 @@ Status Writer::Impl::settle_retention(bool fresh, const std::optional<RetentionL
 
 void Writer::Impl::adopt(Tail&& t) {
     seg_ = std::move(t.seg);
-    off_ = t.off;
-    seq_ = t.seq;
-    last_ts_ = t.last_ts;
-    set_slot(t.next_slot);
-    hw_ = seg_.header()->written_hw.load(std::memory_order_relaxed);
-    set_limits();
+    set_tail(t.off, t.seq, t.last_ts, t.next_slot);
     pretouch_.switch_to(seg_, off_);
 }
 

@@ -64,6 +64,8 @@ class Writer::Impl {
     Result<uint64_t> append_in_turn(std::span<const std::byte> payload);
     Status settle_retention(bool fresh, const std::optional<RetentionLimits>& wanted);
     void adopt(Tail&& t);
+    // Where appending continues in seg_ (from recovery or the producer page).
+    void set_tail(uint64_t off, uint64_t seq, uint64_t last_ts, uint32_t slot);
     Status roll();
     // The record encoder: begin_record() makes room (rolling if needed) and returns where
     // the payload goes; finish_record() names index slots and calls encode().

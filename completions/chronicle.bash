@@ -162,7 +162,7 @@ _chronicle_tail() {
             ;;
     esac
     if [[ $cur == -* && -z $eqprefix ]]; then
-        _chronicle_words "-h --help -n --lines --from-seq -c --count --reader --skip-expired --show-seq --format -z --null --json --template --since --from-time --until-seq --until-time -f --follow --until-writer-exits --timeout --version"
+        _chronicle_words "-h --help -n --lines --from-start --from-seq -c --count --reader --skip-expired --show-seq --format -z --null --json --template --since --from-time --until-seq --until-time -f --follow --until-writer-exits --timeout --version"
         return
     fi
     _chronicle_positionals "$_chronicle_tail_argopts"

@@ -135,7 +135,8 @@ complete -c chronicle-append -n 'not __chronicle_npos 0 append' -F -d 'input fil
 complete -c chronicle-tail -f
 complete -c chronicle-tail -s h -l help -d 'Print help and exit'
 complete -c chronicle-tail -l version -d 'Print version and exit'
-complete -c chronicle-tail -s n -l lines -x -d 'Print only the last N records'
+complete -c chronicle-tail -s n -l lines -x -d 'The last N records, +N from the N-th, all'
+complete -c chronicle-tail -l from-start -d 'Start at the first record'
 complete -c chronicle-tail -l from-seq -x -d 'Start at sequence number S'
 complete -c chronicle-tail -s c -l count -x -d 'Stop after N records (0: no limit)'
 complete -c chronicle-tail -l reader -x -a '(__chronicle_reader_names tail)' -d 'Durable cursor of reader NAME'

@@ -31,7 +31,9 @@ namespace {
 
 struct Options {
     std::string queue;
-    cli::PositionFlags from;        // -n, --from-seq, --since, --from-time
+    cli::PositionFlags from;        // -n, --from-seq, --since, --from-time, --from-start
+    std::string lines;              // -n N | +N | all (parse_lines)
+    std::optional<uint64_t> nth;    // -n +N: from the N-th record on disk (1-based)
     std::optional<uint64_t> count;  // none = no limit
     std::string reader;
     bool show_seq = false;
@@ -56,6 +58,28 @@ int report_read(const Options& o, const Status& st) {
                " --to-start";
     }
     return cli::report(Status(st.code(), st.message() + how, st.sys_errno()));
+}
+
+// -n as tail(1) takes it: "N" the last N records, "+N" from the N-th record (1-based; +0
+// is +1, as in GNU tail), "all" everything. Sets the option's fields; an error message
+// (for CLI11, naming the option) otherwise.
+std::string parse_lines(const std::string& v, Options& o) {
+    if (v == "all") {
+        o.from.start = true;
+        return {};
+    }
+    uint64_t n = 0;
+    const bool from = !v.empty() && v[0] == '+';
+    std::string err = cli::uint_problem(from ? v.substr(1) : v, n);
+    if (!err.empty() || (from && v.size() > 1 && (v[1] == '+' || v[1] == '-'))) {
+        return "'" + v + "' is not N, +N or all (the last N records, from the N-th, everything)";
+    }
+    if (from) {
+        o.nth = std::max<uint64_t>(n, 1);
+    } else {
+        o.from.last = n;
+    }
+    return {};
 }
 
 // Says on stderr how many records retention deleted before this reader got to them
@@ -205,7 +229,15 @@ class Printer {
     cli::Output out_;
 };
 
-int tail(const Options& o) {
+int tail(Options o) {
+    if (o.nth) {
+        // The N-th record on disk now: first + N - 1 (retention may have deleted the start).
+        auto probe = Reader::open(o.queue);
+        if (!probe) return report_read(o, probe.status());
+        auto first = probe.value()->first();
+        if (!first) return report_read(o, first.status());
+        o.from.seq = first.value() + *o.nth - 1;
+    }
     ReaderOptions ro;
     ro.name = o.reader;
     ro.auto_commit = false;  // the position is stored after output is flushed
@@ -363,8 +395,15 @@ int tool_main(int argc, char** argv) {
         "the data.",
         "chronicle-tail"};
     app.add_option("QUEUE", o.queue, "queue directory")->required();
-    app.add_option("-n,--lines", o.from.last, "print only the last N records")
-        ->transform(cli::uint_check());
+    app.add_option("-n,--lines", o.lines,
+                   "the last N records; +N: from the N-th record on (1-based, as tail); all: "
+                   "everything (the default)")
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                Options scratch;
+                return parse_lines(v, scratch);
+            },
+            "N|+N|all", "LINES"));
     app.add_option("--from-seq", o.from.seq, "start at sequence number S")
         ->excludes("-n")
         ->transform(cli::uint_check());
@@ -393,6 +432,10 @@ int tool_main(int argc, char** argv) {
         ->excludes(json)
         ->excludes(show_seq);
     json->excludes(show_seq);
+    app.add_flag("--from-start", o.from.start,
+                 "start at the first record (the default; same as -n all)")
+        ->excludes("-n")
+        ->excludes("--from-seq");
     app.add_option("--since", o.from.since, "start at records younger than DUR (e.g. 10m, 2h)")
         ->check(cli::duration_check())
         ->excludes("-n")
@@ -422,7 +465,10 @@ int tool_main(int argc, char** argv) {
                  "when retention deleted records this reader had not read, continue at the "
                  "first record on disk (and say how many were lost) instead of exit 7");
     app.set_version_flag("--version", cli::version_string("chronicle-tail"));
-    return cli::run(argc, argv, app, [&] { return tail(o); });
+    return cli::run(argc, argv, app, [&] {
+        if (!o.lines.empty()) (void)parse_lines(o.lines, o);  // checked when parsed
+        return tail(o);
+    });
 }
 
 }  // namespace

@@ -451,6 +451,10 @@ CLI::Validator duration_check() {
 CLI::Validator time_check() {
     return validator(time_error, "TIME");
 }
+std::string uint_problem(const std::string& s, uint64_t& v) {
+    return uint_error(s, v);
+}
+
 CLI::Validator uint_check() {
     // Rewrites the value to plain decimal after checking it: CLI11's own conversion would
     // read "010" as octal 8 (found by fuzz_cli_parsers).

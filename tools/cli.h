@@ -64,6 +64,8 @@ uint64_t parse_time_ns(const std::string& s, std::string_view option = "time");
 // Parses a non-negative decimal integer that fits in 64 bits ("+N" is N): no sign
 // other than '+', no spaces, no hex, no exponent.
 uint64_t parse_uint(const std::string& s, std::string_view option = "number");
+// What is wrong with `s` as a non-negative decimal number (empty: nothing; `v` is set).
+std::string uint_problem(const std::string& s, uint64_t& v);
 
 // Validators for CLI11 options (error text without the option: CLI11 prefixes it).
 CLI::Validator size_check();

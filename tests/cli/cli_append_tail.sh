@@ -173,4 +173,37 @@ t_full_disk_while_the_wake_page_is_created_is_no_sigbus() {
     expect_eq records "$(seq 1 11)" "$(cat got)"
 }
 
+t_n_plus_counts_from_the_nth_record_and_all_prints_everything() {
+    seq 1 100 | $APPEND q
+    expect_eq plus3 "$(seq 3 100)" "$($TAIL -n +3 q)"
+    expect_eq plus1 "$(seq 1 100)" "$($TAIL -n +1 q)"
+    expect_eq plus0_like_gnu_tail "$(seq 1 100)" "$($TAIL -n +0 q)"
+    expect_eq all "$(seq 1 100)" "$($TAIL -n all q)"
+    expect_eq last2 "$(printf '99\n100')" "$($TAIL -n 2 q)"
+    expect_eq beyond "" "$($TAIL -n +101 q)"
+    for bad in +x ++3 -3 1.5 ''; do
+        expect_code 2 $TAIL -n "$bad" q || return 1
+        grep -q -- "--lines" "$T/err" || fail "-n '$bad': the message does not name --lines: $(cat "$T/err")"
+    done
+}
+
+t_n_plus_counts_records_on_disk_after_retention() {
+    seq 1 3000 | $APPEND --segment-size 16K q
+    $BIN/chronicle-queue set q --max-records 1000 --hard >/dev/null
+    $BIN/chronicle-queue retain q >/dev/null
+    local first
+    first=$($TAIL q | head -1)
+    ((first > 1)) || fail "retention deleted nothing (first record $first)"
+    expect_eq plus1 "$first" "$($TAIL -n +1 q | head -1)"
+    expect_eq plus2 "$((first + 1))" "$($TAIL -n +2 q | head -1)"
+}
+
+t_follow_takes_the_same_positions() {
+    seq 1 100 | $APPEND q
+    expect_eq n_all "$(seq 1 3)" "$($TAIL -f -n all -c 3 q)"
+    expect_eq from_start "$(seq 1 3)" "$($TAIL -f --from-start -c 3 q)"
+    expect_eq n5 "$(seq 96 100)" "$($TAIL -f -n 5 -c 5 q)"
+    expect_eq plus98 "$(seq 98 100)" "$($TAIL -f -n +98 -c 3 q)"
+}
+
 run_tests

@@ -360,8 +360,8 @@ t_negative_and_malformed_numbers_are_usage_errors() {
         grep -Eq -- "--(lines|count|from-seq|until-seq)" "$T/err" || fail "$a: $(cat "$T/err")"
     done
     expect_code 2 $TAIL -n " 3" q
-    # -n +N keeps its meaning; a leading zero is decimal, not octal.
-    expect_eq plus "$(seq 8 10)" "$($TAIL -n +3 q)"
+    # -n +N means from the N-th record, as in tail; a leading zero is decimal, not octal.
+    expect_eq plus "$(seq 3 10)" "$($TAIL -n +3 q)"
     expect_eq leading_zero "$(seq 1 10)" "$($TAIL -n 010 q)"
     expect_eq leading_zero_c "$(seq 1 9)" "$($TAIL -c 09 q)"
     expect_code 2 $READERS q --watch -1

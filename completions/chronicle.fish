@@ -38,7 +38,7 @@ function __chronicle_append_positionals
 end
 
 function __chronicle_tail_positionals
-    __chronicle_positionals -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout
+    __chronicle_positionals -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout --exec --batch --batch-bytes --linger --retries
 end
 
 function __chronicle_readers_positionals
@@ -82,7 +82,7 @@ function __chronicle_reader_names
     set -l argopts
     switch $cmd
         case tail
-            set argopts -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout
+            set argopts -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout --exec --batch --batch-bytes --linger --retries
         case readers
             set argopts --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after
     end
@@ -138,7 +138,7 @@ complete -c chronicle-tail -l version -d 'Print version and exit'
 complete -c chronicle-tail -s n -l lines -x -d 'The last N records, +N from the N-th, all'
 complete -c chronicle-tail -l from-start -d 'Start at the first record'
 complete -c chronicle-tail -l from-seq -x -d 'Start at sequence number S'
-complete -c chronicle-tail -s c -l count -x -d 'Stop after N records (0: no limit)'
+complete -c chronicle-tail -s c -l count -x -d 'Stop after N records'
 complete -c chronicle-tail -l reader -x -a '(__chronicle_reader_names tail)' -d 'Durable cursor of reader NAME'
 complete -c chronicle-tail -l skip-expired -d 'Continue at the first available record if the start was deleted by retention'
 complete -c chronicle-tail -l show-seq -d 'Prefix each record with its sequence number and a tab'
@@ -153,6 +153,11 @@ complete -c chronicle-tail -l until-time -x -d 'Stop before the first record at 
 complete -c chronicle-tail -s f -l follow -d 'Keep waiting for new records'
 complete -c chronicle-tail -l until-writer-exits -d 'With --follow: stop once no writer holds the queue'
 complete -c chronicle-tail -l timeout -x -a '0 500ms 10s 1m 5m 1h 1d' -d 'With --follow: give up after DUR without a record (0: once caught up)'
+complete -c chronicle-tail -l exec -x -a '(__fish_complete_command)' -d 'Hand the records to CMD in batches; the cursor moves when it exits 0'
+complete -c chronicle-tail -l batch -x -d 'With --exec: at most N records per batch (default 1000)'
+complete -c chronicle-tail -l batch-bytes -x -a '64K 1M 16M' -d 'With --exec: at most SIZE bytes per batch (default 1M)'
+complete -c chronicle-tail -l linger -x -a '500ms 10s 1m 5m 1h 1d' -d 'With --exec and --follow: let a batch wait up to DUR for more'
+complete -c chronicle-tail -l retries -x -d 'With --exec: run a failing batch again up to N times (default 8)'
 complete -c chronicle-tail -n '__chronicle_npos 0 tail' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
 
 # --- chronicle-readers

@@ -20,8 +20,10 @@
 #include <string>
 #include <utility>
 
+#include "chronicle/admin.h"
 #include "chronicle/reader.h"
 #include "cli.h"
+#include "exec.h"
 #include "framing.h"
 #include "render.h"
 
@@ -47,6 +49,12 @@ struct Options {
     std::optional<uint64_t> until_seq;
     std::string until_time;
     bool skip_expired = false;
+    std::string exec;         // --exec CMD: batches to CMD, committed on exit 0
+    uint64_t batch = 1000;    // --batch N records at most
+    std::string batch_bytes;  // --batch-bytes SIZE
+    uint64_t batch_bytes_n = 1 << 20;
+    std::string linger;    // --linger DUR: the longest a record waits for more
+    uint64_t retries = 8;  // --retries N after the first try
 };
 
 // A read error on stderr; an expired position also says how to go on.
@@ -182,7 +190,11 @@ class Printer {
     // Bytes print() will produce for a payload of n bytes (upper bound).
     [[nodiscard]] size_t size_of(size_t n) const { return (json_ ? n * 2 : n) + 128; }
 
-    bool print(const Record& r) {
+    bool print(const Record& r) { return print(out_, r); }
+
+    // Renders a record into `out` (cli::Output, or StringSink for a batch of --exec).
+    template <class Sink>
+    bool print(Sink& out, const Record& r) {
         const std::string_view payload = r.text();
         if (json_ || tmpl_) {
             scratch_.clear();
@@ -191,29 +203,29 @@ class Printer {
             } else {
                 tmpl_->render(scratch_, r.seq, r.timestamp_ns, payload);
             }
-            return out_.put(scratch_);
+            return out.put(scratch_);
         }
         if (show_seq_) {
             char num[24];
             const int k =
                 std::snprintf(num, sizeof num, "%llu\t", static_cast<unsigned long long>(r.seq));
-            out_.put(num, static_cast<size_t>(k));
+            out.put(num, static_cast<size_t>(k));
         }
         switch (framing_) {
             case cli::Framing::lines:
-                out_.put(payload);
-                return out_.put_char('\n');
+                out.put(payload);
+                return out.put_char('\n');
             case cli::Framing::nul:
-                out_.put(payload);
-                return out_.put_char('\0');
+                out.put(payload);
+                return out.put_char('\0');
             case cli::Framing::len32: {
                 char len[4];
                 cli::store_be32(len, static_cast<uint32_t>(payload.size()));
-                out_.put(len, 4);
-                return out_.put(payload);
+                out.put(len, 4);
+                return out.put(payload);
             }
             case cli::Framing::raw:
-                return out_.put(payload);
+                return out.put(payload);
         }
         return false;
     }
@@ -228,6 +240,261 @@ class Printer {
     std::string scratch_;
     cli::Output out_;
 };
+
+// --timeout while following: the milliseconds left before giving up (-1: no limit), or
+// nullopt when the time is up.
+std::optional<int> idle_left_ms(const std::optional<uint64_t>& idle_ns,
+                                std::chrono::steady_clock::time_point last_record) {
+    if (!idle_ns) return -1;
+    const auto idle = std::chrono::steady_clock::now() - last_record;
+    const auto left = std::chrono::nanoseconds(*idle_ns) - idle;
+    if (left <= std::chrono::nanoseconds(0)) return std::nullopt;
+    return static_cast<int>(
+        std::min<int64_t>(std::chrono::ceil<std::chrono::milliseconds>(left).count(), INT32_MAX));
+}
+
+// The smaller of two timeouts in milliseconds, -1 meaning none.
+int min_timeout(int a, int b) {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return std::min(a, b);
+}
+
+// Waits while following until the reader may have records, `timeout_ms` passes (-1: no
+// limit), a termination signal comes (cli::terminated()) or — with `watch_output` — the
+// reader of our standard output goes (`output_gone`). An error when waiting itself fails.
+Status wait_for_records(Reader& reader, int timeout_ms, bool watch_output, bool& warned_polling,
+                        bool& output_gone) {
+    auto armed = reader.prepare_wait();
+    if (!armed) return armed.status();
+    if (!armed.value()) return {};  // records arrived meanwhile
+    auto fd = reader.fd();
+    if (!fd) return fd.status();
+    if (fd.value() < 0 && !reader.follow_status().ok() && !warned_polling) {
+        cli::warn("note: following by polling: " + reader.follow_status().message());
+        warned_polling = true;
+    }
+    // Watching fd 1 for POLLERR (a closed pipe) needs no events; -1 leaves it out.
+    pollfd fds[2] = {{watch_output ? 1 : -1, 0, 0}, {fd.value(), POLLIN, 0}};
+    int n = 0;
+    if (fd.value() < 0) {
+        // Nobody can wake this reader (the portable build, or no registration): the
+        // library's polling wait, in slices, so that a closed output or a signal still
+        // ends us within kPollSliceMs.
+        const int slice = min_timeout(timeout_ms, kPollSliceMs);
+        Status st = reader.wait(std::chrono::milliseconds(slice));
+        if (!st && st.code() != errc::timeout && st.code() != errc::closed) return st;
+        n = cli::poll_signals(fds, 1, 0);
+    } else {
+        n = cli::poll_signals(fds, 2, timeout_ms);
+    }
+    output_gone = n > 0 && watch_output && output_closed(fds[0].revents);
+    return {};
+}
+
+// Where reading stops: --until-seq, --until-time, -c.
+struct Limits {
+    uint64_t until_seq = UINT64_MAX;
+    uint64_t until_ts = UINT64_MAX;
+    std::optional<uint64_t> count;
+    std::optional<uint64_t> idle_ns;  // --timeout while following
+};
+
+// A batch of --exec being gathered: the records rendered as they will reach the command.
+struct StringSink {
+    std::string& s;
+    bool put(const void* p, size_t n) {
+        s.append(static_cast<const char*>(p), n);
+        return true;
+    }
+    bool put(std::string_view v) { return put(v.data(), v.size()); }
+    bool put_char(char c) {
+        s.push_back(c);
+        return true;
+    }
+};
+
+struct Batch {
+    std::string bytes;
+    uint64_t first = 0;  // sequence of its first record
+    uint64_t last = 0;   // and of its last
+    uint64_t records = 0;
+    std::chrono::steady_clock::time_point started;  // when its first record was read
+
+    void add(uint64_t seq, std::string_view rendered) {
+        if (records == 0) {
+            first = seq;
+            started = std::chrono::steady_clock::now();
+        }
+        last = seq;
+        ++records;
+        bytes.append(rendered);
+    }
+    void clear() {
+        bytes.clear();
+        records = 0;
+    }
+};
+
+std::string seq_range(const Batch& b) {
+    return b.first == b.last ? "record " + std::to_string(b.first)
+                             : "records " + std::to_string(b.first) + ".." + std::to_string(b.last);
+}
+
+// The delay before retry `n` (1-based) of a failed --exec: 100 ms doubling, at most 30 s.
+std::chrono::milliseconds retry_delay(uint64_t n) {
+    const uint64_t ms = 100ULL << std::min<uint64_t>(n - 1, 9);
+    return std::chrono::milliseconds(std::min<uint64_t>(ms, 30000));
+}
+
+std::string show_ms(std::chrono::milliseconds d) {
+    const auto ms = d.count();
+    if (ms < 1000) return std::to_string(ms) + "ms";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+    return buf;
+}
+
+// Runs --exec on a batch until it succeeds, then moves a named reader past it. Returns
+// kOk, or the exit code after a bounded number of failures (the cursor stays before the
+// batch) or a termination signal (the batch is not committed).
+int deliver(const Options& o, Reader& reader, const std::string& queue_id, const Batch& b) {
+    const std::vector<std::pair<std::string, std::string>> env = {
+        {"CHRONICLE_FIRST_SEQ", std::to_string(b.first)},
+        {"CHRONICLE_LAST_SEQ", std::to_string(b.last)},
+        {"CHRONICLE_COUNT", std::to_string(b.records)},
+        {"CHRONICLE_QUEUE_ID", queue_id},
+        {"CHRONICLE_QUEUE", o.queue},
+        {"CHRONICLE_READER", o.reader},
+    };
+    const uint64_t tries = o.retries + 1;
+    for (uint64_t attempt = 1;; ++attempt) {
+        auto with_attempt = env;
+        with_attempt.emplace_back("CHRONICLE_ATTEMPT", std::to_string(attempt));
+        const cli::CommandResult res = cli::run_command(o.exec, b.bytes, with_attempt);
+        if (res.kind == cli::CommandResult::Kind::interrupted) return 128 + cli::terminated();
+        if (res.success()) break;
+        const std::string where =
+            !o.reader.empty()
+                ? "; reader '" + o.reader + "' stays at sequence " + std::to_string(b.first)
+                : std::string();
+        if (attempt >= tries) {
+            cli::warn("--exec failed " + std::to_string(attempt) +
+                      (attempt == 1 ? " time" : " times") + " on " + seq_range(b) +
+                      " (last: " + res.describe() + ")" + where);
+            return cli::kError;
+        }
+        const auto delay = retry_delay(attempt);
+        cli::warn("warning: --exec: " + res.describe() + " on " + seq_range(b) + " (try " +
+                  std::to_string(attempt) + " of " + std::to_string(tries) + "); again in " +
+                  show_ms(delay));
+        (void)cli::poll_signals(nullptr, 0, static_cast<int>(delay.count()));
+        if (cli::terminated() != 0) return 128 + cli::terminated();
+    }
+    if (!o.reader.empty()) {
+        Status st = reader.commit(b.last + 1);
+        if (!st) return cli::report(st);
+    }
+    return cli::kOk;
+}
+
+// chronicle-tail --exec CMD: records in batches to CMD, each committed when CMD exits 0.
+int exec_batches(const Options& o, Reader& reader, Printer& pr, const Limits& lim) {
+    std::string queue_id;
+    if (auto st = inspect_queue(o.queue)) queue_id = st.value().id;
+    const uint64_t max_records = o.batch;
+    const uint64_t max_bytes = o.batch_bytes_n;
+    const int64_t linger_ms =
+        o.linger.empty()
+            ? 0
+            : static_cast<int64_t>(cli::parse_duration_ns(o.linger, "--linger") / 1000000);
+    uint64_t skipped_reported = 0;
+    Batch batch;
+    std::string one;  // a record that did not fit in the batch: the next one's first
+    std::optional<uint64_t> carried;
+    uint64_t taken = 0;        // records read into batches (for -c)
+    bool reached_end = false;  // --until-seq / --until-time met
+    bool writer_seen_gone = false;
+    bool warned_polling = false;
+    auto last_record = std::chrono::steady_clock::now();
+    auto count_left = [&] { return !lim.count || taken < *lim.count; };
+    for (;;) {
+        // Gather: up to --batch records and --batch-bytes bytes (one record at least).
+        Status err;
+        bool full = false;
+        if (carried) {
+            batch.add(*carried, one);
+            carried.reset();
+        }
+        while (!full && !reached_end && count_left()) {
+            auto r = reader.next();
+            if (!r) {
+                err = r.status();
+                break;
+            }
+            if (!r.value()) break;  // end of the committed data
+            const Record& rec = *r.value();
+            if (rec.seq >= lim.until_seq || rec.timestamp_ns >= lim.until_ts) {
+                reached_end = true;
+                break;
+            }
+            ++taken;
+            last_record = std::chrono::steady_clock::now();
+            one.clear();
+            StringSink sink{one};
+            pr.print(sink, rec);
+            if (batch.records > 0 && batch.bytes.size() + one.size() > max_bytes) {
+                carried = rec.seq;
+                full = true;
+                break;
+            }
+            batch.add(rec.seq, one);
+            full = batch.records >= max_records || batch.bytes.size() >= max_bytes;
+        }
+        note_skipped(reader, skipped_reported);
+        const bool finished = !err || reached_end || (!count_left() && !carried) || !o.follow ||
+                              (o.until_writer_exits && writer_seen_gone);
+        // Run the batch when it is full, when nothing more is coming, or when its first
+        // record has waited --linger.
+        if (batch.records > 0) {
+            const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - batch.started)
+                                    .count();
+            if (full || finished || waited >= linger_ms) {
+                const int rc = deliver(o, reader, queue_id, batch);
+                batch.clear();
+                if (rc != cli::kOk) return rc;
+                continue;  // more may have come meanwhile
+            }
+        }
+        if (!err) return report_read(o, err);
+        if (finished) return cli::kOk;
+        if (o.until_writer_exits && !reader.writer_alive()) {
+            writer_seen_gone = true;  // one more look: what it committed before it exited
+            continue;
+        }
+        // Following: wait for records, at most until the batch's linger runs out.
+        std::optional<int> timeout_ms = idle_left_ms(lim.idle_ns, last_record);
+        if (!timeout_ms) {
+            // What was gathered goes out first.
+            const int rc = batch.records > 0 ? deliver(o, reader, queue_id, batch) : cli::kOk;
+            if (rc != cli::kOk) return rc;
+            return cli::report(Status(errc::timeout, "no record for " + o.timeout));
+        }
+        if (batch.records > 0) {
+            const auto left = std::chrono::milliseconds(linger_ms) -
+                              std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - batch.started);
+            timeout_ms =
+                min_timeout(*timeout_ms, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+        }
+        bool gone = false;
+        Status st = wait_for_records(reader, *timeout_ms, false, warned_polling, gone);
+        if (!st) return cli::report(st);
+        // A signal while gathering: the batch never ran, nothing of it is committed.
+        if (cli::terminated() != 0) return 128 + cli::terminated();
+    }
+}
 
 int tail(Options o) {
     if (o.nth) {
@@ -246,36 +513,41 @@ int tail(Options o) {
         ro.start = *start;
         ro.reposition = true;
     }
-    const uint64_t until_ts =
+    Limits lim;
+    lim.until_ts =
         o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until-time");
-    const uint64_t until_seq = o.until_seq.value_or(UINT64_MAX);
+    lim.until_seq = o.until_seq.value_or(UINT64_MAX);
+    lim.count = o.count;
     if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
         throw CLI::ValidationError("--show-seq",
                                    "only with --format lines or nul (it would break the framing)");
     }
+    if (!o.batch_bytes.empty()) o.batch_bytes_n = cli::parse_size(o.batch_bytes, "--batch-bytes");
     if (o.count && *o.count == 0) return cli::kOk;  // like head -n 0
+    const bool exec = !o.exec.empty();
     // A closed standard output (made valid, read-only, by cli::guard): say so before
     // opening anything, rather than creating a reader that can never print.
-    if (!cli::writable(1)) {
+    if (!exec && !cli::writable(1)) {
         return cli::report(Status::from_errno(EBADF, "cannot write", "standard output"));
     }
-    if (o.follow) cli::install_termination_handlers();
+    if (o.follow || exec) cli::install_termination_handlers();
     auto rd = Reader::open(o.queue, ro);
     if (!rd) return report_read(o, rd.status());
     Reader& reader = *rd.value();
     uint64_t skipped_reported = 0;
     note_skipped(reader, skipped_reported);
 
+    // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
+    if (!o.timeout.empty()) lim.idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
     // --format passed framing_check() when the command line was parsed.
     const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
     Printer pr(f, o.show_seq, o.json, o.tmpl);
+    if (exec) return exec_batches(o, reader, pr, lim);
+
     bool reached_end = false;  // --until-seq / --until-time met
     cli::Output& out = pr.out();
     PipeCommitter committer(reader, out, !o.reader.empty());
     uint64_t printed = 0;
-    // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
-    std::optional<uint64_t> idle_ns;
-    if (!o.timeout.empty()) idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
     auto output_failed = [&]() -> int {
         // What the consumer did read out of the pipe is committed; nothing else.
         committer.settle();
@@ -286,7 +558,7 @@ int tail(Options o) {
     };
     // Prints what is committed now. Returns false when output failed.
     auto drain = [&](Status& err) -> bool {
-        while (!o.count || printed < *o.count) {
+        while (!lim.count || printed < *lim.count) {
             auto r = reader.next();
             if (!r) {
                 err = r.status();
@@ -294,7 +566,7 @@ int tail(Options o) {
             }
             if (!r.value()) break;  // end of the committed data
             const Record& rec = *r.value();
-            if (rec.seq >= until_seq || rec.timestamp_ns >= until_ts) {
+            if (rec.seq >= lim.until_seq || rec.timestamp_ns >= lim.until_ts) {
                 reached_end = true;
                 break;
             }
@@ -330,7 +602,9 @@ int tail(Options o) {
         if (!drained) return output_failed();
         if (!err) return done(report_read(o, err));
         if (printed != before) last_record = std::chrono::steady_clock::now();
-        if (!o.follow || reached_end || (o.count && printed >= *o.count)) return done(cli::kOk);
+        if (!o.follow || reached_end || (lim.count && printed >= *lim.count)) {
+            return done(cli::kOk);
+        }
         if (o.until_writer_exits) {
             // Everything the writer committed before it exited was drained above.
             if (writer_seen_gone) return done(cli::kOk);
@@ -339,46 +613,17 @@ int tail(Options o) {
                 continue;  // one more drain
             }
         }
-        int timeout_ms = -1;
-        if (idle_ns) {
-            const auto idle = std::chrono::steady_clock::now() - last_record;
-            const auto left = std::chrono::nanoseconds(*idle_ns) - idle;
-            if (left <= std::chrono::nanoseconds(0)) {
-                return done(cli::report(Status(errc::timeout, "no record for " + o.timeout)));
-            }
-            timeout_ms = static_cast<int>(std::min<int64_t>(
-                std::chrono::ceil<std::chrono::milliseconds>(left).count(), INT32_MAX));
+        std::optional<int> timeout_ms = idle_left_ms(lim.idle_ns, last_record);
+        if (!timeout_ms) {
+            return done(cli::report(Status(errc::timeout, "no record for " + o.timeout)));
         }
         // Records still unread in the pipe: look again soon, to commit them once read.
-        if (committer.waiting()) {
-            timeout_ms = timeout_ms < 0 ? kSettleMs : std::min(timeout_ms, kSettleMs);
-        }
-        auto armed = reader.prepare_wait();
-        if (!armed) return cli::report(armed.status());
-        if (!armed.value()) continue;  // records arrived meanwhile
-        auto fd = reader.fd();
-        if (!fd) return cli::report(fd.status());
-        if (fd.value() < 0 && !reader.follow_status().ok() && !warned_polling) {
-            cli::warn("note: following by polling: " + reader.follow_status().message());
-            warned_polling = true;
-        }
-        pollfd fds[2] = {{1, 0, 0}, {fd.value(), POLLIN, 0}};
-        int n = 0;
-        if (fd.value() < 0) {
-            // Nobody can wake this reader (the portable build, or no registration): the
-            // library's polling wait, in slices, so that a closed output or a signal still
-            // ends us within kPollSliceMs.
-            const int slice = timeout_ms < 0 ? kPollSliceMs : std::min(timeout_ms, kPollSliceMs);
-            Status st = reader.wait(std::chrono::milliseconds(slice));
-            if (!st && st.code() != errc::timeout && st.code() != errc::closed) {
-                return cli::report(st);
-            }
-            n = cli::poll_signals(fds, 1, 0);
-        } else {
-            n = cli::poll_signals(fds, 2, timeout_ms);
-        }
+        if (committer.waiting()) timeout_ms = min_timeout(*timeout_ms, kSettleMs);
+        bool gone = false;
+        Status st = wait_for_records(reader, *timeout_ms, true, warned_polling, gone);
+        if (!st) return cli::report(st);
         committer.settle();
-        if (n > 0 && output_closed(fds[0].revents)) return cli::kOk;
+        if (gone) return cli::kOk;
         if (cli::terminated() != 0) return 128 + cli::terminated();  // after cleanup
     }
 }
@@ -386,6 +631,12 @@ int tail(Options o) {
 }  // namespace
 
 namespace {
+
+// For counts that must be positive (after uint_check(), which made the value decimal).
+CLI::Validator at_least_one() {
+    return CLI::Validator(
+        [](std::string& v) { return v == "0" ? "must be at least 1" : std::string(); }, "", "");
+}
 
 int tool_main(int argc, char** argv) {
     cli::set_tool("chronicle-tail");
@@ -464,6 +715,39 @@ int tool_main(int argc, char** argv) {
     app.add_flag("--skip-expired", o.skip_expired,
                  "when retention deleted records this reader had not read, continue at the "
                  "first record on disk (and say how many were lost) instead of exit 7");
+    auto* exec =
+        app.add_option("--exec", o.exec,
+                       "hand the records to CMD (run by sh -c) in batches on its standard input, "
+                       "in the output format, with CHRONICLE_FIRST_SEQ, _LAST_SEQ, _COUNT and "
+                       "_QUEUE_ID set; with --reader, the cursor moves past a batch only when "
+                       "CMD exits 0")
+            ->check(cli::non_empty());
+    app.add_option("--batch", o.batch, "with --exec: at most N records per batch (default 1000)")
+        ->transform(cli::uint_check())
+        ->check(at_least_one())
+        ->needs(exec);
+    app.add_option("--batch-bytes", o.batch_bytes,
+                   "with --exec: at most SIZE bytes per batch (default 1M; a larger record goes "
+                   "alone)")
+        ->check(cli::size_check())
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                return cli::parse_size(v, "--batch-bytes") == 0 ? "must be at least 1 byte"
+                                                                : std::string();
+            },
+            "", ""))
+        ->needs(exec);
+    app.add_option("--linger", o.linger,
+                   "with --exec and --follow: let a batch wait up to DUR for more records "
+                   "(default 0: run it as soon as everything is read)")
+        ->check(cli::duration_check())
+        ->needs(exec)
+        ->needs(follow);
+    app.add_option("--retries", o.retries,
+                   "with --exec: run a failing batch again up to N times (back-off from 100ms "
+                   "doubling to 30s; default 8), then stop with exit 1, the cursor before it")
+        ->transform(cli::uint_check())
+        ->needs(exec);
     app.set_version_flag("--version", cli::version_string("chronicle-tail"));
     return cli::run(argc, argv, app, [&] {
         if (!o.lines.empty()) (void)parse_lines(o.lines, o);  // checked when parsed

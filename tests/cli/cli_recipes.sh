@@ -196,6 +196,7 @@ t_redis_streams_round_trip() {
 
     # Queue -> stream, following.
     xlen() { [[ $(redis-cli $REDIS XLEN "$STREAM") == "$1" ]]; }
+    block "file: redis-xadd.sh" >redis-xadd.sh
     start_recipe redis-out
     wait_until 20 xlen $n || fail "redis-out: XLEN $(redis-cli $REDIS XLEN "$STREAM"), expected $n"
     make_records b 2
@@ -215,9 +216,24 @@ t_redis_streams_round_trip() {
     ns=$($TAIL --json -c 1 q | sed 's/.*"timestamp_ns":\([0-9]*\),.*/\1/')
     expect_eq first_id "${ns:0:${#ns}-6}-0" "$(redis-cli $REDIS --raw XRANGE "$STREAM" - + COUNT 1 | head -1)"
 
+    # Connections killed while records flow (the issue's five CLIENT KILLs): each killed
+    # batch is sent again from the first record Redis lacks.
+    start_recipe redis-out
+    local i total=$((2 * n + 1))
+    for i in $(seq 10); do
+        seq 1 300 | $APPEND q
+        total=$((total + 300))
+        redis-cli $REDIS CLIENT KILL TYPE normal >/dev/null
+        sleep 0.05
+    done
+    wait_until 30 xlen $total || fail "after CLIENT KILLs: XLEN $(redis-cli $REDIS XLEN "$STREAM"), expected $total"
+    stop_last
+    expect_eq "ids after kills" "$(seq 0 $((total - 1)))" \
+        "$(redis-cli $REDIS --raw XRANGE "$STREAM" - + | awk 'NR % 3 == 1' | cut -d- -f2)"
+
     # Stream -> queue: the original bytes come back.
     start_recipe redis-in
-    wait_until 20 has_records q2 $((2 * n + 1)) || fail "redis-in: $(head_seq q2) records; $(tail -3 redis-in.err)"
+    wait_until 30 has_records q2 $total || fail "redis-in: $(head_seq q2) records of $total; $(tail -3 redis-in.err)"
     same_records q q2
 }
 

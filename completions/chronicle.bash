@@ -10,7 +10,7 @@
 # Options that take a value, per tool (their values are skipped when looking for
 # positional arguments).
 _chronicle_append_argopts=" --framing --segment-size --max-bytes --max-age --max-records --keep-free --sync "
-_chronicle_tail_argopts=" -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout --exec --batch --batch-bytes --linger --retries "
+_chronicle_tail_argopts=" -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until --until-time --timeout --exec --batch --batch-bytes --linger --retries "
 _chronicle_readers_argopts=" --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after "
 _chronicle_queue_argopts=" --max-bytes --max-age --max-records --keep-free "
 
@@ -154,7 +154,7 @@ _chronicle_tail() {
             _chronicle_reader_names "${_chronicle_pos[0]:-}"
             return
             ;;
-        --since) _chronicle_words "$_chronicle_duration_examples"; return ;;
+        --since | --until) _chronicle_words "today yesterday now -1h $_chronicle_duration_examples"; return ;;
         --timeout) _chronicle_words "0 $_chronicle_duration_examples"; return ;; # 0: do not wait
         --linger) _chronicle_words "$_chronicle_duration_examples"; return ;;
         --batch-bytes) _chronicle_words "64K 1M 16M"; return ;;
@@ -168,7 +168,7 @@ _chronicle_tail() {
             ;;
     esac
     if [[ $cur == -* && -z $eqprefix ]]; then
-        _chronicle_words "-h --help -n --lines --from-start --from-seq -c --count --reader --skip-expired --show-seq --format -z --null --json --template --since --from-time --until-seq --until-time -f --follow --until-writer-exits --timeout --exec --batch --batch-bytes --linger --retries --version"
+        _chronicle_words "-h --help -n --lines --from-start --from-seq -c --count --reader --skip-expired --show-seq --format -z --null --json --template --since --from-time --until-seq --until --until-time -r --reverse --utc --localtime -f --follow --until-writer-exits --timeout --exec --batch --batch-bytes --linger --retries --version"
         return
     fi
     _chronicle_positionals "$_chronicle_tail_argopts"

@@ -38,7 +38,7 @@ function __chronicle_append_positionals
 end
 
 function __chronicle_tail_positionals
-    __chronicle_positionals -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout --exec --batch --batch-bytes --linger --retries
+    __chronicle_positionals -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until --until-time --timeout --exec --batch --batch-bytes --linger --retries
 end
 
 function __chronicle_readers_positionals
@@ -82,7 +82,7 @@ function __chronicle_reader_names
     set -l argopts
     switch $cmd
         case tail
-            set argopts -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until-time --timeout --exec --batch --batch-bytes --linger --retries
+            set argopts -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until --until-time --timeout --exec --batch --batch-bytes --linger --retries
         case readers
             set argopts --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after
     end
@@ -146,10 +146,14 @@ complete -c chronicle-tail -l format -x -a 'lines\t"payload and newline (default
 complete -c chronicle-tail -s z -l null -d 'End records with NUL (--format nul)'
 complete -c chronicle-tail -l json -d 'One JSON object per record (NDJSON)'
 complete -c chronicle-tail -l template -x -d 'Template: %q seq, %t time, %T ns, %l length, %s payload'
-complete -c chronicle-tail -l since -x -a '500ms 10s 1m 5m 1h 1d' -d 'Start at records younger than DUR'
+complete -c chronicle-tail -l since -x -a 'today yesterday now -1h -10m 1h 1d' -d 'Start at the first record at or after WHEN (2026-11-29 14:00, 14:07, 1h ago)'
 complete -c chronicle-tail -l from-time -x -d 'Start at the first record at or after TIME'
 complete -c chronicle-tail -l until-seq -x -d 'Stop before sequence number S'
-complete -c chronicle-tail -l until-time -x -d 'Stop before the first record at or after TIME'
+complete -c chronicle-tail -l until -x -a 'today yesterday now -1h -10m' -d 'Stop before the first record at or after WHEN'
+complete -c chronicle-tail -l until-time -x -d 'The same as --until'
+complete -c chronicle-tail -s r -l reverse -d 'Newest first'
+complete -c chronicle-tail -l utc -d 'Print times in UTC (the default)'
+complete -c chronicle-tail -l localtime -d 'Print times in local time'
 complete -c chronicle-tail -s f -l follow -d 'Keep waiting for new records'
 complete -c chronicle-tail -l until-writer-exits -d 'With --follow: stop once no writer holds the queue'
 complete -c chronicle-tail -l timeout -x -a '0 500ms 10s 1m 5m 1h 1d' -d 'With --follow: give up after DUR without a record (0: once caught up)'

@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Needed to build and test.
 PACKAGES=(g++ cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev doctest-dev
-          man-db groff bash-completion jq perl)
+          man-db groff bash-completion jq perl tzdata)
 # Used by some black-box tests only (shells, tmux, the recipes' servers) and by the
 # benchmarks (redis-server for a baseline, gnuplot-nox for bench/run.sh --plot); those say
 # "skip" when a tool is missing, so a package that fails to install does not stop set-up.

@@ -53,8 +53,11 @@ struct Options {
     uint64_t batch = 1000;    // --batch N records at most
     std::string batch_bytes;  // --batch-bytes SIZE
     uint64_t batch_bytes_n = 1 << 20;
-    std::string linger;    // --linger DUR: the longest a record waits for more
-    uint64_t retries = 8;  // --retries N after the first try
+    std::string linger;      // --linger DUR: the longest a record waits for more
+    uint64_t retries = 8;    // --retries N after the first try
+    bool utc = false;        // --utc: times in UTC (the default)
+    bool localtime = false;  // --localtime: times in local time
+    bool reverse = false;    // -r: newest first
 };
 
 // A read error on stderr; an expired position also says how to go on.
@@ -496,7 +499,83 @@ int exec_batches(const Options& o, Reader& reader, Printer& pr, const Limits& li
     }
 }
 
+// Records -f shows before following when no start is given, as tail -f and journalctl -f.
+constexpr uint64_t kFollowLast = 10;
+
+// How many bytes of rendered records -r holds at a time (plus one record).
+constexpr size_t kReverseBytes = 8 << 20;
+// How many records -r reads forward at a time, at first.
+constexpr uint64_t kReverseWindow = 1024;
+
+// -r: the records of the range newest first. The Reader only walks forward, so the range
+// is read back to front in windows: seek to `hi - window`, read up to `hi`, print that
+// window reversed, move `hi` down. A window whose records outgrow kReverseBytes keeps only
+// its last records (the rest is read again by the next window), so memory stays bounded
+// whatever the records' sizes.
+int print_reverse(const Options& o, Reader& reader, Printer& pr, const Limits& lim) {
+    cli::Output& out = pr.out();
+    // The range: [lo, hi).
+    auto first = reader.next();
+    if (!first) return report_read(o, first.status());
+    if (!first.value()) return cli::kOk;
+    const uint64_t lo = first.value()->seq;
+    auto head = reader.head();
+    if (!head) return report_read(o, head.status());
+    uint64_t hi = std::min(head.value(), lim.until_seq);
+    if (lim.until_ts != UINT64_MAX) {
+        if (Status st = reader.seek(Position::at_time(lim.until_ts)); !st) {
+            return report_read(o, st);
+        }
+        auto r = reader.next();
+        if (!r) return report_read(o, r.status());
+        if (r.value()) hi = std::min(hi, r.value()->seq);
+    }
+    uint64_t printed = 0;
+    uint64_t window = kReverseWindow;
+    std::deque<std::pair<uint64_t, std::string>> kept;  // (seq, rendered), oldest first
+    size_t kept_bytes = 0;
+    while (hi > lo && (!lim.count || printed < *lim.count)) {
+        const uint64_t from = hi - std::min(window, hi - lo);
+        if (Status st = reader.seek(Position::at_seq(from)); !st) return report_read(o, st);
+        kept.clear();
+        kept_bytes = 0;
+        for (;;) {
+            auto r = reader.next();
+            if (!r) return report_read(o, r.status());
+            if (!r.value() || r.value()->seq >= hi) break;
+            std::string one;
+            StringSink sink{one};
+            pr.print(sink, *r.value());
+            kept_bytes += one.size();
+            kept.emplace_back(r.value()->seq, std::move(one));
+            while (kept_bytes > kReverseBytes && kept.size() > 1) {
+                kept_bytes -= kept.front().second.size();
+                kept.pop_front();
+            }
+        }
+        if (kept.empty()) break;  // nothing between from and hi (cannot happen: dense)
+        for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
+            if (lim.count && printed >= *lim.count) break;
+            if (!out.put(it->second)) break;
+            ++printed;
+        }
+        if (out.error() != 0) break;
+        hi = kept.front().first;
+        if (kept.front().first == from) window *= 2;  // the whole window fitted: read more
+    }
+    if (!out.flush() || out.error() != 0) {
+        if (out.error() == EPIPE) return cli::kOk;
+        return cli::report(Status::from_errno(out.error(), "cannot write", "standard output"));
+    }
+    return cli::kOk;
+}
+
 int tail(Options o) {
+    const bool positioned = o.nth || o.from.seq || o.from.last || !o.from.since.empty() ||
+                            !o.from.time.empty() || o.from.start;
+    // -f alone: the last 10, as tail -f. A named reader resumes from its cursor instead (or
+    // is created at the first record).
+    if (o.follow && !positioned && o.reader.empty()) o.from.last = kFollowLast;
     if (o.nth) {
         // The N-th record on disk now: first + N - 1 (retention may have deleted the start).
         auto probe = Reader::open(o.queue);
@@ -514,8 +593,8 @@ int tail(Options o) {
         ro.reposition = true;
     }
     Limits lim;
-    lim.until_ts =
-        o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until-time");
+    lim.until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until");
+    cli::use_local_time(o.localtime);
     lim.until_seq = o.until_seq.value_or(UINT64_MAX);
     lim.count = o.count;
     if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
@@ -543,6 +622,7 @@ int tail(Options o) {
     const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
     Printer pr(f, o.show_seq, o.json, o.tmpl);
     if (exec) return exec_batches(o, reader, pr, lim);
+    if (o.reverse) return print_reverse(o, reader, pr, lim);
 
     bool reached_end = false;  // --until-seq / --until-time met
     cli::Output& out = pr.out();
@@ -648,7 +728,7 @@ int tool_main(int argc, char** argv) {
     app.add_option("QUEUE", o.queue, "queue directory")->required();
     app.add_option("-n,--lines", o.lines,
                    "the last N records; +N: from the N-th record on (1-based, as tail); all: "
-                   "everything (the default)")
+                   "everything (the default; with -f: the last 10)")
         ->check(CLI::Validator(
             [](std::string& v) {
                 Options scratch;
@@ -683,27 +763,39 @@ int tool_main(int argc, char** argv) {
         ->excludes(json)
         ->excludes(show_seq);
     json->excludes(show_seq);
-    app.add_flag("--from-start", o.from.start,
-                 "start at the first record (the default; same as -n all)")
+    app.add_flag("--from-start", o.from.start, "start at the first record (same as -n all)")
         ->excludes("-n")
         ->excludes("--from-seq");
-    app.add_option("--since", o.from.since, "start at records younger than DUR (e.g. 10m, 2h)")
-        ->check(cli::duration_check())
+    app.add_option("--since", o.from.since,
+                   "start at the first record at or after WHEN: 2026-11-29 14:00, 14:07, "
+                   "yesterday, '1 hour ago', -30m, @EPOCH; a bare duration (10m) is that long ago")
+        ->check(cli::time_check())
         ->excludes("-n")
         ->excludes("--from-seq");
     app.add_option("--from-time", o.from.time,
-                   "start at the first record at or after an ISO-8601 time (2026-11-24T13:05:00Z)")
+                   "start at the first record at or after a time (as --since)")
         ->check(cli::time_check())
         ->excludes("-n")
         ->excludes("--from-seq")
         ->excludes("--since");
     app.add_option("--until-seq", o.until_seq, "stop before sequence number S")
         ->transform(cli::uint_check());
-    app.add_option("--until-time", o.until_time, "stop before the first record at or after a time")
-        ->check(cli::time_check());
+    auto* until = app.add_option("--until", o.until_time,
+                                 "stop before the first record at or after WHEN (as --since)")
+                      ->check(cli::time_check());
+    app.add_option("--until-time", o.until_time, "the same as --until")
+        ->check(cli::time_check())
+        ->excludes(until);
+    auto* utc = app.add_flag("--utc", o.utc, "print times (--json, %t) in UTC: the default");
+    app.add_flag("--localtime", o.localtime,
+                 "print times (--json, %t) in local time, with its UTC offset")
+        ->excludes(utc);
+    auto* reverse = app.add_flag("-r,--reverse", o.reverse,
+                                 "newest first (not with --follow, --reader or --exec)");
     auto* follow = app.add_flag("-f,--follow", o.follow,
-                                "keep waiting for new records (sleeps on an eventfd: no CPU while "
-                                "idle); each record is written out as soon as it arrives");
+                                "keep waiting for new records, after the last 10 unless a start or "
+                                "--reader is given (sleeps on an eventfd: no CPU while idle)");
+    reverse->excludes(follow);
     app.add_flag("--until-writer-exits", o.until_writer_exits,
                  "with --follow: stop once no writer holds the queue and everything is printed")
         ->needs(follow);
@@ -748,6 +840,7 @@ int tool_main(int argc, char** argv) {
                    "doubling to 30s; default 8), then stop with exit 1, the cursor before it")
         ->transform(cli::uint_check())
         ->needs(exec);
+    reverse->excludes("--reader")->excludes(exec);
     app.set_version_flag("--version", cli::version_string("chronicle-tail"));
     return cli::run(argc, argv, app, [&] {
         if (!o.lines.empty()) (void)parse_lines(o.lines, o);  // checked when parsed

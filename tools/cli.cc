@@ -22,6 +22,7 @@
 #include <iostream>
 
 #include "framing.h"
+#include "timespec.h"
 
 namespace chronicle::cli {
 
@@ -128,18 +129,6 @@ bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
-// Reads exactly n digits at p into v and advances p; false (p unchanged) otherwise.
-bool fixed_digits(const char*& p, int n, int& v) {
-    int x = 0;
-    for (int i = 0; i < n; ++i) {
-        if (!is_digit(p[i])) return false;
-        x = x * 10 + (p[i] - '0');
-    }
-    p += n;
-    v = x;
-    return true;
-}
-
 std::string quoted(const std::string& s) {
     return "'" + printable(s) + "'";
 }
@@ -160,25 +149,6 @@ std::string uint_error(const std::string& s, uint64_t& v) {
     if (*p != '\0') return quoted(s) + " is not a number (decimal digits expected)";
     v = x;
     return {};
-}
-
-// A non-negative decimal number "12", "1.5", ".5" at p (no sign, no exponent, no hex);
-// advances p past it. False if there is none.
-bool decimal(const char*& p, double& v) {
-    const char* q = p;
-    while (is_digit(*q)) ++q;
-    const bool int_digits = q != p;
-    if (*q == '.') {
-        ++q;
-        const char* f = q;
-        while (is_digit(*q)) ++q;
-        if (!int_digits && q == f) return false;
-    } else if (!int_digits) {
-        return false;
-    }
-    v = std::strtod(std::string(p, q).c_str(), nullptr);
-    p = q;
-    return std::isfinite(v);
 }
 
 std::string size_error(const std::string& s, uint64_t& out) {
@@ -210,166 +180,12 @@ std::string size_error(const std::string& s, uint64_t& out) {
     return {};
 }
 
-std::string duration_error(const std::string& s, uint64_t& out) {
-    if (s.empty()) return "empty value";
-    if (s[0] == '-') return quoted(s) + " is negative";
-    const char* p = s.c_str();
-    double v = 0;
-    if (!decimal(p, v)) return quoted(s) + " is not a duration (e.g. 500ms, 10s, 5m, 2h, 1d)";
-    const std::string unit(p);
-    double mul = 1e9;
-    if (unit.empty() || unit == "s") {
-        mul = 1e9;
-    } else if (unit == "ms") {
-        mul = 1e6;
-    } else if (unit == "us") {
-        mul = 1e3;
-    } else if (unit == "ns") {
-        mul = 1;
-    } else if (unit == "m" || unit == "min") {
-        mul = 60e9;
-    } else if (unit == "h") {
-        mul = 3600e9;
-    } else if (unit == "d") {
-        mul = 86400e9;
-    } else {
-        return quoted(s) + ": unknown unit " + quoted(unit) + " (ns, us, ms, s, m, h, d)";
-    }
-    const double ns = v * mul;
-    if (!(ns <= 9.2e18)) return quoted(s) + " is too long";
-    out = static_cast<uint64_t>(ns);
-    return {};
-}
-
-bool leap_year(int y) {
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-int days_in_month(int y, int m) {
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && leap_year(y) ? 29 : days[m - 1];
-}
-
-// The last second whose nanoseconds since the epoch fit in 64 bits (2554-07-21T23:34:33Z).
-constexpr uint64_t kMaxSeconds = UINT64_MAX / 1000000000ull;
-constexpr uint64_t kMaxFracAtMax = UINT64_MAX % 1000000000ull;
-
-// Reads ".ddd" (up to nanoseconds; further digits are dropped) at p. False if the point
-// is not followed by a digit.
-bool fraction(const char*& p, uint64_t& ns) {
-    if (!is_digit(p[1])) return false;
-    ++p;
-    uint64_t scale = 100000000;
-    ns = 0;
-    for (; is_digit(*p); ++p) {
-        ns += static_cast<uint64_t>(*p - '0') * scale;
-        scale /= 10;
-    }
-    return true;
-}
-
-std::string time_error(const std::string& s, uint64_t& out) {
-    if (s.empty()) return "empty value";
-    auto bad = [&](const std::string& why) {
-        return quoted(s) + " is not a valid time: " + why +
-               " (e.g. 2026-11-24T13:05:00Z, 2026-11-24 13:05, @1795528496)";
-    };
-    auto out_of_range = [&](const char* what, int v, const char* range) {
-        return bad(std::string(what) + " " + std::to_string(v) + " is out of range (" + range +
-                   ")");
-    };
-    const char* p = s.c_str();
-    uint64_t sec = 0;
-    uint64_t frac = 0;
-    if (*p == '@') {
-        ++p;
-        if (!is_digit(*p)) return bad("expected seconds since the epoch (decimal digits) after @");
-        for (; is_digit(*p); ++p) {
-            sec = sec * 10 + static_cast<uint64_t>(*p - '0');
-            if (sec > kMaxSeconds) return bad("after 2554-07-21 (64-bit nanoseconds)");
-        }
-        if (*p == '.' && !fraction(p, frac)) return bad("expected digits after the point");
-        if (*p != '\0') return bad("unexpected " + quoted(p));
-    } else {
-        int year = 0, mon = 0, day = 0;
-        if (!fixed_digits(p, 4, year) || *p != '-' || !fixed_digits(++p, 2, mon) || *p != '-' ||
-            !fixed_digits(++p, 2, day)) {
-            return bad("expected YYYY-MM-DD");
-        }
-        if (mon < 1 || mon > 12) return out_of_range("month", mon, "01-12");
-        if (day < 1 || day > days_in_month(year, mon)) {
-            return out_of_range("day", day,
-                                ("01-" + std::to_string(days_in_month(year, mon))).c_str());
-        }
-        int hh = 0, mm = 0, ss = 0;
-        if (*p == 'T' || *p == 't' || *p == ' ') {
-            ++p;
-            if (!fixed_digits(p, 2, hh) || *p != ':' || !fixed_digits(++p, 2, mm)) {
-                return bad("expected HH:MM after the date");
-            }
-            if (*p == ':') {
-                if (!fixed_digits(++p, 2, ss)) return bad("expected two digits of seconds");
-                if ((*p == '.' || *p == ',') && !fraction(p, frac)) {
-                    return bad("expected digits after the point");
-                }
-            }
-            if (hh > 23) return out_of_range("hour", hh, "00-23");
-            if (mm > 59) return out_of_range("minute", mm, "00-59");
-            if (ss > 59) return out_of_range("second", ss, "00-59");
-        }
-        std::tm tm{};
-        tm.tm_year = year - 1900;
-        tm.tm_mon = mon - 1;
-        tm.tm_mday = day;
-        tm.tm_hour = hh;
-        tm.tm_min = mm;
-        tm.tm_sec = ss;
-        int64_t t = 0;
-        if (*p == '\0') {
-            tm.tm_isdst = -1;
-            t = static_cast<int64_t>(std::mktime(&tm));  // local time, as date(1) reads it
-        } else if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-            t = static_cast<int64_t>(::timegm(&tm));
-        } else if (*p == '+' || *p == '-') {
-            const int sign = *p == '+' ? 1 : -1;
-            int oh = 0, om = 0;
-            ++p;
-            // +HH, then :MM or MM (once: "+14:0000" is not an offset).
-            bool ok = fixed_digits(p, 2, oh);
-            if (ok && *p == ':') {
-                ok = fixed_digits(++p, 2, om);
-            } else if (ok && is_digit(*p)) {
-                ok = fixed_digits(p, 2, om);
-            }
-            if (!ok || *p != '\0') {
-                return bad("expected an offset +HH:MM, +HHMM or +HH at the end");
-            }
-            if (om > 59) return out_of_range("offset minute", om, "00-59");
-            if (oh * 60 + om > 14 * 60) {
-                return bad("offset " + std::string(sign > 0 ? "+" : "-") + std::to_string(oh) +
-                           ":" + (om < 10 ? "0" : "") + std::to_string(om) +
-                           " is out of range (at most 14:00)");
-            }
-            t = static_cast<int64_t>(::timegm(&tm)) - sign * (oh * 3600 + om * 60);
-        } else {
-            return bad("unexpected " + quoted(p));
-        }
-        if (t < 0) return bad("before 1970-01-01T00:00:00Z");
-        sec = static_cast<uint64_t>(t);
-    }
-    if (sec > kMaxSeconds || (sec == kMaxSeconds && frac > kMaxFracAtMax)) {
-        return bad("after 2554-07-21 (64-bit nanoseconds)");
-    }
-    out = sec * 1000000000ull + frac;
-    return {};
-}
-
 std::string seconds_error(const std::string& s) {
     if (s.empty()) return "empty value";
     if (s[0] == '-') return quoted(s) + " is negative";
     const char* p = s.c_str();
     double v = 0;
-    if (!decimal(p, v) || *p != '\0')
+    if (!parse_decimal(p, v) || *p != '\0')
         return quoted(s) + " is not a number of seconds (e.g. 2, 0.5)";
     if (v > 86400) return quoted(s) + " is more than a day (86400)";
     return {};
@@ -434,8 +250,21 @@ uint64_t parse_duration_ns(const std::string& s, std::string_view option) {
     return parse_or_throw(duration_error, s, option);
 }
 
+uint64_t now_ns() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+}
+
+namespace {
+// when_error() against the clock now.
+std::string when_now_error(const std::string& s, uint64_t& out) {
+    return when_error(s, now_ns(), out);
+}
+}  // namespace
+
 uint64_t parse_time_ns(const std::string& s, std::string_view option) {
-    return parse_or_throw(time_error, s, option);
+    return parse_or_throw(when_now_error, s, option);
 }
 
 uint64_t parse_uint(const std::string& s, std::string_view option) {
@@ -449,7 +278,7 @@ CLI::Validator duration_check() {
     return validator(duration_error, "DURATION");
 }
 CLI::Validator time_check() {
-    return validator(time_error, "TIME");
+    return validator(when_now_error, "TIME");
 }
 std::string uint_problem(const std::string& s, uint64_t& v) {
     return uint_error(s, v);
@@ -493,14 +322,7 @@ CLI::Validator framing_check() {
 std::optional<Position> position_from(const PositionFlags& f, std::string_view time_option) {
     if (f.seq) return Position::at_seq(*f.seq);
     if (f.last) return Position::last(*f.last);
-    if (!f.since.empty()) {
-        const auto now =
-            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count());
-        const uint64_t d = parse_duration_ns(f.since, "--since");
-        return Position::at_time(now > d ? now - d : 0);
-    }
+    if (!f.since.empty()) return Position::at_time(parse_time_ns(f.since, "--since"));
     if (!f.time.empty()) return Position::at_time(parse_time_ns(f.time, time_option));
     if (f.start) return Position::start();
     if (f.end) return Position::end();

@@ -51,15 +51,19 @@ void warn(std::string_view what);
 
 // Parses "4096", "64K", "64KiB", "16M", "1G".
 uint64_t parse_size(const std::string& s, std::string_view option = "size");
-// Parses "500ms", "10s", "2m", "1h", "1d", "1.5s", a bare number means seconds.
+// Parses a duration as systemd does (timespec.h): "500ms", "10s", "1h30m", "2 weeks",
+// "1.5s"; a bare number means seconds.
 uint64_t parse_duration_ns(const std::string& s, std::string_view option = "duration");
 
-// Parses a time: ISO-8601 "2026-11-24T13:05:00Z", "2026-11-24T13:05:00.250+01:00",
-// "2026-11-24 13:05" or "2026-11-24" (no offset: local time, as date(1) reads it), or
-// "@1795528496.5" (seconds since the epoch, decimal digits only). Every field is checked
-// (month, day of that month, hour, minute, second; offsets up to 14:00), and the time
-// must lie between the epoch and 2554 (nanoseconds in 64 bits). Returns ns since the epoch.
+// Parses a point in time as journalctl --since/--until do (timespec.h, when_error()):
+// ISO 8601 with or without time and zone ("2026-11-24", "2026-11-24 13:05",
+// "2026-11-24T13:05:00.250+01:00"; local time without a zone), "HH:MM[:SS]" today,
+// "now", "today", "yesterday", "tomorrow", "-1h", "1 hour ago", "+10m", a bare duration
+// ("10m": ago) or "@1795528496.5". Every field is checked, and the time must lie between
+// the epoch and 2554 (nanoseconds in 64 bits). Returns ns since the epoch.
 uint64_t parse_time_ns(const std::string& s, std::string_view option = "time");
+// The realtime clock in ns since the epoch.
+uint64_t now_ns();
 
 // Parses a non-negative decimal integer that fits in 64 bits ("+N" is N): no sign
 // other than '+', no spaces, no hex, no exponent.
@@ -89,7 +93,7 @@ CLI::Validator framing_check();
 struct PositionFlags {
     std::optional<uint64_t> seq;   // --from-seq / --to-seq S: sequence number S
     std::optional<uint64_t> last;  // -n N: the last N records
-    std::string since;             // --since DUR: the first record younger than DUR
+    std::string since;             // --since WHEN: as the time below (a bare DUR: DUR ago)
     std::string time;              // --from-time / --to-time T: the first record at or after T
     bool start = false;            // --to-start: the first record
     bool end = false;              // --to-end: past the last record

@@ -7,14 +7,33 @@
 
 namespace chronicle::cli {
 
+namespace {
+bool g_local_time = false;
+}  // namespace
+
+void use_local_time(bool local) {
+    g_local_time = local;
+}
+
 std::string iso_time(uint64_t ns) {
     const std::time_t secs = static_cast<std::time_t>(ns / 1000000000ull);
     std::tm tm{};
-    ::gmtime_r(&secs, &tm);
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ", tm.tm_year + 1900,
+    if (g_local_time) {
+        ::localtime_r(&secs, &tm);
+    } else {
+        ::gmtime_r(&secs, &tm);
+    }
+    char zone[8] = "Z";
+    if (g_local_time) {
+        const long off = tm.tm_gmtoff;
+        const long a = off < 0 ? -off : off;
+        std::snprintf(zone, sizeof zone, "%c%02ld:%02ld", off < 0 ? '-' : '+', (a / 3600) % 100,
+                      (a / 60) % 60);
+    }
+    char buf[56];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09llu%s", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<unsigned long long>(ns % 1000000000ull));
+                  static_cast<unsigned long long>(ns % 1000000000ull), zone);
     return buf;
 }
 

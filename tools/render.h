@@ -9,8 +9,10 @@
 
 namespace chronicle::cli {
 
-// "2026-11-24T13:05:00.123456789Z"
+// "2026-11-24T13:05:00.123456789Z", or in local time "2026-11-24T14:05:00.123456789+01:00"
+// after use_local_time(true) (chronicle-tail --localtime).
 std::string iso_time(uint64_t ns);
+void use_local_time(bool local);
 bool is_valid_utf8(std::string_view s);
 void append_base64(std::string& out, std::string_view bytes);
 // Appends s as the body of a JSON string (without quotes); s must be valid UTF-8.

@@ -167,7 +167,7 @@ t_full_disk_while_the_wake_page_is_created_is_no_sigbus() {
         seq 1 10 | '$APPEND' --segment-size 64K '$T/mnt/q' && rm -f '$T/mnt/q/wake.shm' &&
         { dd if=/dev/zero of='$T/mnt/fill' bs=4k 2>/dev/null; true; } &&
         { echo 11 | '$APPEND' '$T/mnt/q' 2>'$T/err'; echo \$? >'$T/rc'; } &&
-        { timeout 10 '$TAIL' -f --timeout 300ms '$T/mnt/q' >'$T/got' 2>'$T/err2'; echo \$? >'$T/rc2'; }"
+        { timeout 10 '$TAIL' -f -n all --timeout 300ms '$T/mnt/q' >'$T/got' 2>'$T/err2'; echo \$? >'$T/rc2'; }"
     expect_eq append_exit 0 "$(cat rc)"
     expect_eq follower_exit 6 "$(cat rc2)"
     expect_eq records "$(seq 1 11)" "$(cat got)"
@@ -204,6 +204,77 @@ t_follow_takes_the_same_positions() {
     expect_eq from_start "$(seq 1 3)" "$($TAIL -f --from-start -c 3 q)"
     expect_eq n5 "$(seq 96 100)" "$($TAIL -f -n 5 -c 5 q)"
     expect_eq plus98 "$(seq 98 100)" "$($TAIL -f -n +98 -c 3 q)"
+}
+
+t_since_and_until_take_times_as_journalctl_does() {
+    seq 1 5 | $APPEND q
+    sleep 1.2
+    seq 6 10 | $APPEND q
+    local ts6 s
+    ts6=$($TAIL --json --from-seq 5 -c 1 q | jq -r .timestamp_ns)
+    s=$((ts6 / 1000000000)) # after record 5 (1.2 s earlier), at or before record 6
+    expect_eq "@epoch" "$(seq 6 10)" "$($TAIL --since "@$s" q)"
+    expect_eq "until @epoch" "$(seq 1 5)" "$($TAIL --until "@$s" q)"
+    expect_eq "until-time" "$(seq 1 5)" "$($TAIL --until-time "@$s" q)"
+    local tz
+    for tz in UTC Europe/Berlin America/New_York Asia/Kolkata; do
+        expect_eq "local date and time ($tz)" "$(seq 6 10)" \
+            "$(TZ=$tz $TAIL --since "$(TZ=$tz date -d "@$s" '+%Y-%m-%d %H:%M:%S')" q)"
+        expect_eq "ISO with zone ($tz)" "$(seq 6 10)" \
+            "$($TAIL --since "$(TZ=$tz date -d "@$s" '+%Y-%m-%dT%H:%M:%S%:z')" q)"
+        # HH:MM:SS is today: only when the records were written today.
+        if [[ $(TZ=$tz date -d "@$s" +%F) == $(TZ=$tz date +%F) ]]; then
+            expect_eq "HH:MM:SS ($tz)" "$(seq 6 10)" "$(TZ=$tz $TAIL --since "$(TZ=$tz date -d "@$s" +%T)" q)"
+        fi
+    done
+    expect_eq yesterday "$(seq 1 10)" "$($TAIL --since yesterday q)"
+    expect_eq tomorrow "" "$($TAIL --since tomorrow q)"
+    expect_eq "1 hour ago" "$(seq 1 10)" "$($TAIL --since '1 hour ago' q)"
+    expect_eq "-1h" "$(seq 1 10)" "$($TAIL --since -1h q)"
+    expect_eq "1h30m (ago)" "$(seq 1 10)" "$($TAIL --since 1h30m q)"
+    expect_eq "1w" "$(seq 1 10)" "$($TAIL --since 1w q)"
+    expect_eq "until -1h" "" "$($TAIL --until -1h q)"
+    expect_eq "until now" "$(seq 1 10)" "$($TAIL --until now q)"
+    expect_eq "since +1h" "" "$($TAIL --since +1h q)"
+    expect_code 2 $TAIL --since '2026-11-29 14:00 junk' q
+    grep -q -- "--since: '2026-11-29 14:00 junk' is not a valid time" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 2 $TAIL --until 1h30x q
+    grep -q -- "--until: .*unknown unit 'x'" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 2 $TAIL --until a --until-time b q
+}
+
+t_reverse_prints_a_bounded_range_newest_first() {
+    seq 1 20000 | $APPEND q
+    expect_eq all "$(seq 20000 -1 1)" "$($TAIL -r q)"
+    expect_eq "-n 3" "$(seq 20000 -1 19998)" "$($TAIL -r -n 3 q)"
+    expect_eq "-c 2" "$(printf '20000\n19999')" "$($TAIL -r -c 2 q)"
+    expect_eq range "$(seq 13 -1 11)" "$($TAIL -r --from-seq 10 --until-seq 13 q)"
+    expect_eq "+N" "$(seq 20000 -1 19990)" "$($TAIL --reverse -n +19990 q)"
+    expect_eq json "19999 19998" "$($TAIL -r --json -n 3 q | jq -r .seq | head -2 | tr '\n' ' ' | sed 's/ $//')"
+    # Large records: memory stays bounded, the order holds.
+    local big
+    big=$(head -c 3000000 /dev/zero | tr '\0' x)
+    for i in 1 2 3 4 5; do printf '%s%d\n' "$big" "$i"; done | $APPEND r
+    expect_eq big "54321" "$($TAIL -r r | cut -c3000001 | tr -d '\n')"
+    expect_code 2 $TAIL -r -f q
+    expect_code 2 $TAIL -r --reader x q
+    expect_code 2 $TAIL -r --exec cat q
+    expect_eq "reverse | head" "20000" "$($TAIL -r q | head -1)"
+}
+
+t_times_print_in_utc_or_local_time_on_request() {
+    echo x | $APPEND q
+    $TAIL --template '%t\n' q | grep -Eq 'Z$' || fail "default: $($TAIL --template '%t\n' q)"
+    $TAIL --utc --json q | jq -r .time | grep -Eq 'Z$' || fail "--utc"
+    local t
+    t=$(TZ=Asia/Kolkata $TAIL --localtime --template '%t' q)
+    [[ $t == *+05:30 ]] || fail "--localtime: $t"
+    t=$(TZ=America/New_York $TAIL --localtime --json q | jq -r .time)
+    [[ $t == *-05:00 || $t == *-04:00 ]] || fail "--localtime json: $t"
+    # The same instant either way.
+    expect_eq instant "$(date -d "$($TAIL --template '%t' q)" +%s)" \
+        "$(date -d "$(TZ=Asia/Kolkata $TAIL --localtime --template '%t' q)" +%s)"
+    expect_code 2 $TAIL --utc --localtime q
 }
 
 run_tests

@@ -67,8 +67,8 @@ tool_cmd() {
     tail) echo "$TAIL --show-seq q" ;;
     tail-n2) echo "$TAIL --show-seq -n 2 q" ;;
     tail-reader) echo "$TAIL --show-seq --reader r1 -c 2 q" ;;
-    tail-f) echo "$TAIL --show-seq -f --timeout $FOLLOW_IDLE q" ;;
-    tail-fu) echo "$TAIL --show-seq -f --until-writer-exits q" ;;
+    tail-f) echo "$TAIL --show-seq -f -n all --timeout $FOLLOW_IDLE q" ;;
+    tail-fu) echo "$TAIL --show-seq -f -n all --until-writer-exits q" ;;
     readers-list) echo "$READERS q" ;;
     readers-json) echo "$READERS q --json" ;;
     readers-check) echo "$READERS q --check --max-lag 50" ;;

@@ -222,4 +222,25 @@ t_read_only_queue_is_read_and_followed_by_polling() {
     expect_eq no_registration "" "$(ls q/readers)"
 }
 
+t_follow_without_a_start_shows_the_last_10_then_follows_as_tail_f() {
+    seq 1 100 | $APPEND q
+    local rc=0
+    out=$($TAIL -f --timeout 300ms q) || rc=$?
+    expect_eq "exit (timeout)" 6 "$rc"
+    expect_eq "-f" "$(seq 91 100)" "$out"
+    out=$($TAIL -f -n all --timeout 300ms q) || true
+    expect_eq "-f -n all" "$(seq 1 100)" "$out"
+    out=$($TAIL -f --from-start --timeout 300ms q) || true
+    expect_eq "-f --from-start" "$(seq 1 100)" "$out"
+    out=$($TAIL -f -n 3 --timeout 300ms q) || true
+    expect_eq "-f -n 3" "$(seq 98 100)" "$out"
+    out=$($TAIL -f -n +95 --timeout 300ms q) || true
+    expect_eq "-f -n +95" "$(seq 95 100)" "$out"
+    # A named reader resumes from its cursor (a new one starts at the first record).
+    out=$($TAIL -f --reader r -c 50 q)
+    expect_eq "new reader" "$(seq 1 50)" "$out"
+    out=$($TAIL -f --reader r --timeout 300ms q) || true
+    expect_eq "resumed reader" "$(seq 51 100)" "$out"
+}
+
 run_tests

@@ -163,7 +163,7 @@ t_template_and_time_ranges() {
     expect_eq future "" "$($TAIL --from-time "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" q)"
     expect_eq until_seq "$(seq 1 3)" "$($TAIL --until-seq 3 q)"
     expect_eq until_time "" "$($TAIL --until-time "$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)" q)"
-    expect_code 2 $TAIL --from-time yesterday q
+    expect_code 2 $TAIL --from-time yesterdays q
 }
 
 t_binary_round_trips_through_every_framing() {

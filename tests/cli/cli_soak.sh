@@ -214,7 +214,7 @@ t_crash_soak() {
     echo "w0-1-$PAD" | $APPEND --segment-size 16K --print-seq q >w.0.seq 2>w.0.err
     echo 0 >w.0.rc
 
-    $TAIL -f --show-seq q >follow.A 2>follow.A.err &
+    $TAIL -f -n all --show-seq q >follow.A 2>follow.A.err &
     local fa=$!
     local fb=""
     reader_loop 2>/dev/null &

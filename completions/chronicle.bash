@@ -11,7 +11,7 @@
 # positional arguments).
 _chronicle_append_argopts=" --framing --segment-size --max-bytes --max-age --max-records --keep-free --sync "
 _chronicle_tail_argopts=" -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until --until-time --timeout --exec --batch --batch-bytes --linger --retries "
-_chronicle_readers_argopts=" --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after "
+_chronicle_readers_argopts=" --watch --max-lag --warn-lag --max-age --warn-age --max-idle --warn-idle --min-free --warn-free --at --to-seq --to-time --stale-after "
 _chronicle_queue_argopts=" --max-bytes --max-age --max-records --keep-free "
 
 # Sets cur and prev for the word being completed. A value given as --opt=VALUE arrives
@@ -182,11 +182,12 @@ _chronicle_tail() {
 _chronicle_readers() {
     local cur prev eqprefix
     _chronicle_cur_prev
-    local global="-h --help --json --ndjson --watch --check --max-lag --warn-lag --max-age --warn-age --version"
+    local global="-h --help --json --ndjson --prometheus --watch --check --max-lag --warn-lag --max-age --warn-age --max-idle --warn-idle --min-free --warn-free --require-writer --version"
     case $prev in
         --at) _chronicle_words "start end"; return ;;
         --watch) _chronicle_words "1 2 5 10"; return ;;
-        --max-age | --warn-age | --stale-after) _chronicle_words "$_chronicle_duration_examples"; return ;;
+        --max-age | --warn-age | --max-idle | --warn-idle | --stale-after) _chronicle_words "$_chronicle_duration_examples"; return ;;
+        --min-free | --warn-free) _chronicle_words "5% 10% 1G 10G"; return ;;
         --max-lag | --warn-lag | --to-seq | --to-time)
             COMPREPLY=()
             return

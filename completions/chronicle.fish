@@ -42,7 +42,7 @@ function __chronicle_tail_positionals
 end
 
 function __chronicle_readers_positionals
-    __chronicle_positionals --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after
+    __chronicle_positionals --watch --max-lag --warn-lag --max-age --warn-age --max-idle --warn-idle --min-free --warn-free --at --to-seq --to-time --stale-after
 end
 
 function __chronicle_queue_positionals
@@ -84,7 +84,7 @@ function __chronicle_reader_names
         case tail
             set argopts -n --lines --from-seq -c --count --reader --format --template --since --from-time --until-seq --until --until-time --timeout --exec --batch --batch-bytes --linger --retries
         case readers
-            set argopts --watch --max-lag --warn-lag --max-age --warn-age --at --to-seq --to-time --stale-after
+            set argopts --watch --max-lag --warn-lag --max-age --warn-age --max-idle --warn-idle --min-free --warn-free --at --to-seq --to-time --stale-after
     end
     set -e all[1]
     set -l skip 0
@@ -176,6 +176,12 @@ complete -c chronicle-readers -l max-lag -x -d 'With --check: CRITICAL above N r
 complete -c chronicle-readers -l warn-lag -x -d 'With --check: WARNING above N records of lag'
 complete -c chronicle-readers -l max-age -x -a '10s 1m 5m 1h 1d' -d 'With --check: CRITICAL when the oldest unread record is older'
 complete -c chronicle-readers -l warn-age -x -a '10s 1m 5m 1h 1d' -d 'With --check: WARNING when the oldest unread record is older'
+complete -c chronicle-readers -l max-idle -x -a '1m 5m 15m 1h' -d 'With --check: CRITICAL when the newest record is older'
+complete -c chronicle-readers -l warn-idle -x -a '1m 5m 15m 1h' -d 'With --check: WARNING when the newest record is older'
+complete -c chronicle-readers -l min-free -x -a '5% 10% 1G 10G' -d 'With --check: CRITICAL below SIZE or N% free'
+complete -c chronicle-readers -l warn-free -x -a '5% 10% 1G 10G' -d 'With --check: WARNING below SIZE or N% free'
+complete -c chronicle-readers -l require-writer -d 'With --check: CRITICAL when no writer is running'
+complete -c chronicle-readers -l prometheus -d 'Prometheus text format'
 complete -c chronicle-readers -n '__chronicle_npos 0 readers' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
 complete -c chronicle-readers -n '__chronicle_npos 1 readers' -x -a 'list\t"list the queue and its readers (the default)" show\t"show one reader" create\t"create a named reader" delete\t"delete a named reader" reset\t"move a reader" gc\t"remove what dead followers left behind"'
 complete -c chronicle-readers -n '__chronicle_readers_needs_name show delete reset' -x -a '(__chronicle_reader_names readers)'

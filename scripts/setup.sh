@@ -38,6 +38,25 @@ for p in "${want[@]}"; do
         echo "setup: could not install $p; the tests that need it will be skipped" >&2
 done
 
+# promtool, to check chronicle-readers --prometheus: only the binary, unpacked from the
+# Debian package into build/promtool/ (installing the package would start a Prometheus
+# server on this machine). The test skips that check when it is missing.
+if ! command -v promtool >/dev/null && [[ ! -x build/promtool/usr/bin/promtool ]]; then
+    (
+        set +e
+        tmp=$(mktemp -d)
+        cd "$tmp" && apt-get download prometheus >/dev/null 2>&1 &&
+            mkdir -p "$OLDPWD/build/promtool" &&
+            dpkg-deb -x prometheus_*.deb "$OLDPWD/build/promtool" &&
+            find "$OLDPWD/build/promtool" -mindepth 1 -maxdepth 1 ! -name usr -exec rm -rf {} + &&
+            find "$OLDPWD/build/promtool/usr" -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} + &&
+            find "$OLDPWD/build/promtool/usr/bin" -mindepth 1 ! -name promtool -delete
+        rm -rf "$tmp"
+    ) || true
+    [[ -x build/promtool/usr/bin/promtool ]] ||
+        echo "setup: could not unpack promtool (Debian: prometheus); the Prometheus format check will be skipped" >&2
+fi
+
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build
 

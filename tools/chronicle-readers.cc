@@ -5,9 +5,12 @@
 // "chronicle.readers/v1" and "chronicle.reader/v1" documented in chronicle-readers(1).
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -38,6 +41,10 @@ struct Options {
     bool check = false;
     std::optional<uint64_t> max_lag, warn_lag;
     std::string max_age, warn_age;
+    std::string max_idle, warn_idle;  // the age of the newest record
+    std::string min_free, warn_free;  // SIZE or N% of the file system
+    bool require_writer = false;
+    bool prometheus = false;
     // Subcommand arguments.
     std::string name;
     std::string at = "start";
@@ -130,17 +137,45 @@ std::string queue_line(const QueueStats& q) {
     return o.str();
 }
 
-std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
+// --watch's previous snapshot: read and append rates come from the differences.
+struct Snapshot {
+    bool have = false;
+    double at = 0;  // seconds, steady clock
+    uint64_t head = 0;
+    std::map<std::string, uint64_t> positions;
+};
+
+std::string rate_text(double r) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, r < 10 ? "%.1f" : "%.0f", r);
+    return buf;
+}
+
+// The table; with `prev` (--watch) a RATE column, records/s since the last redraw.
+std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs,
+                  const Snapshot* prev = nullptr, double now = 0) {
     std::string out = queue_line(q);
+    const bool rates = prev != nullptr;
+    const double dt = rates && prev->have ? now - prev->at : 0;
+    if (rates) {
+        out +=
+            "appending: " +
+            (dt > 0 ? rate_text(static_cast<double>(q.head_seq - std::min(q.head_seq, prev->head)) /
+                                dt) +
+                          " records/s"
+                    : std::string("-")) +
+            "\n";
+    }
     char line[512];
-    std::snprintf(line, sizeof line, "%-24s %12s %10s %9s %8s %-9s %7s %s\n", "NAME", "POSITION",
-                  "LAG", "LAG-BYTES", "AGE", "STATE", "PID", "WAKE");
+    std::snprintf(line, sizeof line, "%-24s %12s %10s %9s %8s %-9s %7s %s%s\n", "NAME", "POSITION",
+                  "LAG", "LAG-BYTES", "AGE", "STATE", "PID", rates ? "RATE/S   " : "", "WAKE");
     out += line;
     for (const auto& r : rs) {
         const std::string name = cli::printable(r.name);
         if (r.damaged) {
-            (void)std::snprintf(line, sizeof line, "%-24s %12s %10s %9s %8s %-9s %7s ",
-                                name.c_str(), "-", "-", "-", "-", "damaged", r.alive ? "?" : "-");
+            (void)std::snprintf(line, sizeof line, "%-24s %12s %10s %9s %8s %-9s %7s %s",
+                                name.c_str(), "-", "-", "-", "-", "damaged", r.alive ? "?" : "-",
+                                rates ? "-        " : "");
             out += line + cli::printable(r.damage) + "\n";
             continue;
         }
@@ -151,11 +186,21 @@ std::string table(const QueueStats& q, const std::vector<ReaderStats>& rs) {
                              std::to_string(r.follower.wakeups) + " wakeups"
                        : "stale (run gc)";
         }
-        std::snprintf(line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s\n", name.c_str(),
-                      static_cast<unsigned long long>(r.position),
+        std::string rate;
+        if (rates) {
+            rate = "-";
+            auto it = prev->positions.find(r.name);
+            if (dt > 0 && it != prev->positions.end() && r.position >= it->second) {
+                rate = rate_text(static_cast<double>(r.position - it->second) / dt);
+            }
+            rate.resize(std::max<size_t>(rate.size(), 8), ' ');
+            rate += ' ';
+        }
+        std::snprintf(line, sizeof line, "%-24s %12llu %10llu %9s %8s %-9s %7s %s%s\n",
+                      name.c_str(), static_cast<unsigned long long>(r.position),
                       static_cast<unsigned long long>(r.lag), cli::human_bytes(r.lag_bytes).c_str(),
                       cli::human_age(r.lag_seconds).c_str(), state_of(r).c_str(),
-                      r.alive ? std::to_string(r.owner_pid).c_str() : "-",
+                      r.alive ? std::to_string(r.owner_pid).c_str() : "-", rate.c_str(),
                       cli::printable(wake).c_str());
         out += line;
     }
@@ -231,65 +276,300 @@ int unknown(const Status& st) {
     return 3;
 }
 
-// Nagios-style check over the named readers (or one): 0 OK, 1 WARNING, 2 CRITICAL.
-int check(const Options& o, const std::vector<ReaderStats>& rs) {
-    const double max_age =
-        o.max_age.empty()
-            ? -1
-            : static_cast<double>(cli::parse_duration_ns(o.max_age, "--max-age")) / 1e9;
-    const double warn_age =
-        o.warn_age.empty()
-            ? -1
-            : static_cast<double>(cli::parse_duration_ns(o.warn_age, "--warn-age")) / 1e9;
+// The thresholds of --check, parsed and checked against each other (a WARNING threshold
+// beyond its CRITICAL one is a usage error: the check could never say WARNING).
+struct Thresholds {
+    std::optional<double> crit_lag, warn_lag;    // records
+    std::optional<double> crit_age, warn_age;    // seconds: the oldest unread record
+    std::optional<double> crit_idle, warn_idle;  // seconds: the newest record
+    std::optional<double> crit_free, warn_free;  // bytes free
+};
+
+std::optional<double> seconds_of(const std::string& v, std::string_view option) {
+    if (v.empty()) return std::nullopt;
+    return static_cast<double>(cli::parse_duration_ns(v, option)) / 1e9;
+}
+
+// --min-free / --warn-free: a size, or N% of the file system's size.
+std::string free_error(const std::string& v, double& out, uint64_t fs_size) {
+    if (!v.empty() && v.back() == '%') {
+        const std::string n = v.substr(0, v.size() - 1);
+        uint64_t pct = 0;
+        if (std::string err = cli::uint_problem(n, pct); !err.empty() || pct > 100) {
+            return "'" + cli::printable(v) + "' is not a percentage from 0% to 100%";
+        }
+        out = static_cast<double>(fs_size) * static_cast<double>(pct) / 100.0;
+        return {};
+    }
+    out = static_cast<double>(cli::parse_size(v, "free space"));
+    return {};
+}
+
+CLI::Validator free_check() {
+    return CLI::Validator(
+        [](std::string& v) {
+            double x = 0;
+            try {
+                return free_error(v, x, 0);
+            } catch (const CLI::ValidationError& e) {
+                return std::string(e.what());
+            }
+        },
+        "SIZE|N%", "");
+}
+
+Thresholds thresholds(const Options& o) {
+    Thresholds t;
+    if (o.max_lag) t.crit_lag = static_cast<double>(*o.max_lag);
+    if (o.warn_lag) t.warn_lag = static_cast<double>(*o.warn_lag);
+    t.crit_age = seconds_of(o.max_age, "--max-age");
+    t.warn_age = seconds_of(o.warn_age, "--warn-age");
+    t.crit_idle = seconds_of(o.max_idle, "--max-idle");
+    t.warn_idle = seconds_of(o.warn_idle, "--warn-idle");
+    auto above = [](const std::optional<double>& warn, const std::optional<double>& crit,
+                    const char* wname, const char* cname) {
+        if (warn && crit && *warn > *crit) {
+            throw CLI::ValidationError(wname, std::string("above ") + cname +
+                                                  ": WARNING would never come before CRITICAL");
+        }
+    };
+    above(t.warn_lag, t.crit_lag, "--warn-lag", "--max-lag");
+    above(t.warn_age, t.crit_age, "--warn-age", "--max-age");
+    above(t.warn_idle, t.crit_idle, "--warn-idle", "--max-idle");
+    return t;
+}
+
+// A performance-data item as the Monitoring Plugins guidelines spell it:
+// 'label'=value[UOM];[warn];[crit];[min];[max]. Thresholds are ranges: "N" alerts above N,
+// "N:" (with `below`) alerts below N.
+std::string perf_item(const std::string& label, double value, const char* uom,
+                      const std::optional<double>& warn, const std::optional<double>& crit,
+                      std::optional<double> max = std::nullopt, bool below = false) {
+    auto num = [](double v) {
+        char buf[40];
+        if (v == std::floor(v) && std::fabs(v) < 1e15) {
+            std::snprintf(buf, sizeof buf, "%.0f", v);
+        } else {
+            std::snprintf(buf, sizeof buf, "%.3f", v);
+        }
+        return std::string(buf);
+    };
+    auto range = [&](const std::optional<double>& t) {
+        if (!t) return std::string();
+        return below ? num(std::ceil(*t)) + ":" : num(*t);
+    };
+    std::string quoted;
+    for (char c : cli::printable(label)) {
+        quoted += c;
+        if (c == '\'') quoted += '\'';  // a quote in a label is doubled
+    }
+    return " '" + quoted + "'=" + num(value) + uom + ";" + range(warn) + ";" + range(crit) + ";0;" +
+           (max ? num(*max) : "");
+}
+
+double now_seconds() {
+    return static_cast<double>(cli::now_ns()) / 1e9;
+}
+
+// Monitoring-plugin check over the queue and its named readers (or one): 0 OK,
+// 1 WARNING, 2 CRITICAL, with every value checked in the performance data.
+int check(const Options& o, const QueueStats& q, const std::vector<ReaderStats>& rs) {
+    Thresholds t = thresholds(o);
+    if (!o.min_free.empty()) {
+        double v = 0;
+        (void)free_error(o.min_free, v, q.disk_size);
+        t.crit_free = v;
+    }
+    if (!o.warn_free.empty()) {
+        double v = 0;
+        (void)free_error(o.warn_free, v, q.disk_size);
+        t.warn_free = v;
+    }
+    if (t.warn_free && t.crit_free && *t.warn_free < *t.crit_free) {
+        throw CLI::ValidationError("--warn-free",
+                                   "below --min-free: WARNING would never come before CRITICAL");
+    }
     g_check_ran = true;
     int level = 0;
-    std::string worst = "-";
-    uint64_t worst_lag = 0;
-    double worst_age = 0;
+    std::vector<std::string> problems[3];  // what made each level, in order found
+    auto raise = [&](int l, const std::string& why) {
+        level = std::max(level, l);
+        problems[l].push_back(why);
+    };
+    // Readers.
     std::string perf;
-    const ReaderStats* damaged = nullptr;  // the first damaged cursor: CRITICAL, named
-    const ReaderStats* expired = nullptr;  // the first expired reader: CRITICAL, named
     int n = 0;
+    const ReaderStats* worst = nullptr;
+    int worst_level = -1;
     for (const auto& r : rs) {
         if (r.ephemeral) continue;
         ++n;
+        const std::string name = cli::printable(r.name);
         if (r.damaged) {
-            if (damaged == nullptr) damaged = &r;
-            level = 2;
+            raise(2, name + " damaged: " + cli::printable(r.damage));
             continue;
         }
-        if (r.expired && expired == nullptr) expired = &r;
-        int l = r.expired ? 2 : 0;
-        if ((o.max_lag && r.lag > *o.max_lag) || (max_age >= 0 && r.lag_seconds > max_age)) {
+        if (r.expired) {
+            raise(2, name + " expired: retention deleted " + std::to_string(r.records_lost) +
+                         " unread records (position " + std::to_string(r.position) + ")");
+        }
+        const auto lag = static_cast<double>(r.lag);
+        int l = 0;
+        if ((t.crit_lag && lag > *t.crit_lag) || (t.crit_age && r.lag_seconds > *t.crit_age)) {
             l = 2;
-        } else if ((o.warn_lag && r.lag > *o.warn_lag) ||
-                   (warn_age >= 0 && r.lag_seconds > warn_age)) {
+        } else if ((t.warn_lag && lag > *t.warn_lag) ||
+                   (t.warn_age && r.lag_seconds > *t.warn_age)) {
             l = 1;
         }
-        if (l > level || (l == level && (r.lag > worst_lag || r.lag_seconds > worst_age))) {
-            worst = r.name;
-            worst_lag = r.lag;
-            worst_age = r.lag_seconds;
+        if (l > 0) level = std::max(level, l);
+        if (worst == nullptr || l > worst_level ||
+            (l == worst_level && (r.lag > worst->lag || r.lag_seconds > worst->lag_seconds))) {
+            worst = &r;
+            worst_level = l;
         }
-        level = std::max(level, l);
-        perf += " lag_" + cli::printable(r.name) + "=" + std::to_string(r.lag);
+        perf += perf_item("lag_" + r.name, lag, "", t.warn_lag, t.crit_lag);
+        perf += perf_item("lag_seconds_" + r.name, r.lag_seconds, "s", t.warn_age, t.crit_age);
     }
+    // The queue: the newest record's age, writers, free space.
+    const double age =
+        q.last_timestamp_ns == 0
+            ? 0
+            : std::max(0.0, now_seconds() - static_cast<double>(q.last_timestamp_ns) / 1e9);
+    if (q.last_timestamp_ns != 0 || t.crit_idle || t.warn_idle) {
+        const std::string what = q.last_timestamp_ns == 0
+                                     ? std::string("no record yet")
+                                     : "newest record " + cli::human_age(age) + " old";
+        if (t.crit_idle && (q.last_timestamp_ns == 0 || age > *t.crit_idle)) {
+            raise(2, what + " (--max-idle " + o.max_idle + ")");
+        } else if (t.warn_idle && (q.last_timestamp_ns == 0 || age > *t.warn_idle)) {
+            raise(1, what + " (--warn-idle " + o.warn_idle + ")");
+        }
+    }
+    perf += perf_item("age", age, "s", t.warn_idle, t.crit_idle);
+    const auto writers = static_cast<double>(q.writer_pids.size());
+    if (o.require_writer && q.writer_pids.empty()) raise(2, "no writer is running");
+    perf +=
+        perf_item("writers", writers, "", std::nullopt,
+                  o.require_writer ? std::optional<double>(1) : std::nullopt, std::nullopt, true);
+    const auto free_b = static_cast<double>(q.disk_free);
+    if (t.crit_free && free_b < *t.crit_free) {
+        raise(2, cli::human_bytes(q.disk_free) + " free (--min-free " + o.min_free + ")");
+    } else if (t.warn_free && free_b < *t.warn_free) {
+        raise(1, cli::human_bytes(q.disk_free) + " free (--warn-free " + o.warn_free + ")");
+    }
+    perf += perf_item("free", free_b, "B", t.warn_free, t.crit_free,
+                      static_cast<double>(q.disk_size), true);
+
     const char* names[] = {"OK", "WARNING", "CRITICAL"};
     std::ostringstream msg;
     msg << "CHRONICLE " << names[level] << ": " << n << " reader" << (n == 1 ? "" : "s");
-    if (damaged != nullptr) {
-        msg << ", " << cli::printable(damaged->name)
-            << " damaged: " << cli::printable(damaged->damage);
-    } else if (expired != nullptr) {
-        msg << ", " << cli::printable(expired->name) << " expired: retention deleted "
-            << expired->records_lost << " unread records (position " << expired->position << ")";
-    } else if (n > 0) {
-        msg << ", worst " << cli::printable(worst) << " lag " << worst_lag << " ("
-            << cli::human_age(worst_age) << ")";
+    // The reasons of the worst level first, then the worst reader.
+    for (int l = 2; l >= 1; --l) {
+        for (const auto& p : problems[l]) msg << ", " << p;
+    }
+    if (worst != nullptr) {
+        msg << ", worst " << cli::printable(worst->name) << " lag " << worst->lag << " ("
+            << cli::human_age(worst->lag_seconds) << ")";
+    }
+    if (problems[2].empty() && problems[1].empty() && q.last_timestamp_ns != 0) {
+        msg << ", newest record " << cli::human_age(age) << " old";
     }
     msg << " |" << perf << "\n";
     (void)print_out(msg.str());
     return level;
+}
+
+// Prometheus text format (for node_exporter's textfile collector): the queue's and each
+// named reader's figures, with HELP and TYPE, in base units (seconds, bytes).
+std::string prometheus(const QueueStats& q, const std::vector<ReaderStats>& rs) {
+    auto label = [](const std::string& v) {
+        std::string out;
+        for (char c : v) {
+            if (c == '\\' || c == '"') {
+                out += '\\';
+                out += c;
+            } else if (c == '\n') {
+                out += "\\n";
+            } else {
+                out += c;
+            }
+        }
+        return out;
+    };
+    auto num = [](double v) {
+        char buf[40];
+        std::snprintf(buf, sizeof buf, "%.17g", v);
+        return std::string(buf);
+    };
+    const std::string ql = "queue=\"" + label(q.dir) + "\"";
+    std::string out;
+    auto family = [&](const char* name, const char* type, const char* help) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    };
+    auto sample = [&](const char* name, const std::string& labels, double v) {
+        out += std::string(name) + "{" + labels + "} " + num(v) + "\n";
+    };
+    family("chronicle_queue_head_sequence", "gauge", "Sequence number the next record will get.");
+    sample("chronicle_queue_head_sequence", ql, static_cast<double>(q.head_seq));
+    family("chronicle_queue_first_sequence", "gauge",
+           "Sequence number of the first record on disk.");
+    sample("chronicle_queue_first_sequence", ql, static_cast<double>(q.first_seq));
+    family("chronicle_queue_records", "gauge", "Records on disk.");
+    sample("chronicle_queue_records", ql, static_cast<double>(q.head_seq - q.first_seq));
+    family("chronicle_queue_size_bytes", "gauge", "Size of the queue's segment files.");
+    sample("chronicle_queue_size_bytes", ql, static_cast<double>(q.bytes));
+    family("chronicle_queue_segments", "gauge", "Segment files.");
+    sample("chronicle_queue_segments", ql, static_cast<double>(q.segments));
+    family("chronicle_queue_last_record_timestamp_seconds", "gauge",
+           "Time of the newest record (0: none yet).");
+    sample("chronicle_queue_last_record_timestamp_seconds", ql,
+           static_cast<double>(q.last_timestamp_ns) / 1e9);
+    family("chronicle_queue_writers", "gauge", "Writers appending to the queue now.");
+    sample("chronicle_queue_writers", ql, static_cast<double>(q.writer_pids.size()));
+    family("chronicle_queue_filesystem_free_bytes", "gauge",
+           "Bytes available on the queue's file system.");
+    sample("chronicle_queue_filesystem_free_bytes", ql, static_cast<double>(q.disk_free));
+    family("chronicle_queue_filesystem_size_bytes", "gauge", "Size of the queue's file system.");
+    sample("chronicle_queue_filesystem_size_bytes", ql, static_cast<double>(q.disk_size));
+
+    struct Metric {
+        const char* name;
+        const char* type;
+        const char* help;
+        double (*value)(const ReaderStats&);
+    };
+    static const Metric metrics[] = {
+        {"chronicle_reader_position", "gauge", "Sequence number of the next record to read.",
+         [](const ReaderStats& r) { return static_cast<double>(r.position); }},
+        {"chronicle_reader_lag_records", "gauge", "Records not yet read.",
+         [](const ReaderStats& r) { return static_cast<double>(r.lag); }},
+        {"chronicle_reader_lag_bytes", "gauge", "Bytes of the records not yet read.",
+         [](const ReaderStats& r) { return static_cast<double>(r.lag_bytes); }},
+        {"chronicle_reader_lag_seconds", "gauge", "Age of the oldest record not yet read.",
+         [](const ReaderStats& r) { return r.lag_seconds; }},
+        {"chronicle_reader_active", "gauge", "1 while a process holds the reader.",
+         [](const ReaderStats& r) { return r.alive ? 1.0 : 0.0; }},
+        {"chronicle_reader_expired", "gauge",
+         "1 when retention deleted records the reader had not read.",
+         [](const ReaderStats& r) { return r.expired ? 1.0 : 0.0; }},
+        {"chronicle_reader_last_commit_timestamp_seconds", "gauge",
+         "Time the reader last stored its position.",
+         [](const ReaderStats& r) { return static_cast<double>(r.commit_ns) / 1e9; }},
+    };
+    for (const Metric& m : metrics) {
+        family(m.name, m.type, m.help);
+        for (const auto& r : rs) {
+            if (r.ephemeral || r.damaged) continue;
+            sample(m.name, ql + ",reader=\"" + label(r.name) + "\"", m.value(r));
+        }
+    }
+    family("chronicle_reader_damaged", "gauge", "1 when the reader's cursor file is damaged.");
+    for (const auto& r : rs) {
+        if (r.ephemeral) continue;
+        sample("chronicle_reader_damaged", ql + ",reader=\"" + label(r.name) + "\"",
+               r.damaged ? 1.0 : 0.0);
+    }
+    return out;
 }
 
 }  // namespace
@@ -306,11 +586,13 @@ int tool_main(int argc, char** argv) {
     app.add_flag("--json", o.json, "one JSON document (schema chronicle.readers/v1)");
     app.add_flag("--ndjson", o.ndjson, "one JSON line per reader (schema chronicle.reader/v1)")
         ->excludes("--json");
-    app.add_option("--watch", o.watch, "redraw every SECS seconds until interrupted")
-        ->check(cli::seconds_check());
+    auto* watch = app.add_option("--watch", o.watch, "redraw every SECS seconds until interrupted")
+                      ->check(cli::seconds_check());
     app.add_flag("--check", o.check,
                  "monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
     auto* check_flag = app.get_option("--check");
+    // A plugin checks once; the monitoring system repeats it.
+    watch->excludes(check_flag);
     app.add_option("--max-lag", o.max_lag, "with --check: CRITICAL above N records of lag")
         ->transform(cli::uint_check())
         ->needs(check_flag);
@@ -325,6 +607,31 @@ int tool_main(int argc, char** argv) {
                    "with --check: WARNING when the oldest unread record is older")
         ->check(cli::duration_check())
         ->needs(check_flag);
+    app.add_option("--max-idle", o.max_idle,
+                   "with --check: CRITICAL when the newest record is older than DUR (or there "
+                   "is none)")
+        ->check(cli::duration_check())
+        ->needs(check_flag);
+    app.add_option("--warn-idle", o.warn_idle,
+                   "with --check: WARNING when the newest record is older than DUR")
+        ->check(cli::duration_check())
+        ->needs(check_flag);
+    app.add_option("--min-free", o.min_free,
+                   "with --check: CRITICAL when the file system has less free (SIZE or N%)")
+        ->check(free_check())
+        ->needs(check_flag);
+    app.add_option("--warn-free", o.warn_free,
+                   "with --check: WARNING when the file system has less free (SIZE or N%)")
+        ->check(free_check())
+        ->needs(check_flag);
+    app.add_flag("--require-writer", o.require_writer,
+                 "with --check: CRITICAL when no writer is running")
+        ->needs(check_flag);
+    app.add_flag("--prometheus", o.prometheus,
+                 "Prometheus text format (for node_exporter's textfile collector)")
+        ->excludes("--json")
+        ->excludes("--ndjson")
+        ->excludes(check_flag);
 
     auto* list = app.add_subcommand("list", "list the queue and its readers (the default)");
     auto* show = app.add_subcommand("show", "show one reader");
@@ -391,6 +698,7 @@ int tool_main(int argc, char** argv) {
         }
         (void)list;
         if (o.watch > 0) cli::install_termination_handlers();
+        Snapshot snap;
         // list / show, once or under --watch.
         for (;;) {
             auto q = inspect_queue(o.queue);
@@ -405,7 +713,8 @@ int tool_main(int argc, char** argv) {
                 if (!r) return o.check ? unknown(r.status()) : cli::report(r.status());
                 rs = std::move(r.value());
             }
-            if (o.check) return check(o, rs);
+            if (o.check) return check(o, q.value(), rs);
+            if (o.prometheus) return print_out(prometheus(q.value(), rs));
             // show of a damaged cursor: an error like any damage (list shows it as such).
             if (show->parsed() && rs.front().damaged) {
                 return cli::report(Status(errc::corrupt, rs.front().damage));
@@ -424,8 +733,25 @@ int tool_main(int argc, char** argv) {
                                      {"readers", arr}})) +
                           "\n";
                 }
+            } else if (show->parsed()) {
+                out = show_text(q.value(), rs.front());
+            } else if (o.watch > 0) {
+                // A header as watch(1) prints one, and rates since the last redraw.
+                const double now = std::chrono::duration<double>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count();
+                char every[32];
+                std::snprintf(every, sizeof every, "%g", o.watch);
+                out = "Every " + std::string(every) + "s: chronicle-readers " +
+                      cli::printable(o.queue) + "    " + cli::iso_time(cli::now_ns()) + "\n\n" +
+                      table(q.value(), rs, &snap, now);
+                snap.have = true;
+                snap.at = now;
+                snap.head = q.value().head_seq;
+                snap.positions.clear();
+                for (const auto& r : rs) snap.positions[r.name] = r.position;
             } else {
-                out = show->parsed() ? show_text(q.value(), rs.front()) : table(q.value(), rs);
+                out = table(q.value(), rs);
             }
             if (o.watch <= 0) return print_out(out);
             if (::isatty(1)) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Black-box tests of chronicle-readers and of the output/input options for scripts.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 jqr() { jq -r "$@"; }
 
@@ -197,6 +198,88 @@ t_print_seq_and_atomic_append() {
     expect_eq unchanged 6 "$($TAIL q | wc -l)"
     seq 1 1000 | $APPEND --atomic --sync batch q
     expect_eq added 1006 "$($TAIL q | wc -l)"
+}
+
+t_check_perfdata_is_in_the_plugin_format_with_thresholds() {
+    seq 1 100 | $APPEND q
+    $READERS q create slow
+    expect_code 1 $READERS q --check --warn-lag 50 --max-lag 1000 --warn-age 1h --max-age 2h --warn-idle 1h --max-idle 2h
+    local perf item
+    perf=$(sed 's/^[^|]*| //' "$T/out")
+    for item in $perf; do
+        [[ $item =~ ^\'[a-z_]+\'=[0-9.]+(s|B)?\;[0-9.:]*\;[0-9.:]*\;0\;[0-9]*$ ]] || fail "perfdata item [$item] in: $(cat "$T/out")"
+    done
+    grep -q "'lag_slow'=100;50;1000;0;" "$T/out" || fail "lag: $(cat "$T/out")"
+    grep -q "'lag_seconds_slow'=[0-9.]*s;3600;7200;0;" "$T/out" || fail "lag seconds: $(cat "$T/out")"
+    grep -q "'age'=[0-9.]*s;3600;7200;0;" "$T/out" || fail "age: $(cat "$T/out")"
+    grep -q "'free'=[0-9]*B;;;0;[0-9]*" "$T/out" || fail "free: $(cat "$T/out")"
+    # WARNING beyond CRITICAL can never be seen: refused, as a usage error is (UNKNOWN).
+    expect_code 3 $READERS q --check --warn-lag 5000 --max-lag 1000
+    grep -q -- "--warn-lag: above --max-lag" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 3 $READERS q --check --warn-age 2h --max-age 1h
+    expect_code 3 $READERS q --check --warn-idle 2h --max-idle 1h
+    expect_code 3 $READERS q --check --warn-free 1K --min-free 1M
+    # --watch with --check: refused, not silently once.
+    expect_code 3 $READERS q --check --watch 1
+    grep -q -- "--watch excludes --check" "$T/err" || fail "$(cat "$T/err")"
+}
+
+t_check_sees_an_idle_queue_a_dead_writer_and_a_full_disk() {
+    seq 1 3 | $APPEND q
+    sleep 1.5
+    expect_code 2 $READERS q --check --max-idle 1s
+    grep -q "CRITICAL.*newest record .* old (--max-idle 1s)" "$T/out" || fail "$(cat "$T/out")"
+    expect_code 1 $READERS q --check --warn-idle 1s --max-idle 1h
+    expect_code 0 $READERS q --check --max-idle 1h
+    # Writer liveness.
+    expect_code 2 $READERS q --check --require-writer
+    grep -q "no writer is running" "$T/out" || fail "$(cat "$T/out")"
+    mkfifo in
+    $APPEND q <in &
+    exec 3>in
+    local i
+    for i in $(seq 100); do [[ $($READERS q --json | jq '.queue.writer.pids | length') == 1 ]] && break; sleep 0.1; done
+    expect_code 0 $READERS q --check --require-writer
+    grep -q "'writers'=1;;1:;0;" "$T/out" || fail "$(cat "$T/out")"
+    exec 3>&-
+    wait
+    # Free space: as a size or a share of the file system.
+    expect_code 2 $READERS q --check --min-free 100%
+    grep -q "free (--min-free 100%)" "$T/out" || fail "$(cat "$T/out")"
+    expect_code 1 $READERS q --check --min-free 1K --warn-free 100%
+    expect_code 0 $READERS q --check --min-free 1K --warn-free 1%
+    expect_code 3 $READERS q --check --min-free 101%
+    expect_code 3 $READERS q --check --min-free -5%
+}
+
+t_prometheus_output_passes_promtool_and_names_each_reader() {
+    seq 1 100 | $APPEND q
+    $READERS q create slow
+    $READERS q create fast --at end
+    $READERS q --prometheus >metrics.prom
+    grep -q '^chronicle_reader_lag_records{queue="q",reader="slow"} 100$' metrics.prom || fail "$(cat metrics.prom)"
+    grep -q '^chronicle_queue_head_sequence{queue="q"} 100$' metrics.prom || fail "$(cat metrics.prom)"
+    grep -q '^# TYPE chronicle_reader_lag_seconds gauge$' metrics.prom || fail "$(cat metrics.prom)"
+    # promtool: installed, or unpacked by scripts/setup.sh into build/promtool/.
+    local promtool
+    promtool=$(command -v promtool || echo "$ROOT/build/promtool/usr/bin/promtool")
+    if [[ -x $promtool ]]; then
+        "$promtool" check metrics <metrics.prom >lint 2>&1 || fail "promtool: $(cat lint)"
+        [[ ! -s lint ]] || fail "promtool: $(cat lint)"
+    else
+        echo "    note: no promtool (scripts/setup.sh unpacks it from Debian's prometheus); format checked by hand only"
+    fi
+    expect_code 2 $READERS q --prometheus --json
+    expect_code 3 $READERS q --prometheus --check  # UNKNOWN: --check is on the line
+}
+
+t_watch_prints_a_header_and_rates() {
+    seq 1 10 | $APPEND q
+    $READERS q create r
+    timeout 2.6 $READERS q --watch 1 >watch.out || true
+    grep -q '^Every 1s: chronicle-readers q    [0-9-]*T[0-9:.]*Z$' watch.out || fail "$(head -3 watch.out)"
+    grep -q 'RATE/S' watch.out || fail "$(cat watch.out)"
+    grep -q '^appending: 0.0 records/s$' watch.out || fail "$(cat watch.out)"
 }
 
 run_tests

@@ -58,6 +58,7 @@ struct Options {
     bool utc = false;        // --utc: times in UTC (the default)
     bool localtime = false;  // --localtime: times in local time
     bool reverse = false;    // -r: newest first
+    bool retry = false;      // --retry / -F: wait for the queue, reopen it when replaced
 };
 
 // A read error on stderr; an expired position also says how to go on.
@@ -261,6 +262,41 @@ int min_timeout(int a, int b) {
     if (a < 0) return b;
     if (b < 0) return a;
     return std::min(a, b);
+}
+
+// print_loop()'s and exec_batches()'s answer when the queue went away under --retry.
+constexpr int kReopen = -1;
+// How often --retry looks for a queue that does not exist.
+constexpr int kRetryLookMs = 250;
+
+// A read error; under --retry, a removed or replaced queue is kReopen instead (said on
+// stderr).
+int fail_read(const Options& o, const Status& st) {
+    if (o.retry && st.code() == errc::not_found) {
+        cli::warn("warning: " + st.message() + "; following it again when it is back (--retry)");
+        return kReopen;
+    }
+    return report_read(o, st);
+}
+
+// --retry: waits until the queue exists (says so on stderr once when it does not, and when
+// it appears). kOk, or 128 + the signal that ended the wait.
+int wait_for_queue(const Options& o, bool reopened) {
+    bool said = reopened;
+    for (;;) {
+        auto probe = Reader::open(o.queue);
+        if (probe || probe.status().code() != errc::not_found) {
+            if (said) cli::warn("note: queue " + o.queue + " is there; following it");
+            return cli::kOk;  // other errors are reported by the real open
+        }
+        if (!said) {
+            cli::warn("warning: " + probe.status().message() +
+                      "; waiting for it to appear (--retry)");
+            said = true;
+        }
+        (void)cli::poll_signals(nullptr, 0, kRetryLookMs);
+        if (cli::terminated() != 0) return 128 + cli::terminated();
+    }
 }
 
 // Waits while following until the reader may have records, `timeout_ms` passes (-1: no
@@ -470,7 +506,7 @@ int exec_batches(const Options& o, Reader& reader, Printer& pr, const Limits& li
                 continue;  // more may have come meanwhile
             }
         }
-        if (!err) return report_read(o, err);
+        if (!err) return fail_read(o, err);
         if (finished) return cli::kOk;
         if (o.until_writer_exits && !reader.writer_alive()) {
             writer_seen_gone = true;  // one more look: what it committed before it exited
@@ -493,7 +529,7 @@ int exec_batches(const Options& o, Reader& reader, Printer& pr, const Limits& li
         }
         bool gone = false;
         Status st = wait_for_records(reader, *timeout_ms, false, warned_polling, gone);
-        if (!st) return cli::report(st);
+        if (!st) return fail_read(o, st);
         // A signal while gathering: the batch never ran, nothing of it is committed.
         if (cli::terminated() != 0) return 128 + cli::terminated();
     }
@@ -570,60 +606,10 @@ int print_reverse(const Options& o, Reader& reader, Printer& pr, const Limits& l
     return cli::kOk;
 }
 
-int tail(Options o) {
-    const bool positioned = o.nth || o.from.seq || o.from.last || !o.from.since.empty() ||
-                            !o.from.time.empty() || o.from.start;
-    // -f alone: the last 10, as tail -f. A named reader resumes from its cursor instead (or
-    // is created at the first record).
-    if (o.follow && !positioned && o.reader.empty()) o.from.last = kFollowLast;
-    if (o.nth) {
-        // The N-th record on disk now: first + N - 1 (retention may have deleted the start).
-        auto probe = Reader::open(o.queue);
-        if (!probe) return report_read(o, probe.status());
-        auto first = probe.value()->first();
-        if (!first) return report_read(o, first.status());
-        o.from.seq = first.value() + *o.nth - 1;
-    }
-    ReaderOptions ro;
-    ro.name = o.reader;
-    ro.auto_commit = false;  // the position is stored after output is flushed
-    ro.skip_expired = o.skip_expired;
-    if (auto start = cli::position_from(o.from, "--from-time")) {
-        ro.start = *start;
-        ro.reposition = true;
-    }
-    Limits lim;
-    lim.until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until");
-    cli::use_local_time(o.localtime);
-    lim.until_seq = o.until_seq.value_or(UINT64_MAX);
-    lim.count = o.count;
-    if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
-        throw CLI::ValidationError("--show-seq",
-                                   "only with --format lines or nul (it would break the framing)");
-    }
-    if (!o.batch_bytes.empty()) o.batch_bytes_n = cli::parse_size(o.batch_bytes, "--batch-bytes");
-    if (o.count && *o.count == 0) return cli::kOk;  // like head -n 0
-    const bool exec = !o.exec.empty();
-    // A closed standard output (made valid, read-only, by cli::guard): say so before
-    // opening anything, rather than creating a reader that can never print.
-    if (!exec && !cli::writable(1)) {
-        return cli::report(Status::from_errno(EBADF, "cannot write", "standard output"));
-    }
-    if (o.follow || exec) cli::install_termination_handlers();
-    auto rd = Reader::open(o.queue, ro);
-    if (!rd) return report_read(o, rd.status());
-    Reader& reader = *rd.value();
-    uint64_t skipped_reported = 0;
-    note_skipped(reader, skipped_reported);
-
-    // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
-    if (!o.timeout.empty()) lim.idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
-    // --format passed framing_check() when the command line was parsed.
-    const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
-    Printer pr(f, o.show_seq, o.json, o.tmpl);
-    if (exec) return exec_batches(o, reader, pr, lim);
-    if (o.reverse) return print_reverse(o, reader, pr, lim);
-
+// Prints records (following with -f) until the end, a limit, a signal or an error.
+// kReopen when the queue was removed or replaced and --retry asks to go on.
+int print_loop(const Options& o, Reader& reader, Printer& pr, const Limits& lim,
+               uint64_t& skipped_reported) {
     bool reached_end = false;  // --until-seq / --until-time met
     cli::Output& out = pr.out();
     PipeCommitter committer(reader, out, !o.reader.empty());
@@ -680,7 +666,7 @@ int tail(Options o) {
         const bool drained = drain(err);
         note_skipped(reader, skipped_reported);
         if (!drained) return output_failed();
-        if (!err) return done(report_read(o, err));
+        if (!err) return done(fail_read(o, err));
         if (printed != before) last_record = std::chrono::steady_clock::now();
         if (!o.follow || reached_end || (lim.count && printed >= *lim.count)) {
             return done(cli::kOk);
@@ -701,16 +687,93 @@ int tail(Options o) {
         if (committer.waiting()) timeout_ms = min_timeout(*timeout_ms, kSettleMs);
         bool gone = false;
         Status st = wait_for_records(reader, *timeout_ms, true, warned_polling, gone);
-        if (!st) return cli::report(st);
+        if (!st) return fail_read(o, st);
         committer.settle();
         if (gone) return cli::kOk;
         if (cli::terminated() != 0) return 128 + cli::terminated();  // after cleanup
     }
 }
 
+int tail(Options o) {
+    const bool positioned = o.nth || o.from.seq || o.from.last || !o.from.since.empty() ||
+                            !o.from.time.empty() || o.from.start;
+    // -f alone: the last 10, as tail -f. A named reader resumes from its cursor instead (or
+    // is created at the first record).
+    if (o.follow && !positioned && o.reader.empty()) o.from.last = kFollowLast;
+    if (o.retry) cli::install_termination_handlers();
+    if (o.nth) {
+        if (o.retry) {
+            if (const int rc = wait_for_queue(o, false); rc != cli::kOk) return rc;
+        }
+        // The N-th record on disk now: first + N - 1 (retention may have deleted the start).
+        auto probe = Reader::open(o.queue);
+        if (!probe) return report_read(o, probe.status());
+        auto first = probe.value()->first();
+        if (!first) return report_read(o, first.status());
+        o.from.seq = first.value() + *o.nth - 1;
+    }
+    ReaderOptions ro;
+    ro.name = o.reader;
+    ro.auto_commit = false;  // the position is stored after output is flushed
+    ro.skip_expired = o.skip_expired;
+    if (auto start = cli::position_from(o.from, "--from-time")) {
+        ro.start = *start;
+        ro.reposition = true;
+    }
+    Limits lim;
+    lim.until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until");
+    cli::use_local_time(o.localtime);
+    lim.until_seq = o.until_seq.value_or(UINT64_MAX);
+    lim.count = o.count;
+    if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
+        throw CLI::ValidationError("--show-seq",
+                                   "only with --format lines or nul (it would break the framing)");
+    }
+    if (!o.batch_bytes.empty()) o.batch_bytes_n = cli::parse_size(o.batch_bytes, "--batch-bytes");
+    if (o.count && *o.count == 0) return cli::kOk;  // like head -n 0
+    const bool exec = !o.exec.empty();
+    // A closed standard output (made valid, read-only, by cli::guard): say so before
+    // opening anything, rather than creating a reader that can never print.
+    if (!exec && !cli::writable(1)) {
+        return cli::report(Status::from_errno(EBADF, "cannot write", "standard output"));
+    }
+    if (o.follow || exec || o.retry) cli::install_termination_handlers();
+    // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
+    if (!o.timeout.empty()) lim.idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
+    // --format passed framing_check() when the command line was parsed.
+    const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
+    Printer pr(f, o.show_seq, o.json, o.tmpl);
+    for (bool reopened = false;; reopened = true) {
+        if (o.retry) {
+            if (const int rc = wait_for_queue(o, reopened); rc != cli::kOk) return rc;
+        }
+        auto rd = Reader::open(o.queue, ro);
+        if (!rd && o.retry && rd.status().code() == errc::not_found) continue;  // gone again
+        if (!rd) return report_read(o, rd.status());
+        Reader& reader = *rd.value();
+        uint64_t skipped_reported = 0;
+        note_skipped(reader, skipped_reported);
+        int rc = 0;
+        if (exec) {
+            rc = exec_batches(o, reader, pr, lim);
+        } else if (o.reverse) {
+            rc = print_reverse(o, reader, pr, lim);
+        } else {
+            rc = print_loop(o, reader, pr, lim, skipped_reported);
+        }
+        if (rc != kReopen) return rc;
+        // The queue was removed or replaced (--retry): a new queue is read from its start.
+        ro.start = Position::start();
+        ro.reposition = false;
+    }
+}
+
 }  // namespace
 
 namespace {
+
+// The options that need --follow, in --help too.
+constexpr const char* kFollowGroup = "Following (with -f or -F)";
 
 // For counts that must be positive (after uint_check(), which made the value decimal).
 CLI::Validator at_least_one() {
@@ -796,14 +859,24 @@ int tool_main(int argc, char** argv) {
                                 "keep waiting for new records, after the last 10 unless a start or "
                                 "--reader is given (sleeps on an eventfd: no CPU while idle)");
     reverse->excludes(follow);
+    app.add_flag("--retry", o.retry,
+                 "wait for a queue that does not exist yet, and when it is removed or "
+                 "replaced, say so and follow the new one (with -f)");
+    app.add_flag_callback(
+        "-F",
+        [&o] {
+            o.follow = true;
+            o.retry = true;
+        },
+        "the same as --follow --retry");
     app.add_flag("--until-writer-exits", o.until_writer_exits,
                  "with --follow: stop once no writer holds the queue and everything is printed")
-        ->needs(follow);
+        ->group(kFollowGroup);
     app.add_option("--timeout", o.timeout,
                    "with --follow: give up after DUR without a record (500ms, 10s, 5m; 0: as "
                    "soon as everything is printed); exit 6")
         ->check(cli::duration_check())
-        ->needs(follow);
+        ->group(kFollowGroup);
     app.add_flag("--skip-expired", o.skip_expired,
                  "when retention deleted records this reader had not read, continue at the "
                  "first record on disk (and say how many were lost) instead of exit 7");
@@ -834,7 +907,7 @@ int tool_main(int argc, char** argv) {
                    "(default 0: run it as soon as everything is read)")
         ->check(cli::duration_check())
         ->needs(exec)
-        ->needs(follow);
+        ->group(kFollowGroup);
     app.add_option("--retries", o.retries,
                    "with --exec: run a failing batch again up to N times (back-off from 100ms "
                    "doubling to 30s; default 8), then stop with exit 1, the cursor before it")
@@ -844,6 +917,13 @@ int tool_main(int argc, char** argv) {
     app.set_version_flag("--version", cli::version_string("chronicle-tail"));
     return cli::run(argc, argv, app, [&] {
         if (!o.lines.empty()) (void)parse_lines(o.lines, o);  // checked when parsed
+        // Options that need --follow (or -F, which CLI11 cannot see as --follow).
+        for (const CLI::Option* opt : app.get_options()) {
+            if (opt->get_group() == kFollowGroup && opt->count() > 0 && !o.follow) {
+                throw CLI::ValidationError(opt->get_name() + " requires --follow");
+            }
+        }
+        if (o.reverse && o.follow) throw CLI::ValidationError("--reverse excludes --follow");
         return tail(o);
     });
 }

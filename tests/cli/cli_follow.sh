@@ -243,4 +243,60 @@ t_follow_without_a_start_shows_the_last_10_then_follows_as_tail_f() {
     expect_eq "resumed reader" "$(seq 51 100)" "$out"
 }
 
+# wait_lines FILE N: until FILE has N lines (20 s at most).
+wait_lines() {
+    local i
+    for i in $(seq 200); do
+        [[ -f $1 && $(wc -l <"$1") -ge $2 ]] && return 0
+        sleep 0.1
+    done
+    fail "$1: $(wc -l <"$1" 2>/dev/null) lines, expected $2; $(cat "$1" 2>/dev/null | tail -3)"
+}
+
+t_F_waits_for_the_queue_and_follows_it_across_a_replacement() {
+    $TAIL -F q >out 2>err &
+    local pid=$! rc=0
+    wait_lines err 1
+    grep -q "queue q does not exist; waiting for it to appear (--retry)" err || fail "$(cat err)"
+    seq 1 3 | $APPEND q
+    wait_lines out 3
+    grep -q "note: queue q is there; following it" err || fail "$(cat err)"
+    rm -rf q
+    seq 4 5 | $APPEND q
+    wait_lines out 5
+    expect_eq records "$(seq 1 5)" "$(cat out)"
+    grep -q "queue q was removed while being followed.*following it again when it is back" err || fail "$(cat err)"
+    kill -TERM $pid
+    wait $pid || rc=$?
+    expect_eq exit 143 "$rc"
+}
+
+t_F_with_a_named_reader_starts_the_new_queue_at_its_first_record() {
+    seq 1 3 | $APPEND q
+    $TAIL -F --reader r q >out 2>err &
+    local pid=$!
+    wait_lines out 3
+    rm -rf q
+    mkdir q2 && seq 4 6 | $APPEND q2 && mv q2 q # replaced at once, by a queue with records
+    wait_lines out 6
+    expect_eq records "$(seq 1 6)" "$(cat out)"
+    kill -TERM $pid
+    wait $pid || true
+    expect_eq position 3 "$($READERS q --json | jq '.readers[] | select(.name == "r") | .position')"
+}
+
+t_retry_without_follow_waits_for_the_queue_then_prints_it_and_exits() {
+    ($TAIL --retry q >out 2>err; echo $? >rc) &
+    wait_lines err 1
+    seq 1 3 | $APPEND q
+    wait_lines rc 1
+    expect_eq exit 0 "$(cat rc)"
+    expect_eq records "$(seq 1 3)" "$(cat out)"
+}
+
+t_without_F_a_missing_queue_is_an_error_at_once() {
+    expect_code 3 timeout 10 $TAIL -f q
+    grep -q "does not exist" "$T/err" || fail "$(cat "$T/err")"
+}
+
 run_tests

@@ -80,17 +80,44 @@ _chronicle_words() {
 }
 
 # Directories (queues), or any file with $1 = -f.
+# Whether $1 is a queue directory (its own files are in it): completion stops there
+# instead of descending into readers/.
+_chronicle_is_queue() {
+    local d=${1%/}
+    [[ -n $d && -d $d ]] || return 1
+    [[ -e $d/queue.json || -e $d/writer.lock || -e $d/producers.shm ]] && return 0
+    compgen -G "$d/*.seg" >/dev/null
+}
+
 _chronicle_paths() {
+    local p c keep=()
+    # A queue (QUEUE, not FILE) typed whole, with or without its slash: that is the word.
+    if [[ ${1:-} != -f ]] && _chronicle_is_queue "$cur"; then
+        COMPREPLY=("$eqprefix${cur%/}")
+        compopt +o filenames 2>/dev/null
+        return 0
+    fi
     if [[ -z $eqprefix ]] && declare -F _filedir >/dev/null; then
         if [[ ${1:-} == -f ]]; then _filedir; else _filedir -d; fi
-        return
+    else
+        local IFS=$'\n'
+        COMPREPLY=()
+        for p in $(compgen "${1:--d}" -- "$cur"); do
+            COMPREPLY+=("$eqprefix$p")
+        done
+        compopt -o filenames 2>/dev/null
     fi
-    local IFS=$'\n' p
-    COMPREPLY=()
-    for p in $(compgen "${1:--d}" -- "$cur"); do
-        COMPREPLY+=("$eqprefix$p")
+    # Nothing inside a queue: its files are not the user's to name.
+    for c in "${COMPREPLY[@]}"; do
+        p=${c#"$eqprefix"}
+        [[ $p == */* ]] && _chronicle_is_queue "${p%/*}" && continue
+        keep+=("$c")
     done
-    compopt -o filenames 2>/dev/null
+    COMPREPLY=("${keep[@]}")
+    # One queue left: complete it as a word (a space after it, not a slash).
+    if [[ ${1:-} != -f && ${#COMPREPLY[@]} -eq 1 ]] && _chronicle_is_queue "${COMPREPLY[0]#"$eqprefix"}"; then
+        compopt +o filenames 2>/dev/null
+    fi
     return 0
 }
 

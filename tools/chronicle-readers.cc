@@ -3,6 +3,7 @@
 // Liveness comes from the kernel's lock table (F_OFD_GETLK), never from taking a lock or
 // guessing with pids. --json / --ndjson output follows the versioned schemas
 // "chronicle.readers/v1" and "chronicle.reader/v1" documented in chronicle-readers(1).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,11 +12,15 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "chronicle/admin.h"
 #include "chronicle/reader.h"
@@ -576,10 +581,74 @@ std::string prometheus(const QueueStats& q, const std::vector<ReaderStats>& rs) 
 
 namespace {
 
+const std::set<std::string_view> kSubcommands = {"list", "show", "create", "delete", "reset", "gc"};
+// The options that take the next word as their value (unless given as --opt=value).
+const std::set<std::string_view> kValued = {
+    "--watch",    "--max-lag",   "--warn-lag",   "--max-age",   "--warn-age",
+    "--max-idle", "--warn-idle", "--min-free",   "--warn-free", "--at",
+    "--to-seq",   "--to-time",   "--stale-after"};
+
+bool is_directory(const char* p) {
+    struct stat st {};
+    return ::stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Subcommand first, as git and nats take it: "chronicle-readers reset QUEUE NAME ..." is
+// the canonical "chronicle-readers QUEUE reset NAME ...". The first word that is neither an
+// option nor an option's value names a subcommand (and no directory of that name is
+// here), and another word follows it: the two change places. "reset --help" alone shows
+// the subcommand's help.
+std::vector<char*> canonical_args(int argc, char** argv, std::string& placeholder) {
+    std::vector<char*> v(argv, argv + argc);
+    std::vector<int> words;
+    bool help = false;
+    for (int i = 1; i < argc && words.size() < 2; ++i) {
+        const std::string_view a(argv[i]);
+        if (a == "--") {
+            for (int j = i + 1; j < argc && words.size() < 2; ++j) words.push_back(j);
+            break;
+        }
+        if (a.size() > 1 && a[0] == '-') {
+            help = help || a == "--help" || a == "-h";
+            if (kValued.count(a) != 0) ++i;
+            continue;
+        }
+        words.push_back(i);
+    }
+    if (words.empty() || kSubcommands.count(argv[words[0]]) == 0 || is_directory(argv[words[0]])) {
+        return v;
+    }
+    if (words.size() >= 2) {
+        std::swap(v[static_cast<size_t>(words[0])], v[static_cast<size_t>(words[1])]);
+    } else if (help) {
+        v.insert(v.begin() + words[0], placeholder.data());  // "QUEUE reset --help"
+    }
+    return v;
+}
+
+// Usage lines of a subcommand's --help: both orders, with QUEUE (CLI11 would print
+// "chronicle-readers reset [OPTIONS] NAME", without the queue).
+class Formatter : public CLI::Formatter {
+  public:
+    std::string make_usage(const CLI::App* app, std::string name) const override {
+        std::string u = CLI::Formatter::make_usage(app, name);
+        if (app->get_parent() == nullptr) return u;
+        const std::string sub = app->get_name();
+        const std::string from = "chronicle-readers " + sub;
+        const auto at = u.find(from);
+        if (at == std::string::npos) return u;
+        std::string rest = u.substr(at + from.size());
+        while (!rest.empty() && rest.back() == '\n') rest.pop_back();
+        return u.substr(0, at) + "chronicle-readers [OPTIONS] QUEUE " + sub + rest +
+               "\n   or: chronicle-readers " + sub + " QUEUE" + rest + "\n";
+    }
+};
+
 int tool_main(int argc, char** argv) {
     cli::set_tool("chronicle-readers");
     Options o;
     CLI::App app{"List, inspect and manage the readers of a chronicle queue.", "chronicle-readers"};
+    app.formatter(std::make_shared<Formatter>());
     app.fallthrough();
     app.require_subcommand(0, 1);
     app.add_option("QUEUE", o.queue, "queue directory")->required();
@@ -660,7 +729,9 @@ int tool_main(int argc, char** argv) {
     // Under --check a monitoring system reads 2 as CRITICAL: a usage error there is UNKNOWN.
     bool checking = false;
     for (int i = 1; i < argc; ++i) checking = checking || std::string_view(argv[i]) == "--check";
-    const int rc = cli::run(argc, argv, app, [&]() -> int {
+    std::string placeholder = "QUEUE";
+    std::vector<char*> args = canonical_args(argc, argv, placeholder);
+    const int rc = cli::run(static_cast<int>(args.size()), args.data(), app, [&]() -> int {
         if (create->parsed()) {
             if (Status st = create_reader(o.queue, o.name, parse_at(o.at)); !st)
                 return cli::report(st);
@@ -689,11 +760,17 @@ int tool_main(int argc, char** argv) {
         if (gc->parsed()) {
             const uint64_t stale =
                 o.stale_after.empty() ? 0 : cli::parse_duration_ns(o.stale_after, "--stale-after");
-            auto r = gc_readers(o.queue, stale, o.dry_run);
+            std::vector<std::string> deferred;
+            auto r = gc_readers(o.queue, stale, o.dry_run, &deferred);
             if (!r) return cli::report(r.status());
             std::string out;
             for (const auto& f : r.value())
                 out += (o.dry_run ? "would remove " : "removed ") + cli::printable(f) + "\n";
+            for (const auto& f : deferred) {
+                out += "kept " + cli::printable(f) + ": changed less than " +
+                       std::to_string(kGcGraceSeconds) +
+                       " s ago (its owner may be setting it up); run gc again later\n";
+            }
             return print_out(out);
         }
         (void)list;

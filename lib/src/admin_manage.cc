@@ -20,7 +20,7 @@ namespace {
 
 // Files younger than this are never collected: their owner may be between creating them
 // and taking their lock.
-constexpr uint64_t kGcGraceNs = 10ull * 1000000000ull;
+constexpr uint64_t kGcGraceNs = uint64_t{kGcGraceSeconds} * 1000000000ull;
 
 Status remove_file(int readers_fd, const std::string& readers_path, const std::string& name) {
     if (::unlinkat(readers_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
@@ -144,7 +144,7 @@ Result<ResetResult> reset_reader(std::string_view dir, std::string_view name, co
 }
 
 Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale_after_ns,
-                                            bool dry_run) {
+                                            bool dry_run, std::vector<std::string>* deferred) {
     auto q = open_admin_queue(dir);
     if (!q) return q.status();
     auto names = fs::list_dir(q->readers_path);
@@ -165,6 +165,11 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
                                static_cast<uint64_t>(st.st_mtim.tv_nsec);
         return now > mtime && now - mtime >= kGcGraceNs;
     };
+    // A file gc would remove but for its age: said, so that a gc right after a kill -9
+    // does not silently remove nothing.
+    auto defer = [&](const std::string& file) {
+        if (deferred != nullptr) deferred->push_back(fs::join(files::kReadersDir, file));
+    };
     auto has = [&](const std::string& file) {
         return std::find(names->begin(), names->end(), file) != names->end();
     };
@@ -172,6 +177,8 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
         if (files::is_temp_name(f)) {
             if (old_enough(f)) {
                 if (Status st = drop(f); !st) return st;
+            } else {
+                defer(f);
             }
             continue;
         }
@@ -180,8 +187,12 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
         if (!files::parse_reader_file(f, base, kind)) continue;
         if (kind != files::ReaderFile::cursor) {
             // .efd / .fifo without a cursor: the follower is gone.
-            if (!has(files::reader_file(base, files::ReaderFile::cursor)) && old_enough(f)) {
-                if (Status st = drop(f); !st) return st;
+            if (!has(files::reader_file(base, files::ReaderFile::cursor))) {
+                if (!old_enough(f)) {
+                    defer(f);
+                } else if (Status st = drop(f); !st) {
+                    return st;
+                }
             }
             continue;
         }
@@ -190,7 +201,13 @@ Result<std::vector<std::string>> gc_readers(std::string_view dir, uint64_t stale
         if (!fd) continue;
         auto held = lock::is_held(fd->get(), f);
         if (!held || held.value()) continue;  // alive: never touched
-        if (!old_enough(f)) continue;         // maybe being set up right now
+        if (!old_enough(f)) {                 // maybe being set up right now
+            if (files::is_ephemeral(base)) defer(f);
+            for (auto k : {files::ReaderFile::efd, files::ReaderFile::fifo}) {
+                if (has(files::reader_file(base, k))) defer(files::reader_file(base, k));
+            }
+            continue;
+        }
         CursorHeader h{};
         if (::pread(fd->get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) continue;
         if (Status st = drop(files::reader_file(base, files::ReaderFile::efd)); !st) return st;

@@ -413,6 +413,30 @@ t_bash_offers_every_help_option() {
     done
 }
 
+# zsh and fish: every option --help lists (the tool's and its subcommands') is in the
+# tool's completion function (zsh) or its `complete -c TOOL` lines (fish).
+t_zsh_and_fish_offer_every_help_option() {
+    local tool base zsh_text fish_text opts sub missing
+    for tool in "${TOOLS[@]}"; do
+        base=${tool#chronicle-}
+        zsh_text=$(awk -v f="_chronicle_$base() {" '$0 == f { on = 1 } on { print } on && /^}$/ { exit }' \
+            "$COMPLETIONS_DIR/_chronicle")
+        [[ -n $zsh_text ]] || fail "_chronicle has no _chronicle_$base"
+        fish_text=$(grep -E "^complete -c $tool " "$COMPLETIONS_DIR/chronicle.fish" |
+            grep -oE -- '-(s|l) [^ ]+' | sed -E 's/^-s /-/; s/^-l /--/')
+        opts=$(help_options "$BIN/$tool")
+        if [[ $tool == chronicle-readers ]]; then
+            for sub in $(help_subcommands "$BIN/$tool"); do opts+=$'\n'$(help_options "$BIN/$tool" q "$sub"); done
+        elif [[ $tool == chronicle-queue ]]; then
+            for sub in $(help_subcommands "$BIN/$tool"); do opts+=$'\n'$(help_options "$BIN/$tool" "$sub"); done
+        fi
+        # shellcheck disable=SC2046
+        missing=$(documented "$zsh_text" $(sort -u <<<"$opts")) || fail "zsh does not offer for $tool: $missing"
+        # shellcheck disable=SC2046
+        missing=$(documented "$fish_text" $(sort -u <<<"$opts")) || fail "fish does not offer for $tool: $missing"
+    done
+}
+
 t_bash_completes_queues_subcommands_and_reader_names() {
     make_queue_with_readers
     mkdir other
@@ -434,6 +458,11 @@ t_bash_completes_queues_subcommands_and_reader_names() {
         expect_eq "tail --reader before queue" "$names" \
             "$(bash_complete "$pkg" 2 chronicle-tail --reader "" -f q | sort -u)"
         expect_eq "tail QUEUE" "$(printf 'other\nq')" "$(comp 'chronicle-tail -n 5 ' | tr -d /)"
+        # A queue is a word: no descent into readers/ (issue 14).
+        expect_eq "tail q/ ($pkg)" q "$(comp 'chronicle-tail -f q/')"
+        expect_eq "tail q" q "$(comp 'chronicle-tail -f q')"
+        expect_eq "readers q/r" "" "$(comp 'chronicle-readers q/r')"
+        expect_eq "append q/" q "$(comp 'chronicle-append q/')"
         expect_eq "readers QUEUE" "$(printf 'other\nq')" "$(comp 'chronicle-readers --json ' | tr -d /)"
         expect_eq "append FILE" notaqueue.txt "$(comp 'chronicle-append q nota')"
         expect_eq "queue re" retain "$(comp 'chronicle-queue re')"

@@ -91,6 +91,11 @@ t_gc_removes_dead_followers_files_and_stale_names() {
     for _ in $(seq 100); do [[ -f q/readers/dead.efd ]] && break; sleep 0.05; done
     kill -9 $pid
     wait $pid 2>/dev/null || true
+    # Right after the kill: kept, and said so (not silently nothing).
+    $READERS q gc >early
+    grep -q "^kept readers/dead.efd: changed less than 10 s ago .*run gc again later$" early ||
+        fail "gc right after kill -9: $(cat early)"
+    [[ -f q/readers/dead.efd ]] || fail "removed within the grace period"
     $READERS q create keep
     # Age the files past gc's grace period.
     touch -d '-2 hours' q/readers/*
@@ -280,6 +285,24 @@ t_watch_prints_a_header_and_rates() {
     grep -q '^Every 1s: chronicle-readers q    [0-9-]*T[0-9:.]*Z$' watch.out || fail "$(head -3 watch.out)"
     grep -q 'RATE/S' watch.out || fail "$(cat watch.out)"
     grep -q '^appending: 0.0 records/s$' watch.out || fail "$(cat watch.out)"
+}
+
+t_subcommand_first_works_as_git_and_nats_take_it() {
+    seq 1 10 | $APPEND q
+    $READERS q create audit
+    expect_eq "reset QUEUE NAME" "moved audit from 0 to 10" "$($READERS reset q audit --to-end)"
+    expect_eq "QUEUE reset NAME" "moved audit from 10 to 0" "$($READERS q reset audit --to-start)"
+    expect_eq "show QUEUE NAME" audit "$($READERS --ndjson show q audit | jq -r .name)"
+    expect_eq "list QUEUE" "$($READERS --json q list | jq -c '.readers[] | [.name, .position]')" \
+        "$($READERS --json list q | jq -c '.readers[] | [.name, .position]')"
+    $READERS reset --help >help1
+    $READERS q reset --help >help2
+    grep -q "Usage: chronicle-readers \[OPTIONS\] QUEUE reset" help1 || fail "$(head -3 help1)"
+    grep -q "or: chronicle-readers reset QUEUE" help1 || fail "$(head -3 help1)"
+    cmp help1 help2 || fail "reset --help and q reset --help differ"
+    # A directory named like a subcommand is a queue.
+    seq 1 2 | $APPEND reset
+    expect_eq "queue named reset" "2" "$($READERS --json reset | jq .queue.head_seq)"
 }
 
 run_tests

@@ -150,8 +150,11 @@ CHRONICLE_API Result<ResetResult> reset_reader(std::string_view dir, std::string
 // .efd/.fifo of named readers nobody holds (always), and named readers nobody holds whose
 // position has not been stored for `stale_after_ns` (0: keep all names). Returns the files
 // removed (or that would be, with dry_run), relative to the queue directory. Files changed
-// in the last 10 seconds are left alone: their owner may be setting them up.
-CHRONICLE_API Result<std::vector<std::string>> gc_readers(std::string_view dir,
-                                                          uint64_t stale_after_ns, bool dry_run);
+// in the last 10 seconds (kGcGraceSeconds) are left alone: their owner may be setting them
+// up; those gc would otherwise remove are listed in `deferred`, if given.
+constexpr int kGcGraceSeconds = 10;
+CHRONICLE_API Result<std::vector<std::string>> gc_readers(
+    std::string_view dir, uint64_t stale_after_ns, bool dry_run,
+    std::vector<std::string>* deferred = nullptr);
 
 }  // namespace chronicle

@@ -195,15 +195,11 @@ _chronicle_tail() {
             ;;
     esac
     if [[ $cur == -* && -z $eqprefix ]]; then
-        _chronicle_words "-h --help -n --lines --from-start --from-seq -c --count --reader --skip-expired --show-seq --format -z --null --json --template --since --from-time --until-seq --until --until-time -r --reverse --utc --localtime -f --follow -F --retry --until-writer-exits --timeout --exec --batch --batch-bytes --linger --retries --version"
+        _chronicle_words "-h --help -n --lines --from-start --from-seq -c --count --reader --skip-expired --show-seq --format -z --null --json --template --since --from-time --until-seq --until --until-time -r --reverse --utc --localtime -f --follow -F --retry -q --quiet -v --verbose --until-writer-exits --timeout --exec --batch --batch-bytes --linger --retries --version"
         return
     fi
     _chronicle_positionals "$_chronicle_tail_argopts"
-    if ((_chronicle_npos == 0)); then
-        _chronicle_paths -d  # QUEUE
-    else
-        COMPREPLY=()
-    fi
+    _chronicle_paths -d  # QUEUE...
 }
 
 _chronicle_readers() {

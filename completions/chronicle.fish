@@ -164,7 +164,9 @@ complete -c chronicle-tail -l batch -x -d 'With --exec: at most N records per ba
 complete -c chronicle-tail -l batch-bytes -x -a '64K 1M 16M' -d 'With --exec: at most SIZE bytes per batch (default 1M)'
 complete -c chronicle-tail -l linger -x -a '500ms 10s 1m 5m 1h 1d' -d 'With --exec and --follow: let a batch wait up to DUR for more'
 complete -c chronicle-tail -l retries -x -d 'With --exec: run a failing batch again up to N times (default 8)'
-complete -c chronicle-tail -n '__chronicle_npos 0 tail' -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
+complete -c chronicle-tail -x -a '(__fish_complete_directories (commandline -ct) "queue directory")'
+complete -c chronicle-tail -s q -l quiet -d 'With several queues: no headers'
+complete -c chronicle-tail -s v -l verbose -d 'A header even for one queue'
 
 # --- chronicle-readers
 complete -c chronicle-readers -f

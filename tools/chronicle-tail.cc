@@ -16,9 +16,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "chronicle/admin.h"
 #include "chronicle/reader.h"
@@ -32,11 +34,14 @@ using namespace chronicle;
 namespace {
 
 struct Options {
-    std::string queue;
-    cli::PositionFlags from;        // -n, --from-seq, --since, --from-time, --from-start
-    std::string lines;              // -n N | +N | all (parse_lines)
-    std::optional<uint64_t> nth;    // -n +N: from the N-th record on disk (1-based)
-    std::optional<uint64_t> count;  // none = no limit
+    std::vector<std::string> queues;  // QUEUE...
+    std::string queue;                // the queue being read
+    bool quiet = false;               // -q: no headers
+    bool verbose = false;             // -v: headers even for one queue
+    cli::PositionFlags from;          // -n, --from-seq, --since, --from-time, --from-start
+    std::string lines;                // -n N | +N | all (parse_lines)
+    std::optional<uint64_t> nth;      // -n +N: from the N-th record on disk (1-based)
+    std::optional<uint64_t> count;    // none = no limit
     std::string reader;
     bool show_seq = false;
     bool nul = false;
@@ -694,6 +699,129 @@ int print_loop(const Options& o, Reader& reader, Printer& pr, const Limits& lim,
     }
 }
 
+// Several queues (chronicle-tail [-f] a b), as tail(1) prints several files: each
+// queue's records under a "==> QUEUE <==" header, a header again whenever the output
+// moves to another queue, -q for none. Anonymous readers only (each queue would need its
+// own cursor and its own idea of "delivered").
+int tail_many(Options o) {
+    const bool positioned = o.nth || o.from.seq || o.from.last || !o.from.since.empty() ||
+                            !o.from.time.empty() || o.from.start;
+    if (o.follow && !positioned) o.from.last = kFollowLast;
+    if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
+        throw CLI::ValidationError("--show-seq",
+                                   "only with --format lines or nul (it would break the framing)");
+    }
+    Limits lim;
+    lim.until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until");
+    lim.until_seq = o.until_seq.value_or(UINT64_MAX);
+    lim.count = o.count;
+    if (!o.timeout.empty()) lim.idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
+    cli::use_local_time(o.localtime);
+    if (o.count && *o.count == 0) return cli::kOk;
+    if (!cli::writable(1)) {
+        return cli::report(Status::from_errno(EBADF, "cannot write", "standard output"));
+    }
+    if (o.follow) cli::install_termination_handlers();
+    std::vector<std::unique_ptr<Reader>> readers;
+    for (const std::string& q : o.queues) {
+        o.queue = q;
+        ReaderOptions ro;
+        ro.auto_commit = false;
+        ro.skip_expired = o.skip_expired;
+        cli::PositionFlags from = o.from;
+        if (o.nth) {
+            auto probe = Reader::open(q);
+            if (!probe) return report_read(o, probe.status());
+            auto first = probe.value()->first();
+            if (!first) return report_read(o, first.status());
+            from.seq = first.value() + *o.nth - 1;
+        }
+        if (auto start = cli::position_from(from, "--from-time")) ro.start = *start;
+        auto rd = Reader::open(q, ro);
+        if (!rd) return report_read(o, rd.status());
+        readers.push_back(std::move(rd.value()));
+    }
+    const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
+    Printer pr(f, o.show_seq, o.json, o.tmpl);
+    cli::Output& out = pr.out();
+    const bool headers = !o.quiet;
+    size_t current = SIZE_MAX;  // the queue the last header named
+    auto header = [&](size_t i) {
+        if (!headers || i == current) return;
+        if (current != SIZE_MAX) out.put_char('\n');
+        out.put("==> " + cli::printable(o.queues[i]) + " <==\n");
+        current = i;
+    };
+    auto output_failed = [&]() -> int {
+        if (cli::terminated() != 0) return 128 + cli::terminated();
+        if (out.error() == EPIPE) return cli::kOk;
+        return cli::report(Status::from_errno(out.error(), "cannot write", "standard output"));
+    };
+    uint64_t printed = 0;
+    std::vector<bool> ended(readers.size(), false);  // --until-* met in that queue
+    auto last_record = std::chrono::steady_clock::now();
+    bool first_pass = true;
+    bool warned_polling = false;
+    for (;;) {
+        const uint64_t before = printed;
+        for (size_t i = 0; i < readers.size(); ++i) {
+            o.queue = o.queues[i];
+            if (first_pass) header(i);  // every queue's header once, as tail
+            while (!ended[i] && (!lim.count || printed < *lim.count)) {
+                auto r = readers[i]->next();
+                if (!r) return report_read(o, r.status());
+                if (!r.value()) break;
+                const Record& rec = *r.value();
+                if (rec.seq >= lim.until_seq || rec.timestamp_ns >= lim.until_ts) {
+                    ended[i] = true;
+                    break;
+                }
+                header(i);
+                if (!pr.print(rec)) return output_failed();
+                ++printed;
+            }
+        }
+        first_pass = false;
+        if (!out.flush()) return output_failed();
+        if (printed != before) last_record = std::chrono::steady_clock::now();
+        const bool all_ended = std::all_of(ended.begin(), ended.end(), [](bool e) { return e; });
+        if (!o.follow || all_ended || (lim.count && printed >= *lim.count)) return cli::kOk;
+        std::optional<int> timeout_ms = idle_left_ms(lim.idle_ns, last_record);
+        if (!timeout_ms) return cli::report(Status(errc::timeout, "no record for " + o.timeout));
+        // Arm every reader; poll their descriptors together (or, where one has none, in
+        // slices, as the single-queue loop does).
+        std::vector<pollfd> fds{{1, 0, 0}};
+        bool ready = false;
+        bool slices = false;
+        for (size_t i = 0; i < readers.size() && !ready; ++i) {
+            o.queue = o.queues[i];
+            auto armed = readers[i]->prepare_wait();
+            if (!armed) return fail_read(o, armed.status());
+            if (!armed.value()) {
+                ready = true;
+                break;
+            }
+            auto fd = readers[i]->fd();
+            if (!fd) return cli::report(fd.status());
+            if (fd.value() < 0) {
+                slices = true;
+                if (!readers[i]->follow_status().ok() && !warned_polling) {
+                    cli::warn("note: following " + o.queues[i] +
+                              " by polling: " + readers[i]->follow_status().message());
+                    warned_polling = true;
+                }
+            } else {
+                fds.push_back({fd.value(), POLLIN, 0});
+            }
+        }
+        if (ready) continue;
+        const int wait_ms = slices ? min_timeout(*timeout_ms, 50) : *timeout_ms;
+        const int n = cli::poll_signals(fds.data(), fds.size(), wait_ms);
+        if (n > 0 && output_closed(fds[0].revents)) return cli::kOk;
+        if (cli::terminated() != 0) return 128 + cli::terminated();
+    }
+}
+
 int tail(Options o) {
     const bool positioned = o.nth || o.from.seq || o.from.last || !o.from.since.empty() ||
                             !o.from.time.empty() || o.from.start;
@@ -788,7 +916,12 @@ int tool_main(int argc, char** argv) {
         "Print the records of a chronicle queue, one per line, and exit at the end of "
         "the data.",
         "chronicle-tail"};
-    app.add_option("QUEUE", o.queue, "queue directory")->required();
+    app.add_option("QUEUE", o.queues,
+                   "queue directory; several: each under a ==> QUEUE <== header, as tail")
+        ->required();
+    app.add_flag("-q,--quiet", o.quiet, "with several queues: no ==> QUEUE <== headers");
+    app.add_flag("-v,--verbose", o.verbose, "a ==> QUEUE <== header even for one queue")
+        ->excludes("--quiet");
     app.add_option("-n,--lines", o.lines,
                    "the last N records; +N: from the N-th record on (1-based, as tail); all: "
                    "everything (the default; with -f: the last 10)")
@@ -924,7 +1057,15 @@ int tool_main(int argc, char** argv) {
             }
         }
         if (o.reverse && o.follow) throw CLI::ValidationError("--reverse excludes --follow");
-        return tail(o);
+        if (o.queues.size() == 1 && !o.verbose) {
+            o.queue = o.queues.front();
+            return tail(o);
+        }
+        if (!o.reader.empty() || !o.exec.empty() || o.retry || o.reverse) {
+            throw CLI::ValidationError(
+                "several queues: one at a time with --reader, --exec, -r or --retry/-F");
+        }
+        return tail_many(o);
     });
 }
 

@@ -20,6 +20,8 @@
 #include <ctime>
 #include <exception>
 #include <iostream>
+#include <sstream>
+#include <vector>
 
 #include "framing.h"
 #include "timespec.h"
@@ -367,6 +369,37 @@ std::string printable(std::string_view s) {
     return out;
 }
 
+namespace {
+// CLI11's "The following arguments were not expected: --bogus d" as the words it means:
+// "unknown option '--bogus'", "unexpected argument 'd'".
+std::string extras_message(const std::string& what) {
+    const auto colon = what.find(": ");
+    if (what.rfind("The following argument", 0) != 0 || colon == std::string::npos) return what;
+    std::istringstream in(what.substr(colon + 2));
+    std::vector<std::string> words;
+    for (std::string w; in >> w;) words.push_back(w);
+    std::string options, args;
+    // CLI11 lists them last first.
+    for (auto it = words.rbegin(); it != words.rend(); ++it) {
+        const std::string& w = *it;
+        std::string& list = (w.size() > 1 && w[0] == '-') ? options : args;
+        list += (list.empty() ? "'" : ", '") + printable(w) + "'";
+    }
+    std::string out;
+    if (!options.empty()) {
+        out = (options.find(", ") == std::string::npos ? "unknown option " : "unknown options ") +
+              options;
+    }
+    if (!args.empty()) {
+        out += (out.empty() ? "" : "; ") +
+               std::string(args.find(", ") == std::string::npos ? "unexpected argument "
+                                                                : "unexpected arguments ") +
+               args;
+    }
+    return out.empty() ? what : out;
+}
+}  // namespace
+
 int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body) {
     std::signal(SIGPIPE, SIG_IGN);
     try {
@@ -380,6 +413,9 @@ int run(int argc, char** argv, CLI::App& app, const std::function<int()>& body) 
     } catch (const CLI::CallForVersion& e) {
         std::cout << e.what() << "\n";
         return kOk;
+    } catch (const CLI::ExtrasError& e) {
+        warn(extras_message(e.what()) + " (see --help)");
+        return kUsage;
     } catch (const CLI::ParseError& e) {
         warn(std::string(e.what()) + " (see --help)");
         return kUsage;

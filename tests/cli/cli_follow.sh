@@ -299,4 +299,36 @@ t_without_F_a_missing_queue_is_an_error_at_once() {
     grep -q "does not exist" "$T/err" || fail "$(cat "$T/err")"
 }
 
+t_several_queues_print_under_headers_as_tail_does() {
+    seq 1 3 | $APPEND a
+    seq 11 12 | $APPEND b
+    expect_eq plain "$(printf '==> a <==\n1\n2\n3\n\n==> b <==\n11\n12')" "$($TAIL a b)"
+    expect_eq "-q -n 1" "$(printf '3\n12')" "$($TAIL -q -n 1 a b)"
+    expect_eq "-v" "$(printf '==> a <==\n3')" "$($TAIL -v -n 1 a)"
+    # Following: a header whenever the output moves to the other queue.
+    $TAIL -f a b >out &
+    local pid=$!
+    wait_lines out 8
+    echo 4 | $APPEND a
+    wait_lines out 11
+    echo 13 | $APPEND b
+    wait_lines out 14
+    kill -TERM $pid
+    wait $pid || true
+    expect_eq follow "$(printf '==> a <==\n1\n2\n3\n\n==> b <==\n11\n12\n\n==> a <==\n4\n\n==> b <==\n13')" "$(cat out)"
+    expect_code 2 $TAIL --reader r a b
+    grep -q "several queues: one at a time with --reader" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 3 $TAIL a missing
+}
+
+t_usage_errors_name_the_word_at_fault() {
+    seq 1 3 | $APPEND q
+    expect_code 2 $TAIL --bogus q
+    grep -q "unknown option '--bogus'" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 2 $READERS q list x y
+    grep -q "unexpected arguments 'x', 'y'" "$T/err" || fail "$(cat "$T/err")"
+    expect_code 2 $TAIL -n -3 q
+    grep -q -- "--lines: '-3'" "$T/err" || fail "$(cat "$T/err")"
+}
+
 run_tests

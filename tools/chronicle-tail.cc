@@ -344,6 +344,23 @@ struct Limits {
     std::optional<uint64_t> idle_ns;  // --timeout while following
 };
 
+// The limits the options set (checked when parsed), and the output settings every way of
+// printing shares: --show-seq's framing, --localtime.
+Limits limits_of(const Options& o) {
+    if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
+        throw CLI::ValidationError("--show-seq",
+                                   "only with --format lines or nul (it would break the framing)");
+    }
+    cli::use_local_time(o.localtime);
+    Limits lim;
+    lim.until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until");
+    lim.until_seq = o.until_seq.value_or(UINT64_MAX);
+    lim.count = o.count;
+    // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
+    if (!o.timeout.empty()) lim.idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
+    return lim;
+}
+
 // A batch of --exec being gathered: the records rendered as they will reach the command.
 struct StringSink {
     std::string& s;
@@ -707,16 +724,7 @@ int tail_many(Options o) {
     const bool positioned = o.nth || o.from.seq || o.from.last || !o.from.since.empty() ||
                             !o.from.time.empty() || o.from.start;
     if (o.follow && !positioned) o.from.last = kFollowLast;
-    if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
-        throw CLI::ValidationError("--show-seq",
-                                   "only with --format lines or nul (it would break the framing)");
-    }
-    Limits lim;
-    lim.until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until");
-    lim.until_seq = o.until_seq.value_or(UINT64_MAX);
-    lim.count = o.count;
-    if (!o.timeout.empty()) lim.idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
-    cli::use_local_time(o.localtime);
+    const Limits lim = limits_of(o);
     if (o.count && *o.count == 0) return cli::kOk;
     if (!cli::writable(1)) {
         return cli::report(Status::from_errno(EBADF, "cannot write", "standard output"));
@@ -848,15 +856,7 @@ int tail(Options o) {
         ro.start = *start;
         ro.reposition = true;
     }
-    Limits lim;
-    lim.until_ts = o.until_time.empty() ? UINT64_MAX : cli::parse_time_ns(o.until_time, "--until");
-    cli::use_local_time(o.localtime);
-    lim.until_seq = o.until_seq.value_or(UINT64_MAX);
-    lim.count = o.count;
-    if (o.show_seq && (o.format == "len32" || o.format == "raw")) {
-        throw CLI::ValidationError("--show-seq",
-                                   "only with --format lines or nul (it would break the framing)");
-    }
+    const Limits lim = limits_of(o);
     if (!o.batch_bytes.empty()) o.batch_bytes_n = cli::parse_size(o.batch_bytes, "--batch-bytes");
     if (o.count && *o.count == 0) return cli::kOk;  // like head -n 0
     const bool exec = !o.exec.empty();
@@ -866,8 +866,6 @@ int tail(Options o) {
         return cli::report(Status::from_errno(EBADF, "cannot write", "standard output"));
     }
     if (o.follow || exec || o.retry) cli::install_termination_handlers();
-    // --timeout: none = wait forever; 0 = give up as soon as everything is printed.
-    if (!o.timeout.empty()) lim.idle_ns = cli::parse_duration_ns(o.timeout, "--timeout");
     // --format passed framing_check() when the command line was parsed.
     const cli::Framing f = o.nul ? cli::Framing::nul : cli::parse_framing(o.format).value();
     Printer pr(f, o.show_seq, o.json, o.tmpl);

@@ -87,6 +87,11 @@ void note(const std::string& what) {
     cli::warn("note: " + what);
 }
 
+bool stop_requested() {
+    (void)cli::poll_signals(nullptr, 0, 0);
+    return cli::terminated() != 0;
+}
+
 int signal_exit() {
     return 128 + cli::terminated();
 }

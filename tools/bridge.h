@@ -114,6 +114,10 @@ class QueueSource {
 // A note on stderr ("chronicle-bridge: note: ...").
 void note(const std::string& what);
 
+// Whether SIGINT, SIGTERM or SIGHUP came: they are blocked outside cli::poll_signals(), so
+// this lets a pending one in first. Called between round trips.
+bool stop_requested();
+
 // 128 + the termination signal, for a run that a signal stopped.
 int signal_exit();
 

@@ -210,7 +210,7 @@ class Out {
         Backoff backoff(o_.retry_for_ns);
         bool connected = false;
         for (;;) {
-            if (cli::terminated() != 0) return signal_exit();
+            if (stop_requested()) return signal_exit();
             if (!connected) {
                 Outcome oc = conn_.open();
                 if (oc.kind == Outcome::ok) oc = resync();
@@ -411,7 +411,7 @@ class In {
         bool connected = false;
         bool pending = true;  // re-reading this consumer's unacknowledged entries first
         for (;;) {
-            if (cli::terminated() != 0) {
+            if (stop_requested()) {
                 if (connected) (void)ack();
                 return signal_exit();
             }

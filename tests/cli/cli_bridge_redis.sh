@@ -298,4 +298,36 @@ t_into_a_queue_client_kill_is_exactly_once_and_kill_9_at_least_once_within_a_bat
     fi
 }
 
+# The man page renders without a warning and documents every option of --help; each
+# shell's completion loads and knows the bridge.
+t_man_page_and_completions_cover_the_bridge() {
+    local src opts missing=() o text
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    text=$(MANWIDTH=80 MANPAGER=cat man -l "$src/man/chronicle-bridge.1" 2>man.err |
+        sed -e 's/.\x08//g' | awk '$0 == "OPTIONS" { f = 1; next } /^[A-Z][A-Z ]*$/ { f = 0 } f')
+    [[ ! -s man.err ]] || fail "man warns: $(cat man.err)"
+    opts=$("$BRIDGE" --help | grep -oE '^ +-[-[:alnum:],]+' | tr ',' '\n' | tr -d ' ' | grep . | sort -u)
+    for o in $opts; do grep -qE -- "(^|[^[:alnum:]-])$o([^[:alnum:]-]|\$)" <<<"$text" || missing+=("$o"); done
+    ((${#missing[@]} == 0)) || fail "chronicle-bridge.1 does not document: ${missing[*]}"
+    # bash: the function, every option offered.
+    local offered
+    offered=$(bash --norc --noprofile -c '
+        source "$1"
+        COMP_WORDS=(chronicle-bridge -); COMP_CWORD=1; COMPREPLY=()
+        _chronicle_bridge
+        printf "%s\n" "${COMPREPLY[@]}"' bash "$src/completions/chronicle.bash")
+    for o in $opts; do grep -qxF -- "$o" <<<"$offered" || missing+=("$o"); done
+    ((${#missing[@]} == 0)) || fail "bash completion does not offer: ${missing[*]}"
+    grep -q '^#compdef.* chronicle-bridge' "$src/completions/_chronicle" || fail "zsh: no #compdef"
+    if command -v zsh >/dev/null; then zsh -n "$src/completions/_chronicle" || fail "zsh: syntax"; fi
+    if command -v fish >/dev/null; then
+        offered=$(fish --no-config -c "source $src/completions/chronicle.fish; complete -C 'chronicle-bridge --'")
+        for o in $opts; do
+            [[ $o == --* ]] || continue
+            grep -q -- "^$o\b" <<<"$offered" || missing+=("$o")
+        done
+        ((${#missing[@]} == 0)) || fail "fish completion does not offer: ${missing[*]}"
+    fi
+}
+
 run_tests

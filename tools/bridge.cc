@@ -103,7 +103,7 @@ bool Backoff::wait(const std::string& why) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - *first_failure_).count();
     if (limit_ns_ && static_cast<uint64_t>(spent_ns) >= *limit_ns_) return false;
     static thread_local std::minstd_rand rng{std::random_device{}()};
-    // Full delay +- 20 %, so that bridges restarted together do not knock in step.
+    // The delay +- 10 %, so that bridges restarted together do not knock in step.
     const int jitter = static_cast<int>(rng() % static_cast<unsigned>(delay_ms_ / 5 + 1));
     int ms = delay_ms_ - delay_ms_ / 10 + jitter;
     if (limit_ns_) {

@@ -318,8 +318,13 @@ t_man_page_and_completions_cover_the_bridge() {
         printf "%s\n" "${COMPREPLY[@]}"' bash "$src/completions/chronicle.bash")
     for o in $opts; do grep -qxF -- "$o" <<<"$offered" || missing+=("$o"); done
     ((${#missing[@]} == 0)) || fail "bash completion does not offer: ${missing[*]}"
-    grep -q '^#compdef.* chronicle-bridge' "$src/completions/_chronicle" || fail "zsh: no #compdef"
-    if command -v zsh >/dev/null; then zsh -n "$src/completions/_chronicle" || fail "zsh: syntax"; fi
+    expect_eq "zsh #compdef" "#compdef chronicle-bridge" "$(head -1 "$src/completions/_chronicle-bridge")"
+    if command -v zsh >/dev/null; then zsh -n "$src/completions/_chronicle-bridge" || fail "zsh: syntax"; fi
+    for o in $opts; do
+        [[ $o == --* ]] || continue
+        grep -qE -- "$o(\\[|=\\[|\\})" "$src/completions/_chronicle-bridge" || missing+=("$o")
+    done
+    ((${#missing[@]} == 0)) || fail "zsh completion does not offer: ${missing[*]}"
     if command -v fish >/dev/null; then
         offered=$(fish --no-config -c "source $src/completions/chronicle.fish; complete -C 'chronicle-bridge --'")
         for o in $opts; do

@@ -102,7 +102,7 @@ std::optional<uint64_t> parse_dec(std::string_view s) {
 struct StreamId {
     uint64_t ms = 0;
     uint64_t seq = 0;
-    auto operator<=>(const StreamId&) const = default;
+    bool operator<=(const StreamId& o) const { return ms < o.ms || (ms == o.ms && seq <= o.seq); }
     static std::optional<StreamId> parse(std::string_view s) {
         const size_t dash = s.find('-');
         if (dash == std::string_view::npos) return std::nullopt;

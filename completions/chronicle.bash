@@ -280,3 +280,42 @@ complete -F _chronicle_append chronicle-append
 complete -F _chronicle_tail chronicle-tail
 complete -F _chronicle_readers chronicle-readers
 complete -F _chronicle_queue chronicle-queue
+
+# chronicle-bridge [options] SOURCE DESTINATION: a queue directory and a redis:// URL.
+_chronicle_bridge_argopts=" --reader --group --consumer --field --batch --max-len --retry-for --io-timeout "
+_chronicle_bridge() {
+    local cur prev eqprefix
+    _chronicle_cur_prev
+    case $prev in
+        --reader)
+            _chronicle_positionals "$_chronicle_bridge_argopts"
+            local p
+            for p in "${_chronicle_pos[@]}"; do
+                [[ $p == *://* ]] && continue
+                _chronicle_reader_names "$p"
+                return
+            done
+            COMPREPLY=()
+            return
+            ;;
+        --retry-for | --io-timeout) _chronicle_words "$_chronicle_duration_examples"; return ;;
+        --batch) _chronicle_words "100 1000 10000"; return ;;
+        --group | --consumer | --field | --max-len) COMPREPLY=(); return ;;
+    esac
+    if [[ $cur == -* && -z $eqprefix ]]; then
+        _chronicle_words "-h --help -f --follow --reader --group --consumer --field --batch --max-len --retry-for --io-timeout -v --verbose --version"
+        return
+    fi
+    _chronicle_positionals "$_chronicle_bridge_argopts"
+    if ((_chronicle_npos < 2)); then
+        if [[ $cur == r* ]]; then
+            _chronicle_words "redis://127.0.0.1:6379/"
+            compopt -o nospace 2>/dev/null
+        else
+            _chronicle_paths -d
+        fi
+    else
+        COMPREPLY=()
+    fi
+}
+complete -F _chronicle_bridge chronicle-bridge

@@ -212,3 +212,19 @@ complete -c chronicle-queue -n '__chronicle_queue_sub set' -l hard -d 'Hard limi
 complete -c chronicle-queue -n '__chronicle_queue_sub set' -l soft -d 'Soft limits (default): keep segments named readers have not finished'
 complete -c chronicle-queue -n '__chronicle_queue_sub retain' -l dry-run -d 'Print what would be deleted, delete nothing'
 complete -c chronicle-queue -n '__chronicle_queue_sub verify' -l repair -d 'Repair first: rewrite wrong index slots, clear what follows the last committed record'
+
+# --- chronicle-bridge
+complete -c chronicle-bridge -f
+complete -c chronicle-bridge -a '(__fish_complete_directories) redis://127.0.0.1:6379/' -d 'Queue directory or redis://HOST:PORT/STREAM'
+complete -c chronicle-bridge -s h -l help -d 'Print help and exit'
+complete -c chronicle-bridge -l version -d 'Print version and exit'
+complete -c chronicle-bridge -s f -l follow -d 'Keep going: wait for new records or entries'
+complete -c chronicle-bridge -l reader -x -d 'Out of a queue: the named reader (default bridge)'
+complete -c chronicle-bridge -l group -x -d 'Into a queue: the consumer group (default bridge)'
+complete -c chronicle-bridge -l consumer -x -d 'Into a queue: the consumer name (default bridge)'
+complete -c chronicle-bridge -l field -x -d 'The field that holds the bytes (default data)'
+complete -c chronicle-bridge -l batch -x -a '100 1000 10000' -d 'Records per round trip'
+complete -c chronicle-bridge -l max-len -x -d 'Trim the stream to about N entries'
+complete -c chronicle-bridge -l retry-for -x -a '500ms 10s 1m 5m 1h 1d' -d 'Give up on an unreachable server after DUR'
+complete -c chronicle-bridge -l io-timeout -x -a '500ms 10s 1m' -d 'Connect and reply timeout'
+complete -c chronicle-bridge -s v -l verbose -d 'Say what was done at the end'

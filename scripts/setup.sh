@@ -12,7 +12,10 @@ PACKAGES=(g++ cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev docte
 # Used by some black-box tests only (shells, tmux, the recipes' servers) and by the
 # benchmarks (redis-server for a baseline, gnuplot-nox for bench/run.sh --plot); those say
 # "skip" when a tool is missing, so a package that fails to install does not stop set-up.
-OPTIONAL=(tmux zsh fish redis-server redis-tools kcat nats-server gnuplot-nox)
+# libhiredis-dev (and libnats-dev, for the NATS side to come) build chronicle-bridge, which
+# CMake skips, saying so, where they are missing.
+OPTIONAL=(tmux zsh fish redis-server redis-tools kcat nats-server gnuplot-nox
+          libhiredis-dev libnats-dev)
 
 missing() {
     local p

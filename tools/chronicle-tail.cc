@@ -664,6 +664,8 @@ int print_loop(const Options& o, Reader& reader, Printer& pr, const Limits& lim,
                 out.pending() > 0) {
                 if (!out.flush()) return false;
                 committer.flushed(rec.seq);
+                // A long backlog never waits: let SIGTERM in at each flush.
+                if (o.follow && cli::termination_pending()) return false;
             }
             if (!pr.print(rec)) return false;
             if (committer.into_pipe()) committer.printed(rec.seq + 1);

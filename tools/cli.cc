@@ -71,6 +71,11 @@ int poll_signals(pollfd* fds, unsigned long nfds, int timeout_ms) {
     return ::ppoll(fds, static_cast<nfds_t>(nfds), tsp, g_handlers ? &g_wait_mask : nullptr);
 }
 
+bool termination_pending() {
+    (void)poll_signals(nullptr, 0, 0);
+    return terminated() != 0;
+}
+
 int terminated() noexcept {
     return g_signal;
 }

@@ -120,6 +120,11 @@ void install_termination_handlers();
 int terminated() noexcept;
 // ppoll with the termination signals unblocked for its duration; -1/EINTR on a signal.
 int poll_signals(pollfd* fds, unsigned long nfds, int timeout_ms);
+// Lets a pending termination signal in (a zero-timeout poll_signals()) and says whether
+// one came. A loop that may never wait — draining a long backlog into a fast reader —
+// calls it now and then: the signals are blocked everywhere else, so without it a SIGTERM
+// would wait until the loop goes idle.
+bool termination_pending();
 
 // Makes descriptors 0, 1 and 2 valid, as gnulib's stdopen does: a closed 0 gets /dev/null
 // opened write-only, a closed 1 or 2 gets /dev/null opened read-only (a pipe end of the

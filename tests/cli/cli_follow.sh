@@ -331,4 +331,31 @@ t_usage_errors_name_the_word_at_fault() {
     grep -q -- "--lines: '-3'" "$T/err" || fail "$(cat "$T/err")"
 }
 
+t_sigterm_stops_a_follower_draining_a_long_backlog_at_once() {
+    seq 1 20000000 | $APPEND q
+    $TAIL -f -n all --reader r q >/dev/null &
+    local pid=$! p=0 i
+    for i in $(seq 300); do
+        p=$($READERS --ndjson q show r 2>/dev/null | jq -r .position)
+        ((p > 0)) && break
+        sleep 0.02
+    done
+    # Stopped mid-backlog, a SIGTERM made pending, then let go: it must stop at its next
+    # flush, not after the 20 million records (the signals are blocked outside its waits).
+    kill -STOP $pid
+    p=$($READERS --ndjson q show r | jq -r .position)
+    kill -TERM $pid
+    kill -CONT $pid
+    local rc=0
+    wait $pid || rc=$?
+    expect_eq exit 143 "$rc"
+    if ((p >= 20000000)); then
+        echo "    note: the backlog was drained before the test could stop it"
+        return 0
+    fi
+    local end
+    end=$($READERS --ndjson q show r | jq -r .position)
+    ((end - p < 100000)) || fail "went on from $p to $end after SIGTERM"
+}
+
 run_tests

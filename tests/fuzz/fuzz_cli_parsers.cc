@@ -3,8 +3,10 @@
 // documentation in tools/cli.h.
 //
 // The input, up to its first NUL (a command-line argument cannot hold one), goes to
-// parse_size (--segment-size), parse_duration_ns (--since, --timeout, --max-age),
-// parse_time_ns (--from-time, --until-time, --to-time), parse_uint, and through CLI11 to
+// parse_size (--segment-size), parse_duration_ns (--timeout, --max-age: systemd's
+// compound durations), when_error() at a fixed "now" (--since, --until, --from-time,
+// --to-time: journalctl's times; parse_time_ns() is it at the clock's now), parse_uint,
+// and through CLI11 to
 // numeric options declared as the tools declare them (std::optional<uint64_t> with
 // uint_check(): -n, -c, --from-seq, --until-seq, --to-seq; double with seconds_check():
 // --watch). Runs in UTC, so that "local time" is UTC.
@@ -23,6 +25,7 @@
 
 #include "fuzz_common.h"
 #include "tools/cli.h"
+#include "tools/timespec.h"
 
 namespace {
 
@@ -81,22 +84,65 @@ std::optional<uint64_t> ref_size(const std::string& s) {
     return *v * mul;
 }
 
-std::optional<uint64_t> ref_duration(const std::string& s) {
-    static const std::regex re(R"(^([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|ms|s|m|min|h|d)?$)");
+// systemd.time(7)'s units, as timespec.h lists them ("m" minutes, "M" months).
+std::optional<double> unit_ns(const std::string& u) {
+    static const std::vector<std::pair<std::vector<std::string>, double>> units = {
+        {{"ns", "nsec", "nsecs"}, 1},
+        {{"us", "usec", "usecs"}, 1e3},
+        {{"ms", "msec", "msecs"}, 1e6},
+        {{"s", "sec", "secs", "second", "seconds"}, 1e9},
+        {{"m", "min", "mins", "minute", "minutes"}, 60e9},
+        {{"h", "hr", "hrs", "hour", "hours"}, 3600e9},
+        {{"d", "day", "days"}, 86400e9},
+        {{"w", "week", "weeks"}, 7 * 86400e9},
+        {{"M", "month", "months"}, 30.44 * 86400e9},
+        {{"y", "year", "years"}, 365.25 * 86400e9},
+    };
+    for (const auto& [names, ns] : units) {
+        for (const auto& n : names) {
+            if (n == u) return ns;
+        }
+    }
+    return std::nullopt;
+}
+
+// A duration: parts "<number>[spaces]<unit>" with spaces (blanks and tabs) around them; a
+// number without a unit only when it is the only part (seconds).
+std::optional<uint64_t> ref_span(const std::string& s) {
+    // One part at a time from where the last ended (no regex over the whole: a repeated
+    // group of optional pieces backtracks exponentially on long digit runs).
+    static const std::regex part(R"([ \t]*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*([A-Za-z]*)[ \t]*)");
+    double total = 0;
+    int parts = 0;
+    bool bare = false;
+    auto at = s.cbegin();
     std::smatch m;
-    if (!std::regex_match(s, m, re)) return std::nullopt;
-    const double v = std::strtod(m[1].str().c_str(), nullptr);
-    const std::string u = m[2];
-    const double mul = u == "ns"                ? 1
-                       : u == "us"              ? 1e3
-                       : u == "ms"              ? 1e6
-                       : u == "m" || u == "min" ? 60e9
-                       : u == "h"               ? 3600e9
-                       : u == "d"               ? 86400e9
-                                                : 1e9;
-    const double ns = v * mul;
-    if (!std::isfinite(v) || !(ns <= 9.2e18)) return std::nullopt;
-    return static_cast<uint64_t>(ns);
+    while (at != s.cend()) {
+        if (!std::regex_search(at, s.cend(), m, part, std::regex_constants::match_continuous)) {
+            return std::nullopt;
+        }
+        const double v = std::strtod(m[1].str().c_str(), nullptr);
+        if (!std::isfinite(v)) return std::nullopt;
+        const std::string u = m[2];
+        double mul = 1e9;
+        if (u.empty()) {
+            bare = true;
+        } else {
+            auto ns = unit_ns(u);
+            if (!ns) return std::nullopt;
+            mul = *ns;
+        }
+        total += v * mul;
+        ++parts;
+        at = m[0].second;
+    }
+    if (parts == 0 || (bare && parts > 1) || !(total <= 9.2e18)) return std::nullopt;
+    return static_cast<uint64_t>(total);
+}
+
+std::optional<uint64_t> ref_duration(const std::string& s) {
+    if (s.empty() || s[0] == '-' || s[0] == '+') return std::nullopt;
+    return ref_span(s);
 }
 
 // Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's
@@ -136,7 +182,7 @@ std::optional<uint64_t> ref_time(const std::string& s) {
     };
     static const std::regex at(R"(^@([0-9]+)(?:\.([0-9]+))?$)");
     static const std::regex iso(
-        R"(^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?)?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?$)");
+        R"(^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?)?([Zz]| UTC| Z| ?[+-][0-9]{2}(?::?[0-9]{2})?)?$)");
     std::smatch m;
     if (std::regex_match(s, m, at)) {
         auto sec = digits_value(m[1]);
@@ -150,7 +196,8 @@ std::optional<uint64_t> ref_time(const std::string& s) {
         return std::nullopt;
     }
     int64_t off = 0;
-    const std::string z = m[8];
+    std::string z = m[8];
+    if (!z.empty() && z[0] == ' ' && z.size() > 1 && (z[1] == '+' || z[1] == '-')) z.erase(0, 1);
     if (!z.empty() && (z[0] == '+' || z[0] == '-')) {
         const int oh = std::atoi(z.substr(1, 2).c_str());
         const std::string rest = z.substr(3);
@@ -160,6 +207,47 @@ std::optional<uint64_t> ref_time(const std::string& s) {
     }
     const int64_t sec = days_from_civil(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss - off;
     return finish(sec, frac_ns(m[7]));
+}
+
+// A fixed "now" for when_error(): 2026-11-29T22:13:20.123456789Z.
+constexpr uint64_t kNow = 1796000000ull * 1000000000ull + 123456789ull;
+
+// journalctl's times at kNow, in UTC (the fuzzer's zone): trimmed; now, today, yesterday,
+// tomorrow; an absolute time (ref_time); HH:MM[:SS[.frac]] today; -DUR, +DUR, DUR ago, DUR.
+std::optional<uint64_t> ref_when(const std::string& s) {
+    const auto b = s.find_first_not_of(" \t");
+    if (b == std::string::npos) return std::nullopt;
+    const std::string t = s.substr(b, s.find_last_not_of(" \t") - b + 1);
+    const uint64_t day_ns = 86400ull * 1000000000ull;
+    const uint64_t midnight = kNow / day_ns * day_ns;
+    if (t == "now") return kNow;
+    if (t == "today") return midnight;
+    if (t == "yesterday") return midnight - day_ns;
+    if (t == "tomorrow") return midnight + day_ns;
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (t[0] == '@' || (t.size() >= 10 && t[4] == '-' && digit(t[0]))) return ref_time(t);
+    if (t.size() >= 5 && digit(t[0]) && digit(t[1]) && t[2] == ':') {
+        static const std::regex clock(R"(^([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?$)");
+        std::smatch m;
+        if (!std::regex_match(t, m, clock)) return std::nullopt;
+        const int hh = std::atoi(m[1].str().c_str()), mm = std::atoi(m[2].str().c_str());
+        const int ss = m[3].matched ? std::atoi(m[3].str().c_str()) : 0;
+        if (hh > 23 || mm > 59 || ss > 59) return std::nullopt;
+        return midnight + (static_cast<uint64_t>(hh) * 3600 + mm * 60 + ss) * 1000000000ull +
+               frac_ns(m[4]);
+    }
+    std::string rest = t;
+    int sign = -1;
+    if (t[0] == '-' || t[0] == '+') {
+        sign = t[0] == '-' ? -1 : 1;
+        rest = t.substr(1);
+    } else if (t.size() > 4 && t.compare(t.size() - 4, 4, " ago") == 0) {
+        rest = t.substr(0, t.size() - 4);
+    }
+    const auto d = ref_span(rest);
+    if (!d) return std::nullopt;
+    if (sign < 0) return *d > kNow ? std::nullopt : std::optional<uint64_t>(kNow - *d);
+    return *d > UINT64_MAX - kNow ? std::nullopt : std::optional<uint64_t>(kNow + *d);
 }
 
 // The numeric options, declared as the tools declare them, through CLI11.
@@ -209,7 +297,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     compare("parse_size", s, attempt([&] { return cli::parse_size(s); }), ref_size(s));
     compare("parse_duration_ns", s, attempt([&] { return cli::parse_duration_ns(s); }),
             ref_duration(s));
-    compare("parse_time_ns", s, attempt([&] { return cli::parse_time_ns(s); }), ref_time(s));
+    std::optional<uint64_t> when;
+    if (uint64_t v = 0; cli::when_error(s, kNow, v).empty()) when = v;
+    compare("when_error", s, when, ref_when(s));
+    // parse_time_ns() is when_error() at the clock's now: the same verdict (the value moves
+    // with the clock for the relative forms).
+    const auto now_time = attempt([&] { return cli::parse_time_ns(s); });
+    if (now_time.has_value() != when.has_value()) {
+        compare("parse_time_ns", s, now_time, when);
+    }
     options(s, u);
     return 0;
 }

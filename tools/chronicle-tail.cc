@@ -772,6 +772,7 @@ int tail_many(Options o) {
     auto last_record = std::chrono::steady_clock::now();
     bool first_pass = true;
     bool warned_polling = false;
+    bool writers_gone = false;  // --until-writer-exits: no queue has a writer now
     for (;;) {
         const uint64_t before = printed;
         for (size_t i = 0; i < readers.size(); ++i) {
@@ -796,6 +797,13 @@ int tail_many(Options o) {
         if (printed != before) last_record = std::chrono::steady_clock::now();
         const bool all_ended = std::all_of(ended.begin(), ended.end(), [](bool e) { return e; });
         if (!o.follow || all_ended || (lim.count && printed >= *lim.count)) return cli::kOk;
+        if (o.until_writer_exits) {
+            // Once no queue has a writer, one more pass prints what they committed last.
+            if (writers_gone) return cli::kOk;
+            writers_gone = std::none_of(readers.begin(), readers.end(),
+                                        [](const auto& r) { return r->writer_alive(); });
+            if (writers_gone) continue;
+        }
         std::optional<int> timeout_ms = idle_left_ms(lim.idle_ns, last_record);
         if (!timeout_ms) return cli::report(Status(errc::timeout, "no record for " + o.timeout));
         // Arm every reader; poll their descriptors together (or, where one has none, in

@@ -316,6 +316,17 @@ t_several_queues_print_under_headers_as_tail_does() {
     kill -TERM $pid
     wait $pid || true
     expect_eq follow "$(printf '==> a <==\n1\n2\n3\n\n==> b <==\n11\n12\n\n==> a <==\n4\n\n==> b <==\n13')" "$(cat out)"
+    # --until-writer-exits: once neither queue has a writer.
+    mkfifo in
+    $APPEND b <in &
+    exec 3>in
+    for i in $(seq 100); do [[ $($READERS b --json | jq '.queue.writer.pids | length') == 1 ]] && break; sleep 0.1; done
+    ($TAIL -f --until-writer-exits -q -n 0 a b >uw 3>&-; echo $? >uw.rc) 3>&- &
+    sleep 0.5
+    echo 14 >&3
+    exec 3>&-
+    wait_lines uw.rc 1
+    expect_eq "until-writer-exits" "0 14" "$(cat uw.rc) $(cat uw)"
     expect_code 2 $TAIL --reader r a b
     grep -q "several queues: one at a time with --reader" "$T/err" || fail "$(cat "$T/err")"
     expect_code 3 $TAIL a missing

@@ -30,18 +30,6 @@ wait_until() {
     return 1
 }
 
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 redis_up() { [[ $(rcli ping 2>/dev/null) == PONG ]]; }
 

@@ -88,19 +88,6 @@ wait_until() {
 head_seq() { $READERS "$1" --json 2>/dev/null | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
 has_records() { [[ $(head_seq "$1") == "$2" ]]; }
 
-# A free TCP port on 127.0.0.1 (nothing answers on it now).
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
 # make_records FILE [SALT] — len32 frames of payloads that break every naive framing: empty,
 # newlines, CR LF, NUL, quotes and backslashes, DEL, UTF-8, invalid UTF-8, all 256 byte
 # values, text that looks like protocol (PING, MSG, XADD, \x41), and a 100 KiB record.

@@ -47,6 +47,19 @@ kill_strays() {
     return 0
 }
 
+# A free TCP port on 127.0.0.1 (nothing answers on it now), for tests that start a server.
+free_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
 run_tests() {
     local fn
     for fn in $(declare -F | awk '{print $3}' | grep '^t_'); do

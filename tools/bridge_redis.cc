@@ -200,6 +200,19 @@ const redisReply* field(const redisReply* fields, std::string_view name) {
 
 // ------------------------------------------------------------------------------ out
 
+// A refusal: one line, its exit code.
+int fatal(const Outcome& oc) {
+    cli::warn(oc.why);
+    return oc.code;
+}
+
+// --retry-for ran out (or a signal came while backing off).
+int gave_up(const Outcome& oc, const Backoff& b) {
+    if (cli::terminated() != 0) return signal_exit();
+    cli::warn(oc.why + " (gave up after " + b.spent() + ", --retry-for)");
+    return cli::kTimeout;
+}
+
 class Out {
   public:
     Out(const Options& o, QueueSource& src) : o_(o), src_(src), conn_(o) {
@@ -378,15 +391,6 @@ class Out {
         }
         return cli::kOk;
     }
-    int fatal(const Outcome& oc) {
-        cli::warn(oc.why);
-        return oc.code;
-    }
-    int gave_up(const Outcome& oc, const Backoff& b) {
-        if (cli::terminated() != 0) return signal_exit();
-        cli::warn(oc.why + " (gave up after " + b.spent() + ", --retry-for)");
-        return cli::kTimeout;
-    }
 
     struct {
         uint64_t sent = 0, refused = 0, skipped = 0, reconnects = 0;
@@ -545,15 +549,6 @@ class In {
                  to_dec(reconnects_) + " reconnects");
         }
         return cli::kOk;
-    }
-    int fatal(const Outcome& oc) {
-        cli::warn(oc.why);
-        return oc.code;
-    }
-    int gave_up(const Outcome& oc, const Backoff& b) {
-        if (cli::terminated() != 0) return signal_exit();
-        cli::warn(oc.why + " (gave up after " + b.spent() + ", --retry-for)");
-        return cli::kTimeout;
     }
 
     const Options& o_;

@@ -19,29 +19,13 @@ if [[ ! -x $BRIDGE ]]; then
     exit 77
 fi
 
-# wait_until SECONDS COMMAND... — polls COMMAND every 0.05 s; false if it never succeeds.
-wait_until() {
-    local limit=$(($1 * 20)) i
-    shift
-    for ((i = 0; i < limit; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 redis_up() { [[ $(rcli ping 2>/dev/null) == PONG ]]; }
 
 # start_redis — a redis-server on a free port ($REDIS_PORT, $URL), stopped by the EXIT trap.
 PIDS=()
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
+    stop_pids "${PIDS[@]}"
 }
 start_redis() {
     trap cleanup EXIT

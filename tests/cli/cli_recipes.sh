@@ -65,24 +65,7 @@ PIDS=()
 cleanup() {
     exec 3>&- 4>&-
     stop_all
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-}
-
-# wait_until SECONDS COMMAND... — polls COMMAND every 0.1 s; false if it never succeeds.
-wait_until() {
-    local limit=$(($1 * 10))
-    shift
-    local i
-    for ((i = 0; i < limit; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
+    stop_pids "${PIDS[@]}"
 }
 
 head_seq() { $READERS "$1" --json 2>/dev/null | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }

@@ -60,6 +60,27 @@ free_port() {
     return 1
 }
 
+# wait_until SECONDS COMMAND... — polls COMMAND every 0.05 s; false if it never succeeds.
+wait_until() {
+    local limit=$(($1 * 20)) i
+    shift
+    for ((i = 0; i < limit; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# stop_pids PID... — SIGTERM, up to 5 s each to exit, then SIGKILL. Never waits unbounded.
+stop_pids() {
+    local p
+    for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "$@"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+}
+
 run_tests() {
     local fn
     for fn in $(declare -F | awk '{print $3}' | grep '^t_'); do

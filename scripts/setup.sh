@@ -10,11 +10,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PACKAGES=(g++ cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev doctest-dev
           man-db groff bash-completion jq perl tzdata)
 # Used by some black-box tests only (shells, tmux, the recipes' servers) and by the
-# benchmarks (redis-server for a baseline, gnuplot-nox for bench/run.sh --plot); those say
+# benchmarks (redis-server for a baseline, gnuplot-nox for bench/run.sh --plot), and gdb for
+# the stacks of a hung test (tests/cli/lib.sh dump_hung); those say
 # "skip" when a tool is missing, so a package that fails to install does not stop set-up.
 # libhiredis-dev (and libnats-dev, for the NATS side to come) build chronicle-bridge, which
 # CMake skips, saying so, where they are missing.
-OPTIONAL=(tmux zsh fish redis-server redis-tools kcat nats-server gnuplot-nox
+OPTIONAL=(tmux zsh fish redis-server redis-tools kcat nats-server gnuplot-nox gdb
           libhiredis-dev libnats-dev)
 
 missing() {

@@ -459,6 +459,84 @@ TEST_CASE("ProducersKilledAtRandomInstantsLoseNothingCommittedAndExposeNothingUn
     CHECK(v->problems.empty());
 }
 
+TEST_CASE("ProducersKilledAtTheLockNeverStrandAWaiter") {
+    SKIP_FORKS_UNDER_TSAN();
+    // Found by cli_producers' kill -9 loop (1 run in 60): the last producer asleep for ever
+    // in the append lock with the lock word 0. A robust mutex can lose a wake-up: when its
+    // holder is killed between storing 0 and its FUTEX_WAKE, or a woken waiter is killed
+    // before it takes the lock, the kernel wakes the next waiter only if the word is still 0
+    // as it reaps the dead thread; a writer that took the lock in between took it without
+    // the waiters bit, and its unlock wakes nobody. Three producers that live throughout
+    // (large batches: the lock is held a while, waiters queue up) and victims killed 1-20 ms
+    // after they start, 200 times: no producer may stand still for 3 s.
+    test::TempDir t;
+    const std::string q = t.queue();
+    constexpr int kKills = 200;
+    constexpr size_t kLive = 3;
+    constexpr uint64_t kBatch = 2000;
+    SharedCounters<kKills + kLive> acked;
+    { REQUIRE(Writer::open(q, opts()).ok()); }
+    auto spawn = [&](uint32_t p) {
+        const pid_t pid = fork_flushed();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            auto w = Writer::open(q, opts());
+            if (!w) child_failed("Writer::open: " + w.status().message());
+            for (uint64_t n = 0;; n += kBatch) {
+                if (!w.value()->begin_batch(kBatch * 200)) child_failed("begin_batch failed");
+                for (uint64_t i = 0; i < kBatch; ++i) {
+                    if (!w.value()->append(payload(p, n + i, n, kBatch))) {
+                        child_failed("append failed");
+                    }
+                }
+                if (!w.value()->commit_batch()) child_failed("commit_batch failed");
+                acked[p].store(n + kBatch, std::memory_order_release);
+            }
+        }
+        return pid;
+    };
+    std::vector<pid_t> live;
+    for (uint32_t p = 0; p < kLive; ++p) live.push_back(spawn(p));
+    std::vector<uint64_t> seen(kLive, 0);
+    std::vector<std::chrono::steady_clock::time_point> since(kLive,
+                                                             std::chrono::steady_clock::now());
+    // A long-lived producer that has not moved for 3 s is stranded.
+    auto stranded = [&]() -> std::string {
+        const auto now = std::chrono::steady_clock::now();
+        for (uint32_t p = 0; p < kLive; ++p) {
+            const uint64_t a = acked[p].load(std::memory_order_acquire);
+            if (a != seen[p]) {
+                seen[p] = a;
+                since[p] = now;
+            } else if (now - since[p] > 3s) {
+                return "producer " + std::to_string(p) + " (pid " + std::to_string(live[p]) +
+                       ") made no progress for 3 s after " + std::to_string(a) + " records";
+            }
+        }
+        return {};
+    };
+    std::mt19937_64 rng(0xDEAD);
+    std::string why;
+    for (int kills = 0; kills < kKills && why.empty(); ++kills) {
+        const pid_t victim = spawn(static_cast<uint32_t>(kLive + kills));
+        std::this_thread::sleep_for(std::chrono::microseconds(1000 + rng() % 19000));
+        ::kill(victim, SIGKILL);
+        REQUIRE(::waitpid(victim, nullptr, 0) == victim);
+        why = stranded();
+    }
+    for (int i = 0; i < 40 && why.empty(); ++i) {
+        std::this_thread::sleep_for(100ms);
+        why = stranded();
+    }
+    for (pid_t pid : live) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    CHECK_MESSAGE(why.empty(), why);
+    const Checker c = check_queue(q);
+    CHECK_MESSAGE(c.error.empty(), c.error);
+}
+
 TEST_CASE("AProducerKilledHoldingTheLockInABatchAcrossRollsCostsTheOthersNothing") {
     SKIP_FORKS_UNDER_TSAN();
     test::TempDir t;

@@ -2,6 +2,7 @@
 #include "producers.h"
 
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,18 @@
 #include "queue_files.h"
 
 namespace chronicle {
+
+namespace {
+// How long lock() sleeps before it looks at the lock word again (see there).
+constexpr long kLockSliceNs = 50'000'000;
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer intercepts pthread_mutex_timedlock, not clocklock; a step of the real-time
+// clock only lengthens or shortens one slice.
+constexpr clockid_t kLockClock = CLOCK_REALTIME;
+#else
+constexpr clockid_t kLockClock = CLOCK_MONOTONIC;
+#endif
+}  // namespace
 
 static_assert(offsetof(ProducerPage, mutex) == kProducerMutexOffset);
 static_assert(offsetof(ProducerPage, tail) == kProducerTailOffset);
@@ -73,7 +86,29 @@ Result<ProducerPageMap> ProducerPageMap::open(int dirfd, std::string_view dir, b
 }
 
 Result<bool> ProducerPageMap::lock() {
-    return taken(pthread_mutex_lock(&page()->mutex));
+    // Waits in slices, never for ever: a robust mutex can lose a wake-up. When a holder is
+    // killed between storing 0 into the lock word and its FUTEX_WAKE (or a woken waiter is
+    // killed before it takes the lock), the kernel wakes the next waiter only if the word is
+    // still 0 when it reaps the dead thread; a third writer that took the lock in between
+    // took it without the waiters bit, and its unlock wakes nobody. A sleeper would then
+    // wait for ever on a free lock (seen in cli_producers' kill -9 loop, DESIGN.md §4).
+    // A slice that ends retries: a free lock is taken, a held one is waited on again with
+    // the waiters bit set. Uncontended, this is the same single compare-and-swap.
+    for (;;) {
+        timespec at{};
+        ::clock_gettime(kLockClock, &at);
+        at.tv_nsec += kLockSliceNs;
+        if (at.tv_nsec >= 1'000'000'000) {
+            at.tv_nsec -= 1'000'000'000;
+            ++at.tv_sec;
+        }
+#if defined(__SANITIZE_THREAD__)
+        const int rc = pthread_mutex_timedlock(&page()->mutex, &at);
+#else
+        const int rc = pthread_mutex_clocklock(&page()->mutex, kLockClock, &at);
+#endif
+        if (rc != ETIMEDOUT) return taken(rc);
+    }
 }
 
 Result<bool> ProducerPageMap::try_lock() {

@@ -81,17 +81,59 @@ stop_pids() {
     done
 }
 
+# dump_hung DIR: what every process working in DIR is doing — for a test that hung. Thread
+# stacks through gdb where it is installed, else each thread's kernel wait channel.
+dump_hung() {
+    local p cwd pid
+    for p in /proc/[0-9]*; do
+        cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+        [[ "$cwd" == "$1" || "$cwd" == "$1"/* ]] || continue
+        pid=${p#/proc/}
+        echo "    --- pid $pid ($(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)) state $(awk '/^State/ {print $2}' "$p/status" 2>/dev/null)"
+        if command -v gdb >/dev/null && [[ "$(readlink "$p/exe" 2>/dev/null)" == "$BIN"/* ]]; then
+            timeout 20 gdb -p "$pid" -batch -nx -ex 'thread apply all bt 12' 2>/dev/null |
+                grep -E '^(Thread|#)' | sed 's/^/    /'
+        else
+            local t
+            for t in "$p"/task/*; do
+                echo "    thread ${t##*/}: wchan $(cat "$t/wchan" 2>/dev/null) syscall $(cut -d' ' -f1 "$t/syscall" 2>/dev/null)"
+            done
+        fi
+    done >&2
+}
+
+# CHRONICLE_TEST_FILTER (an extended regex) picks tests by name; CHRONICLE_TEST_LIMIT
+# (seconds, default 300) bounds each: a test that hangs is dumped (dump_hung), killed
+# and counted as failed — well inside CTest's 600 s, so the output says which one.
 run_tests() {
-    local fn
-    for fn in $(declare -F | awk '{print $3}' | grep '^t_'); do
+    local fn limit=${CHRONICLE_TEST_LIMIT:-300}
+    for fn in $(declare -F | awk '{print $3}' | grep '^t_' | grep -E -- "${CHRONICLE_TEST_FILTER:-.}"); do
         T=$(mktemp -d /tmp/chronicle-cli.XXXXXX)
-        # Not in an if/&& context: set -e must stay in force inside the test.
-        local rc=0
+        local rc=0 test_pid watchdog
         (
             cd "$T" || exit 1
             set -e
             "$fn"
-        ) || rc=$?
+        ) &
+        test_pid=$!
+        # The watchdog acts only while $T.running exists: removed once the test is reaped,
+        # so it never touches a finished test (or a pid used again since).
+        : >"$T.running"
+        (
+            sleep "$limit" &
+            wait $!
+            [[ -e "$T.running" ]] || exit 0
+            echo "    HUNG: ${fn#t_} still running after ${limit} s; its processes:" >&2
+            dump_hung "$T"
+            kill -9 "$test_pid" 2>/dev/null
+            kill_strays "$T"
+        ) &
+        watchdog=$!
+        # Not in an if/&& context: set -e must stay in force inside the test.
+        wait "$test_pid" || rc=$?
+        rm -f "$T.running"
+        pkill -P "$watchdog" sleep 2>/dev/null
+        wait "$watchdog" 2>/dev/null
         if ((rc == 0)); then
             passed=$((passed + 1))
             echo "ok   ${fn#t_}"

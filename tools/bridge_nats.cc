@@ -58,8 +58,13 @@ std::optional<uint64_t> parse_dec(std::string_view s) {
 
 std::string status_text(natsStatus s) {
     std::string t = natsStatus_GetText(s);
-    const char* last = nats_GetLastError(nullptr);
-    if (last != nullptr && *last != '\0' && t != last) t += std::string(": ") + last;
+    std::string_view last = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
+    // "(conn.c:2088): No server available for connection": the location is of no use here.
+    if (!last.empty() && last[0] == '(') {
+        if (const size_t c = last.find("): "); c != std::string_view::npos)
+            last.remove_prefix(c + 3);
+    }
+    if (!last.empty() && last != t) t += ": " + std::string(last);
     return t;
 }
 
@@ -393,17 +398,30 @@ class Out {
         return o_.url.display() + ": " + acks_.why;
     }
 
-    // Waits until at most `left` messages are unacknowledged, a failure, or the I/O timeout.
+    // Waits until at most `left` messages are unacknowledged, a failure, a lost connection,
+    // a signal, or the I/O timeout. (libnats does not fail the outstanding acknowledgments
+    // when the connection closes: they would wait for their MaxWait.)
     Outcome wait_acks(size_t left) {
-        std::unique_lock lk(acks_.m);
-        const uint64_t target = answered_base_ + (sent_count_ - left);
-        const bool ok = acks_.cv.wait_for(lk, std::chrono::milliseconds(io_ms_ + 1000),
-                                          [&] { return acks_.failed || acks_.answered >= target; });
-        if (!ok) {
-            return Outcome::lost_because(o_.url.display() +
-                                         ": no acknowledgment within the I/O timeout");
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(io_ms_ + 1000);
+        for (;;) {
+            {
+                std::unique_lock lk(acks_.m);
+                const uint64_t target = answered_base_ + (sent_count_ - left);
+                if (acks_.cv.wait_for(lk, std::chrono::milliseconds(100),
+                                      [&] { return acks_.failed || acks_.answered >= target; })) {
+                    return {};
+                }
+            }
+            if (!connection_ok()) {
+                return Outcome::lost_because(o_.url.display() + ": connection lost");
+            }
+            if (stop_requested()) return {};
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return Outcome::lost_because(o_.url.display() +
+                                             ": no acknowledgment within the I/O timeout");
+            }
         }
-        return {};
     }
 
     // Moves the cursor past the acknowledged front of the window.

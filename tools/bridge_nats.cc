@@ -175,20 +175,27 @@ class Out {
             }
             if (oc.kind == Outcome::ok && failed()) oc = Outcome::lost_because(failure());
             if (Status st = fold(); !st) return cli::report(st);
+            if (oc.kind == Outcome::fatal) {
+                (void)settle();  // what was published before it, acknowledged, stays
+                return fatal(oc);
+            }
             if (oc.kind == Outcome::lost) {
                 // Stop publishing, let the window settle, resume after the stream's last.
-                oc = recover(oc);
-                if (oc.kind == Outcome::fatal) return fatal(oc);
-                if (oc.kind == Outcome::lost) {
-                    if (src_.committed() > progress_mark) backoff.reset();
-                    progress_mark = src_.committed();
-                    if (!backoff.wait(oc.why)) return gave_up(oc, backoff);
-                    if (!connection_ok()) {
-                        close();
-                        connected = false;
-                        ++reconnects_;
-                    }
-                    continue;
+                const Outcome rc = recover(oc);
+                if (rc.kind == Outcome::fatal) return fatal(rc);
+                // Failing again without progress (a refusal that persists, a server that
+                // is gone): back off, for at most --retry-for.
+                const bool progressed = src_.committed() > progress_mark;
+                progress_mark = src_.committed();
+                if (progressed) backoff.reset();
+                if (rc.kind == Outcome::lost || !progressed) {
+                    const Outcome& why = rc.kind == Outcome::lost ? rc : oc;
+                    if (!backoff.wait(why.why)) return gave_up(why, backoff);
+                }
+                if (rc.kind == Outcome::lost || !connection_ok()) {
+                    close();
+                    connected = false;
+                    ++reconnects_;
                 }
                 continue;
             }
@@ -379,6 +386,12 @@ class Out {
             s = js_PublishMsgAsync(js_, &m, &po);
         }
         natsMsg_Destroy(m);
+        if (s == NATS_MAX_PAYLOAD) {
+            return Outcome::fatal_because(
+                o_.url.display() + ": record " + seq + " (" + to_dec(data.size()) +
+                    " bytes) is over the server's max_payload: " + status_text(s),
+                cli::kDataError);
+        }
         if (s != NATS_OK) {
             return Outcome::lost_because(o_.url.display() + ": publish of record " + seq + ": " +
                                          status_text(s));
@@ -476,14 +489,19 @@ class Out {
         return {};
     }
 
-    int stop() {
+    // Waits (bounded) for the window's acknowledgments and stores the cursor past them.
+    Status settle() {
         if (js_ != nullptr && !window_.empty() && connection_ok()) {
             jsPubOptions po;
             jsPubOptions_Init(&po);
             po.MaxWait = io_ms_;
             (void)js_PublishAsyncComplete(js_, &po);
         }
-        if (Status st = fold(); !st) return cli::report(st);
+        return fold();
+    }
+
+    int stop() {
+        if (Status st = settle(); !st) return cli::report(st);
         return signal_exit();
     }
 

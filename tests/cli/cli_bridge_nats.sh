@@ -123,6 +123,11 @@ t_records_go_out_byte_for_byte_with_their_headers_and_the_reader_shows_the_progr
     echo x | $APPEND q2
     expect_code 1 "$BRIDGE" q2 "$URL/orders.eu"
     grep -q 'did not come from this queue' err || fail "foreign subject: $(cat err)"
+    # A record over the server's max_payload (1 MiB): a data error naming it, exit 7.
+    { echo small; head -c 2000000 /dev/zero | tr '\0' x; echo; } | $APPEND q4
+    expect_code 7 "$BRIDGE" --create-stream BIG q4 "$URL/big"
+    grep -q "record 1 (2000000 bytes) is over the server's max_payload" err || fail "max_payload: $(cat err)"
+    expect_eq "reader past the small one" 1 "$(reader_pos q4 bridge)"
     # Usage.
     expect_code 2 "$BRIDGE" "$URL/orders.eu" q3
     expect_code 2 "$BRIDGE" --duplicate-window 5m q "$URL/orders.eu"

@@ -1,6 +1,7 @@
 // nats_stream_dump — a test helper for cli_bridge_nats.sh: prints every message of a
 // JetStream stream, in stream order, as len32 frames (4 bytes big-endian length, then the
-// bytes) of its data, or with --seqs one line per message: "<Chronicle-Seq> <Nats-Msg-Id>".
+// bytes) of its data, or with --seqs one line per message:
+// "<Chronicle-Seq> <Nats-Msg-Id> <Nats-Expected-Last-Msg-Id>" ("-" for a missing header).
 //
 //   nats_stream_dump HOST:PORT STREAM [--seqs]
 #include <nats/nats.h>
@@ -43,9 +44,12 @@ int main(int argc, char** argv) {
         if (seqs) {
             const char* cs = nullptr;
             const char* id = nullptr;
+            const char* prev = nullptr;
             (void)natsMsgHeader_Get(m, "Chronicle-Seq", &cs);
             (void)natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
-            std::printf("%s %s\n", cs != nullptr ? cs : "-", id != nullptr ? id : "-");
+            (void)natsMsgHeader_Get(m, "Nats-Expected-Last-Msg-Id", &prev);
+            std::printf("%s %s %s\n", cs != nullptr ? cs : "-", id != nullptr ? id : "-",
+                        prev != nullptr ? prev : "-");
         } else {
             const auto n = static_cast<uint32_t>(natsMsg_GetDataLength(m));
             const unsigned char len[4] = {

@@ -89,6 +89,8 @@ head_seq() { $READERS "$1" --json | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
 reader_pos() { $READERS "$1" show "$2" --json | sed -n 's/.*"position":\([0-9]*\).*/\1/p'; }
 queue_id() { $BIN/chronicle-queue info "$1" --json | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'; }
 # expected_seqs QUEUE FIRST LAST — the "<seq> <id>-<seq>" lines nats_stream_dump --seqs prints.
+# dump_seqs STREAM — "<Chronicle-Seq> <Nats-Msg-Id>" of each message in the stream.
+dump_seqs() { "$DUMP" "$HOSTPORT" "$1" --seqs | cut -d' ' -f1,2; }
 expected_seqs() { local id; id=$(queue_id "$1"); seq "$2" "$3" | awk -v id="$id" '{ print $1, id "-" $1 }'; }
 
 t_records_go_out_byte_for_byte_with_their_headers_and_the_reader_shows_the_progress() {
@@ -102,8 +104,12 @@ t_records_go_out_byte_for_byte_with_their_headers_and_the_reader_shows_the_progr
     expect_code 0 "$BRIDGE" -v --create-stream ORDERS q "$URL/orders.eu"
     grep -q ': 10000 records accepted, 0 refused as duplicates' err || fail "verbose: $(cat err)"
     cmp data <("$DUMP" "$HOSTPORT" ORDERS) || fail "the stream is not the queue, byte for byte"
-    cmp <(expected_seqs q 0 9999) <("$DUMP" "$HOSTPORT" ORDERS --seqs) ||
+    cmp <(expected_seqs q 0 9999) <(dump_seqs ORDERS) ||
         fail "the headers Chronicle-Seq / Nats-Msg-Id are not 0..9999"
+    # Nats-Expected-Last-Msg-Id: none on the first message, then the previous record's id.
+    "$DUMP" "$HOSTPORT" ORDERS --seqs | awk '
+        (NR == 1 && $3 != "-") || (NR > 1 && $3 != prev) { print "message " NR ": " $0; exit 1 }
+        { prev = $2 }' >chain || fail "Nats-Expected-Last-Msg-Id: $(cat chain)"
     expect_eq position 10000 "$(reader_pos q bridge)"
     # Again: nothing to send; with --create-stream of the existing stream too.
     expect_code 0 "$BRIDGE" --create-stream ORDERS q "$URL/orders.eu"
@@ -180,8 +186,8 @@ t_kill_9_in_a_loop_leaves_no_hole_and_no_duplicate() {
     ((kills >= 20)) || fail "only $kills kills"
     expect_code 0 "$BRIDGE" -v --batch 200 q "$URL/s"
     expect_eq position "$total" "$(reader_pos q bridge)"
-    cmp <(expected_seqs q 0 $((total - 1))) <("$DUMP" "$HOSTPORT" S --seqs) ||
-        fail "the stream does not hold every record once, in order: $(diff <(expected_seqs q 0 $((total - 1))) <("$DUMP" "$HOSTPORT" S --seqs) | head -5 | tr '\n' ' ')"
+    cmp <(expected_seqs q 0 $((total - 1))) <(dump_seqs S) ||
+        fail "the stream does not hold every record once, in order: $(diff <(expected_seqs q 0 $((total - 1))) <(dump_seqs S) | head -5 | tr '\n' ' ')"
     cmp <(gen 0 "$total") <("$DUMP" "$HOSTPORT" S) || fail "the stream's bytes differ"
     if grep -v 'note: ' bridge.err | grep -q .; then fail "unexpected errors: $(grep -v 'note: ' bridge.err | head -3)"; fi
 }
@@ -211,8 +217,8 @@ t_a_server_killed_and_restarted_is_retried_and_nothing_is_lost_or_doubled() {
         fail "the bridge did not catch up: $(reader_pos q bridge); $(tail -3 bridge.err)"
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
-    cmp <(expected_seqs q 0 19999) <("$DUMP" "$HOSTPORT" S --seqs) ||
-        fail "lost or doubled: $(diff <(expected_seqs q 0 19999) <("$DUMP" "$HOSTPORT" S --seqs) | head -5 | tr '\n' ' ')"
+    cmp <(expected_seqs q 0 19999) <(dump_seqs S) ||
+        fail "lost or doubled: $(diff <(expected_seqs q 0 19999) <(dump_seqs S) | head -5 | tr '\n' ' ')"
     cmp <(gen 0 20000) <("$DUMP" "$HOSTPORT" S) || fail "the stream's bytes differ"
     cat bridge.err >>bridge.all
     if grep -v 'note: ' bridge.all | grep -q .; then fail "unexpected errors: $(grep -v 'note: ' bridge.all | head -3)"; fi

@@ -4,10 +4,14 @@
 // "<Chronicle-Seq> <Nats-Msg-Id> <Nats-Expected-Last-Msg-Id>" ("-" for a missing header).
 //
 //   nats_stream_dump HOST:PORT STREAM [--seqs]
+//   nats_stream_dump HOST:PORT STREAM --limit SUBJECT MAX_MSGS
+//     creates or updates STREAM for SUBJECT with at most MAX_MSGS messages, refusing new
+//     ones beyond (discard new); -1: no limit.
 #include <nats/nats.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -24,13 +28,35 @@ int main(int argc, char** argv) {
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = natsConnection_ConnectTo(&nc, url.c_str());
     if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, nullptr);
+    int rc = 0;
+    if (s == NATS_OK && argc > 5 && std::strcmp(argv[3], "--limit") == 0) {
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        const char* subjects[] = {argv[4]};
+        cfg.Name = argv[2];
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.MaxMsgs = std::strtoll(argv[5], nullptr, 10);
+        cfg.Discard = js_DiscardNew;
+        s = js_AddStream(nullptr, js, &cfg, nullptr, &jerr);
+        if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+            s = js_UpdateStream(nullptr, js, &cfg, nullptr, &jerr);
+        }
+        if (s != NATS_OK) {
+            std::fprintf(stderr, "nats_stream_dump: update: %s (%d)\n", natsStatus_GetText(s),
+                         static_cast<int>(jerr));
+            rc = 1;
+        }
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        return rc;
+    }
     if (s == NATS_OK) s = js_GetStreamInfo(&si, js, argv[2], nullptr, &jerr);
     if (s != NATS_OK) {
         std::fprintf(stderr, "nats_stream_dump: %s (%d)\n", natsStatus_GetText(s),
                      static_cast<int>(jerr));
         return 1;
     }
-    int rc = 0;
     for (uint64_t seq = si->State.FirstSeq; seq != 0 && seq <= si->State.LastSeq; ++seq) {
         natsMsg* m = nullptr;
         s = js_GetMsg(&m, js, argv[2], seq, nullptr, &jerr);

@@ -157,6 +157,23 @@ t_sigterm_stops_a_following_bridge_with_its_cursor_stored() {
     cmp <(gen 0 310) <("$DUMP" "$HOSTPORT" S) || fail "the stream is not the queue"
 }
 
+# A refusal in the middle of a window (the stream is full: max 2500 messages, new ones
+# refused): the stream keeps 0..2499 and nothing after a hole, the cursor stops at 2500,
+# the bridge backs off and gives up (exit 6); with the limit lifted, the rest once, in order.
+t_a_refusal_in_the_middle_of_a_window_leaves_no_hole() {
+    start_nats
+    gen 0 6000 | $APPEND --framing=len32 q2
+    "$DUMP" "$HOSTPORT" L --limit lim 2500 || fail "could not create the stream L"
+    expect_code 6 "$BRIDGE" --batch 700 --retry-for 1s q2 "$URL/lim"
+    grep -q 'maximum messages exceeded' err || fail "no refusal: $(cat err)"
+    expect_eq position 2500 "$(reader_pos q2 bridge)"
+    cmp <(expected_seqs q2 0 2499) <(dump_seqs L) || fail "the stream is not 0..2499"
+    "$DUMP" "$HOSTPORT" L --limit lim -1 || fail "could not lift the limit"
+    expect_code 0 "$BRIDGE" --batch 700 q2 "$URL/lim"
+    cmp <(expected_seqs q2 0 5999) <(dump_seqs L) || fail "the rest was not delivered once, in order"
+    cmp <(gen 0 6000) <("$DUMP" "$HOSTPORT" L) || fail "the stream's bytes differ"
+}
+
 # kill -9 of the bridge (at least 20 times, at random moments) while records flow into the
 # queue, then one last run: the stream holds every record once, in order, byte for byte.
 t_kill_9_in_a_loop_leaves_no_hole_and_no_duplicate() {

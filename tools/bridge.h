@@ -45,6 +45,8 @@ struct Options {
     std::string field = "data";       // the field that holds the record's bytes
     uint64_t batch = 1000;            // records per round trip / outstanding at most
     uint64_t max_len = 0;             // Redis out: XADD MAXLEN ~ N (0: no trimming)
+    std::string create_stream;        // NATS out: create this stream for the subject
+    uint64_t duplicate_window_ns = 120'000'000'000ull;  // ... with this duplicate window
     // How long to keep trying an unreachable server (since the last success); nullopt:
     // for ever.
     std::optional<uint64_t> retry_for_ns;

@@ -31,31 +31,6 @@ namespace chronicle::bridge::nats {
 
 namespace {
 
-struct Outcome {
-    enum Kind { ok, lost, fatal };
-    Kind kind = ok;
-    std::string why;
-    int code = cli::kError;
-    static Outcome lost_because(std::string why) { return {lost, std::move(why), cli::kError}; }
-    static Outcome fatal_because(std::string why, int code = cli::kError) {
-        return {fatal, std::move(why), code};
-    }
-};
-
-std::string to_dec(uint64_t v) {
-    char b[24];
-    auto [end, ec] = std::to_chars(b, b + sizeof b, v);
-    (void)ec;
-    return {b, end};
-}
-
-std::optional<uint64_t> parse_dec(std::string_view s) {
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
-    return v;
-}
-
 std::string status_text(natsStatus s) {
     std::string t = natsStatus_GetText(s);
     std::string_view last = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
@@ -513,15 +488,6 @@ class Out {
                  " skipped as already there, " + to_dec(reconnects_) + " reconnects");
         }
         return cli::kOk;
-    }
-    int fatal(const Outcome& oc) {
-        cli::warn(oc.why);
-        return oc.code;
-    }
-    int gave_up(const Outcome& oc, const Backoff& b) {
-        if (cli::terminated() != 0) return signal_exit();
-        cli::warn(oc.why + " (gave up after " + b.spent() + ", --retry-for)");
-        return cli::kTimeout;
     }
 
     const Options& o_;

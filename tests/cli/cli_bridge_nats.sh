@@ -18,37 +18,8 @@ if [[ ! -x $BRIDGE || -z $DUMP || ! -x $DUMP ]]; then
     exit 77
 fi
 
-wait_until() {
-    local limit=$(($1 * 20)) i
-    shift
-    for ((i = 0; i < limit; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
 PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-}
+cleanup() { stop_pids "${PIDS[@]}"; }
 # nats_on PORT — the server's log says it is ready.
 nats_ready() { grep -q 'Server is ready' nats.log; }
 # start_nats [PORT] — a nats-server with JetStream ($NATS_PORT, $URL, $HOSTPORT), stopped by

@@ -225,6 +225,8 @@ complete -c chronicle-bridge -l consumer -x -d 'Into a queue: the consumer name 
 complete -c chronicle-bridge -l field -x -d 'The field that holds the bytes (default data)'
 complete -c chronicle-bridge -l batch -x -a '100 1000 10000' -d 'Records per round trip'
 complete -c chronicle-bridge -l max-len -x -d 'Trim the stream to about N entries'
+complete -c chronicle-bridge -l create-stream -x -d 'NATS: create the JetStream stream for the subject'
+complete -c chronicle-bridge -l duplicate-window -x -d 'NATS: duplicate window of the created stream'
 complete -c chronicle-bridge -l retry-for -x -a '500ms 10s 1m 5m 1h 1d' -d 'Give up on an unreachable server after DUR'
 complete -c chronicle-bridge -l io-timeout -x -a '500ms 10s 1m' -d 'Connect and reply timeout'
 complete -c chronicle-bridge -s v -l verbose -d 'Say what was done at the end'

@@ -96,6 +96,31 @@ int signal_exit() {
     return 128 + cli::terminated();
 }
 
+int fatal(const Outcome& oc) {
+    cli::warn(oc.why);
+    return oc.code;
+}
+
+int gave_up(const Outcome& oc, const Backoff& b) {
+    if (cli::terminated() != 0) return signal_exit();
+    cli::warn(oc.why + " (gave up after " + b.spent() + ", --retry-for)");
+    return cli::kTimeout;
+}
+
+std::string to_dec(uint64_t v) {
+    char b[24];
+    auto [end, ec] = std::to_chars(b, b + sizeof b, v);
+    (void)ec;
+    return {b, end};
+}
+
+std::optional<uint64_t> parse_dec(std::string_view s) {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+    return v;
+}
+
 bool Backoff::wait(const std::string& why) {
     const auto now = std::chrono::steady_clock::now();
     if (!first_failure_) first_failure_ = now;

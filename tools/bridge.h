@@ -13,6 +13,7 @@
 
 #include "chronicle/reader.h"
 #include "chronicle/status.h"
+#include "cli.h"
 
 namespace chronicle::bridge {
 
@@ -45,6 +46,8 @@ struct Options {
     std::string field = "data";       // the field that holds the record's bytes
     uint64_t batch = 1000;            // records per round trip / outstanding at most
     uint64_t max_len = 0;             // Redis out: XADD MAXLEN ~ N (0: no trimming)
+    std::string create_stream;        // NATS out: create this stream for the subject
+    uint64_t duplicate_window_ns = 120'000'000'000ull;  // ... with this duplicate window
     // How long to keep trying an unreachable server (since the last success); nullopt:
     // for ever.
     std::optional<uint64_t> retry_for_ns;
@@ -59,9 +62,17 @@ struct Counters {
     uint64_t reconnects = 0;
 };
 
-// Why a run stops early: the server refused (not worth retrying), or a queue error.
-struct Fatal {
-    int code;
+// What a step of an engine came to: done, a lost connection (or a server saying "not
+// now": reconnect with back-off), or a refusal (stop with `code`).
+struct Outcome {
+    enum Kind { ok, lost, fatal };
+    Kind kind = ok;
+    std::string why;
+    int code = cli::kError;
+    static Outcome lost_because(std::string why) { return {lost, std::move(why), cli::kError}; }
+    static Outcome fatal_because(std::string why, int code = cli::kError) {
+        return {fatal, std::move(why), code};
+    }
 };
 
 // Reconnect back-off: 100 ms doubling to 5 s, with jitter, for at most retry_for.
@@ -120,5 +131,16 @@ bool stop_requested();
 
 // 128 + the termination signal, for a run that a signal stopped.
 int signal_exit();
+
+// A refusal: its one line on stderr; returns its exit code.
+int fatal(const Outcome& oc);
+
+// --retry-for ran out (or a signal came while backing off): the line, kTimeout.
+int gave_up(const Outcome& oc, const Backoff& b);
+
+// v in decimal (for protocol fields and messages), and back: nullopt unless `s` is all
+// digits and fits.
+std::string to_dec(uint64_t v);
+std::optional<uint64_t> parse_dec(std::string_view s);
 
 }  // namespace chronicle::bridge

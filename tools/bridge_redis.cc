@@ -41,19 +41,6 @@ struct ReplyFree {
 };
 using Reply = std::unique_ptr<redisReply, ReplyFree>;
 
-// What a step came to: done, a lost connection (or a server saying "not now": reconnect
-// with back-off), or a refusal (stop with `code`).
-struct Outcome {
-    enum Kind { ok, lost, fatal };
-    Kind kind = ok;
-    std::string why;
-    int code = cli::kError;
-    static Outcome lost_because(std::string why) { return {lost, std::move(why), cli::kError}; }
-    static Outcome fatal_because(std::string why, int code = cli::kError) {
-        return {fatal, std::move(why), code};
-    }
-};
-
 timeval to_timeval(uint64_t ns) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(ns / 1'000'000'000ull);
@@ -82,20 +69,6 @@ bool transient(const redisReply* r) {
 bool id_not_above_top(const redisReply* r) {
     return str(r).find("equal or smaller than the target stream top item") !=
            std::string_view::npos;
-}
-
-std::string to_dec(uint64_t v) {
-    char b[24];
-    auto [end, ec] = std::to_chars(b, b + sizeof b, v);
-    (void)ec;
-    return {b, end};
-}
-
-std::optional<uint64_t> parse_dec(std::string_view s) {
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
-    return v;
 }
 
 // A stream entry ID "<ms>-<seq>", ordered.
@@ -199,19 +172,6 @@ const redisReply* field(const redisReply* fields, std::string_view name) {
 }
 
 // ------------------------------------------------------------------------------ out
-
-// A refusal: one line, its exit code.
-int fatal(const Outcome& oc) {
-    cli::warn(oc.why);
-    return oc.code;
-}
-
-// --retry-for ran out (or a signal came while backing off).
-int gave_up(const Outcome& oc, const Backoff& b) {
-    if (cli::terminated() != 0) return signal_exit();
-    cli::warn(oc.why + " (gave up after " + b.spent() + ", --retry-for)");
-    return cli::kTimeout;
-}
 
 class Out {
   public:

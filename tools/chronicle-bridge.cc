@@ -1,7 +1,9 @@
-// chronicle-bridge — stream a queue into a server (Redis Streams) or a server into a queue.
+// chronicle-bridge — stream a queue into a server (Redis Streams, NATS JetStream) or a server
+// into a queue.
 //
 //   chronicle-bridge [options] QUEUE redis://HOST:PORT/STREAM    out of the queue
 //   chronicle-bridge [options] redis://HOST:PORT/STREAM QUEUE    into the queue
+//   chronicle-bridge [options] QUEUE nats://HOST:PORT/SUBJECT    out of the queue
 //
 // Out of a queue it reads as a named reader (--reader, default "bridge"): its cursor moves
 // only past records the server acknowledged, so chronicle-readers shows the bridge's
@@ -10,7 +12,12 @@
 #include <string>
 
 #include "bridge.h"
+#ifdef CHRONICLE_BRIDGE_NATS
+#include "bridge_nats.h"
+#endif
+#ifdef CHRONICLE_BRIDGE_REDIS
 #include "bridge_redis.h"
+#endif
 #include "chronicle/reader.h"
 #include "cli.h"
 
@@ -25,9 +32,11 @@ int tool_main(int argc, char** argv) {
     std::string destination;
     std::string retry_for;
     std::string io_timeout = "10s";
+    std::string duplicate_window = "2m";
     CLI::App app{
-        "Stream the records of a chronicle queue into Redis Streams, or a Redis stream into a "
-        "queue. One side is a queue directory, the other a URL: redis://HOST:PORT/STREAM.",
+        "Stream the records of a chronicle queue into Redis Streams or NATS JetStream, or a "
+        "Redis stream into a queue. One side is a queue directory, the other a URL: "
+        "redis://HOST:PORT/STREAM or nats://HOST:PORT/SUBJECT.",
         "chronicle-bridge"};
     app.add_option("SOURCE", source, "queue directory or URL to read from")->required();
     app.add_option("DESTINATION", destination, "URL or queue directory to write to")->required();
@@ -51,14 +60,24 @@ int tool_main(int argc, char** argv) {
                  "of the data");
     app.add_option("--batch", o.batch,
                    "records per round trip (default 1000): out of a queue, the XADDs sent "
-                   "before their replies are read; into a queue, the entries per XREADGROUP "
-                   "(and so the most a crash can append twice)")
+                   "before their replies are read, or the NATS messages unacknowledged at "
+                   "most; into a queue, the entries per XREADGROUP (and so the most a crash "
+                   "can append twice)")
         ->transform(cli::uint_check())
         ->check(CLI::Range(uint64_t{1}, uint64_t{100000}));
     auto* max_len = app.add_option("--max-len", o.max_len,
                                    "out of a queue into Redis: trim the stream to about N "
                                    "entries (XADD MAXLEN ~ N)")
                         ->transform(cli::uint_check());
+    auto* create_stream =
+        app.add_option("--create-stream", o.create_stream,
+                       "out of a queue into NATS: create the JetStream stream NAME capturing "
+                       "the subject if it does not exist (otherwise a stream must capture it)")
+            ->check(cli::non_empty());
+    auto* dup_window = app.add_option("--duplicate-window", duplicate_window,
+                                      "with --create-stream: the stream's duplicate window "
+                                      "(default 2m; at least as long as a bridge may be down)")
+                           ->check(cli::duration_check());
     app.add_option("--retry-for", retry_for,
                    "how long to keep trying an unreachable server before giving up (exit 6); "
                    "default: for ever with --follow, 30s without")
@@ -82,9 +101,26 @@ int tool_main(int argc, char** argv) {
         if (std::string err = bridge::parse_url(url, o.url); !err.empty()) {
             throw CLI::ValidationError(url, err);
         }
-        if (o.url.scheme != "redis") {
-            throw CLI::ValidationError(url, "this build bridges redis:// only");
+        bool engine = false;
+#ifdef CHRONICLE_BRIDGE_REDIS
+        engine = engine || o.url.scheme == "redis";
+#endif
+#ifdef CHRONICLE_BRIDGE_NATS
+        engine = engine || o.url.scheme == "nats";
+#endif
+        if (!engine) {
+            throw CLI::ValidationError(url, "this build has no " + o.url.scheme + ":// engine");
         }
+        if (o.url.scheme == "nats" && !out) {
+            throw CLI::ValidationError(url, "into a queue from NATS is not built yet");
+        }
+        if (o.url.scheme != "nats" && (create_stream->count() > 0 || dup_window->count() > 0)) {
+            throw CLI::ValidationError("--create-stream/--duplicate-window", "only into NATS");
+        }
+        if (dup_window->count() > 0 && create_stream->count() == 0) {
+            throw CLI::ValidationError("--duplicate-window", "only with --create-stream");
+        }
+        o.duplicate_window_ns = cli::parse_duration_ns(duplicate_window, "--duplicate-window");
         if (out && (group->count() > 0 || consumer->count() > 0)) {
             throw CLI::ValidationError("--group/--consumer", "only into a queue (SOURCE a URL)");
         }
@@ -105,7 +141,14 @@ int tool_main(int argc, char** argv) {
             throw CLI::ValidationError("--io-timeout", "at least 1ms");
         }
         cli::install_termination_handlers();
+#ifdef CHRONICLE_BRIDGE_NATS
+        if (o.url.scheme == "nats") return bridge::nats::out(o);
+#endif
+#ifdef CHRONICLE_BRIDGE_REDIS
         return out ? bridge::redis::out(o) : bridge::redis::in(o);
+#else
+        return cli::kUsage;
+#endif
     });
 }
 

@@ -1,0 +1,518 @@
+// chronicle-bridge — NATS JetStream through libnats (asynchronous publishing).
+//
+// Out of a queue: each record becomes one message on the URL's subject, its data the
+// record's bytes unchanged, with the headers Nats-Msg-Id "<queue id>-<seq>", Chronicle-Seq
+// and Chronicle-Time (ns). Up to --batch messages are unacknowledged at a time; the named
+// reader's cursor is stored up to the highest contiguous acknowledged record. Each message
+// but the first after a resync also carries Nats-Expected-Last-Msg-Id, the previous
+// record's id: when a message fails, the later ones of the window are refused instead of
+// stored after a hole. After any failure the bridge stops publishing, lets the outstanding
+// acknowledgments settle, reads the stream's last message on the subject and resumes after
+// it (as the Redis engine does with XREVRANGE).
+#include "bridge_nats.h"
+
+#include <nats/nats.h>
+
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chronicle/reader.h"
+#include "cli.h"
+
+namespace chronicle::bridge::nats {
+
+namespace {
+
+std::string status_text(natsStatus s) {
+    std::string t = natsStatus_GetText(s);
+    std::string_view last = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
+    // "(conn.c:2088): No server available for connection": the location is of no use here.
+    if (!last.empty() && last[0] == '(') {
+        if (const size_t c = last.find("): "); c != std::string_view::npos)
+            last.remove_prefix(c + 3);
+    }
+    if (!last.empty() && last != t) t += ": " + std::string(last);
+    return t;
+}
+
+// Whether a NATS subject pattern (tokens, '*' one token, '>' the rest) captures `subject`.
+bool subject_matches(std::string_view pattern, std::string_view subject) {
+    for (;;) {
+        const size_t pd = pattern.find('.');
+        const size_t sd = subject.find('.');
+        const std::string_view pt = pattern.substr(0, pd);
+        const std::string_view st = subject.substr(0, sd);
+        if (pt == ">") return true;
+        if (pt != "*" && pt != st) return false;
+        if (pd == std::string_view::npos || sd == std::string_view::npos) {
+            return pd == std::string_view::npos && sd == std::string_view::npos;
+        }
+        pattern = pattern.substr(pd + 1);
+        subject = subject.substr(sd + 1);
+    }
+}
+
+// The acknowledgments, filled on the library's thread, drained by the main loop.
+struct Acks {
+    std::mutex m;
+    std::condition_variable cv;
+    std::set<uint64_t> ok;  // acknowledged sequences not yet folded into the cursor
+    uint64_t sent = 0;
+    uint64_t duplicates = 0;
+    uint64_t answered = 0;  // callbacks so far
+    bool failed = false;
+    std::string why;  // the first failure
+};
+
+void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+    auto* a = static_cast<Acks*>(closure);
+    const char* v = nullptr;
+    std::optional<uint64_t> seq;
+    if (natsMsgHeader_Get(msg, "Chronicle-Seq", &v) == NATS_OK && v != nullptr) {
+        seq = parse_dec(v);
+    }
+    {
+        std::lock_guard lk(a->m);
+        ++a->answered;
+        if (pa != nullptr && seq) {
+            a->ok.insert(*seq);
+            ++(pa->Duplicate ? a->duplicates : a->sent);
+        } else if (!a->failed) {
+            a->failed = true;
+            a->why = "publish of record " + (seq ? to_dec(*seq) : std::string("?")) + " failed: ";
+            if (pae != nullptr) {
+                a->why += pae->ErrText != nullptr ? std::string(pae->ErrText)
+                                                  : std::string(natsStatus_GetText(pae->Err));
+                if (pae->ErrCode != 0) a->why += " (" + to_dec(pae->ErrCode) + ")";
+            } else {
+                a->why += "no acknowledgment";
+            }
+        }
+    }
+    a->cv.notify_all();
+    natsMsg_Destroy(msg);
+}
+
+class Out {
+  public:
+    Out(const Options& o, QueueSource& src) : o_(o), src_(src) {
+        io_ms_ = static_cast<int64_t>(std::max<uint64_t>(o.io_timeout_ns / 1'000'000ull, 1));
+    }
+    ~Out() { close(); }
+    Out(const Out&) = delete;
+    Out& operator=(const Out&) = delete;
+
+    int run() {
+        Backoff backoff(o_.retry_for_ns);
+        bool connected = false;
+        uint64_t progress_mark = 0;
+        for (;;) {
+            if (stop_requested()) return stop();
+            if (!connected) {
+                Outcome oc = open();
+                if (oc.kind == Outcome::ok) oc = find_stream();
+                if (oc.kind == Outcome::ok) oc = resync();
+                if (oc.kind == Outcome::fatal) return fatal(oc);
+                if (oc.kind == Outcome::lost) {
+                    close();
+                    if (!backoff.wait(oc.why)) return gave_up(oc, backoff);
+                    ++reconnects_;
+                    continue;
+                }
+                connected = true;
+                backoff.reset();
+                progress_mark = src_.committed();
+            }
+            // Fill the window.
+            bool published = false;
+            Outcome oc;
+            while (window_.size() < o_.batch && !failed()) {
+                auto r = src_.reader().next();
+                if (!r) return cli::report(r.status());
+                if (!r.value()) break;
+                oc = publish(*r.value());
+                if (oc.kind != Outcome::ok) break;
+                published = true;
+            }
+            if (oc.kind == Outcome::ok) {
+                if (!window_.empty() && (!published || window_.size() >= o_.batch)) {
+                    // Wait for acknowledgments: all of them when nothing more is to be sent.
+                    oc = wait_acks(published ? window_.size() - 1 : 0);
+                }
+            }
+            if (oc.kind == Outcome::ok && failed()) oc = Outcome::lost_because(failure());
+            if (Status st = fold(); !st) return cli::report(st);
+            if (oc.kind == Outcome::fatal) {
+                (void)settle();  // what was published before it, acknowledged, stays
+                return fatal(oc);
+            }
+            if (oc.kind == Outcome::lost) {
+                // Stop publishing, let the window settle, resume after the stream's last.
+                const Outcome rc = recover(oc);
+                if (rc.kind == Outcome::fatal) return fatal(rc);
+                // Failing again without progress (a refusal that persists, a server that
+                // is gone): back off, for at most --retry-for.
+                const bool progressed = src_.committed() > progress_mark;
+                progress_mark = src_.committed();
+                if (progressed) backoff.reset();
+                if (rc.kind == Outcome::lost || !progressed) {
+                    const Outcome& why = rc.kind == Outcome::lost ? rc : oc;
+                    if (!backoff.wait(why.why)) return gave_up(why, backoff);
+                }
+                if (rc.kind == Outcome::lost || !connection_ok()) {
+                    close();
+                    connected = false;
+                    ++reconnects_;
+                }
+                continue;
+            }
+            if (!published && window_.empty()) {
+                if (!o_.follow) return done();
+                if (Status st = src_.wait(1000); !st) return cli::report(st);
+            }
+        }
+    }
+
+  private:
+    Outcome open() {
+        close();
+        natsOptions* opts = nullptr;
+        natsStatus s = natsOptions_Create(&opts);
+        const std::string url = "nats://" + o_.url.where();
+        if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
+        if (s == NATS_OK && (!o_.url.user.empty() || !o_.url.password.empty())) {
+            s = natsOptions_SetUserInfo(opts, o_.url.user.c_str(), o_.url.password.c_str());
+        }
+        if (s == NATS_OK) s = natsOptions_SetTimeout(opts, io_ms_);
+        // Reconnects are ours (with a resync after each): the library's would resend its
+        // buffer behind our back.
+        if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, false);
+        if (s == NATS_OK) s = natsConnection_Connect(&nc_, opts);
+        natsOptions_Destroy(opts);
+        if (s != NATS_OK) {
+            return Outcome::lost_because(o_.url.display() + ": cannot connect: " + status_text(s));
+        }
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = io_ms_;
+        jo.PublishAsync.MaxPending = static_cast<int64_t>(o_.batch);
+        jo.PublishAsync.AckHandler = on_ack;
+        jo.PublishAsync.AckHandlerClosure = &acks_;
+        s = natsConnection_JetStream(&js_, nc_, &jo);
+        if (s != NATS_OK) {
+            return Outcome::lost_because(o_.url.display() + ": JetStream: " + status_text(s));
+        }
+        return {};
+    }
+
+    void close() {
+        if (js_ != nullptr) {
+            drop_pending();
+            jsCtx_Destroy(js_);
+            js_ = nullptr;
+            async_used_ = false;
+        }
+        if (nc_ != nullptr) {
+            natsConnection_Destroy(nc_);
+            nc_ = nullptr;
+        }
+    }
+
+    bool connection_ok() const {
+        return nc_ != nullptr && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+    }
+
+    // A JetStream API error: a lost connection, or a refusal.
+    Outcome api_error(std::string_view what, natsStatus s, jsErrCode jerr) const {
+        std::string why = o_.url.display() + ": " + std::string(what) + ": " + status_text(s);
+        if (jerr != 0) why += " (" + to_dec(jerr) + ")";
+        if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
+            s == NATS_CONNECTION_DISCONNECTED || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
+            !connection_ok()) {
+            return Outcome::lost_because(why);
+        }
+        return Outcome::fatal_because(why);
+    }
+
+    // --create-stream, then the stream that captures the subject.
+    Outcome find_stream() {
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        if (!o_.create_stream.empty()) {
+            jsStreamConfig cfg;
+            jsStreamConfig_Init(&cfg);
+            const char* subjects[] = {o_.url.name.c_str()};
+            cfg.Name = o_.create_stream.c_str();
+            cfg.Subjects = subjects;
+            cfg.SubjectsLen = 1;
+            cfg.Duplicates = static_cast<int64_t>(o_.duplicate_window_ns);
+            natsStatus s = js_AddStream(nullptr, js_, &cfg, nullptr, &jerr);
+            if (s != NATS_OK && jerr != JSStreamNameExistErr) {
+                return api_error("creating stream " + o_.create_stream, s, jerr);
+            }
+        }
+        jsStreamInfoList* list = nullptr;
+        jerr = static_cast<jsErrCode>(0);
+        natsStatus s = js_Streams(&list, js_, nullptr, &jerr);
+        if (s == NATS_NOT_FOUND)
+            list = nullptr;
+        else if (s != NATS_OK)
+            return api_error("listing streams", s, jerr);
+        stream_.clear();
+        for (int i = 0; list != nullptr && i < list->Count && stream_.empty(); ++i) {
+            const jsStreamConfig* c = list->List[i]->Config;
+            for (int j = 0; c != nullptr && j < c->SubjectsLen; ++j) {
+                if (subject_matches(c->Subjects[j], o_.url.name)) {
+                    stream_ = c->Name;
+                    break;
+                }
+            }
+        }
+        if (list != nullptr) jsStreamInfoList_Destroy(list);
+        if (stream_.empty()) {
+            return Outcome::fatal_because(o_.url.display() + ": no JetStream stream captures '" +
+                                          o_.url.name +
+                                          "' (create one, or use --create-stream NAME)");
+        }
+        if (!o_.create_stream.empty() && stream_ != o_.create_stream) {
+            return Outcome::fatal_because(o_.url.display() + ": '" + o_.url.name +
+                                          "' is captured by stream " + stream_ + ", not " +
+                                          o_.create_stream);
+        }
+        return {};
+    }
+
+    // Reads the stream's last message on the subject and resumes after it (or at the
+    // cursor, when the stream holds nothing of this queue past it).
+    Outcome resync() {
+        natsMsg* last = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s =
+            js_GetLastMsg(&last, js_, stream_.c_str(), o_.url.name.c_str(), nullptr, &jerr);
+        uint64_t resume = src_.committed();
+        prev_id_.clear();
+        if (s == NATS_OK) {
+            const char* id = nullptr;
+            const char* sq = nullptr;
+            (void)natsMsgHeader_Get(last, "Nats-Msg-Id", &id);
+            (void)natsMsgHeader_Get(last, "Chronicle-Seq", &sq);
+            std::optional<uint64_t> seq = sq != nullptr ? parse_dec(sq) : std::nullopt;
+            const std::string msg_id = id != nullptr ? id : "";
+            natsMsg_Destroy(last);
+            if (!seq || msg_id != src_.id() + "-" + to_dec(*seq)) {
+                return Outcome::fatal_because(
+                    o_.url.display() + ": the last message on the subject (" +
+                    cli::printable(msg_id) + ") did not come from this queue (" +
+                    (src_.id().empty() ? std::string("no id") : src_.id()) +
+                    "): a subject takes the records of one queue; bridge into another subject");
+            }
+            auto head = src_.reader().head();
+            if (!head) {
+                return Outcome::fatal_because(head.status().message(),
+                                              cli::exit_code(head.status().code()));
+            }
+            if (*seq >= head.value()) {
+                return Outcome::fatal_because(
+                    o_.url.display() + ": the stream holds sequence " + to_dec(*seq) +
+                        ", past the queue's last record (" + to_dec(head.value()) +
+                        " records): a queue made again under the same identity?",
+                    cli::kDataError);
+            }
+            if (*seq + 1 >= resume) {
+                skipped_ += *seq + 1 - resume;
+                resume = *seq + 1;
+            }
+        } else if (!(s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr)) {
+            return api_error("reading the stream's last message", s, jerr);
+        }
+        // The message after a resync goes without an expected last id: the server may have
+        // forgotten it (after a restart it keeps only ids inside the duplicate window).
+        prev_id_.clear();
+        if (Status st = src_.resume_at(resume); !st) {
+            return Outcome::fatal_because(st.message(), cli::exit_code(st.code()));
+        }
+        return {};
+    }
+
+    Outcome publish(const Record& rec) {
+        const std::string seq = to_dec(rec.seq);
+        const std::string id = src_.id() + "-" + seq;
+        const std::string ts = to_dec(rec.timestamp_ns);
+        const std::string_view data = rec.text();
+        natsMsg* m = nullptr;
+        natsStatus s = natsMsg_Create(&m, o_.url.name.c_str(), nullptr, data.data(),
+                                      static_cast<int>(data.size()));
+        if (s == NATS_OK) s = natsMsgHeader_Set(m, "Chronicle-Seq", seq.c_str());
+        if (s == NATS_OK) s = natsMsgHeader_Set(m, "Chronicle-Time", ts.c_str());
+        if (s == NATS_OK) {
+            jsPubOptions po;
+            jsPubOptions_Init(&po);
+            po.MaxWait = io_ms_;
+            po.MsgId = id.c_str();
+            if (!prev_id_.empty()) po.ExpectLastMsgId = prev_id_.c_str();
+            async_used_ = true;
+            s = js_PublishMsgAsync(js_, &m, &po);
+        }
+        natsMsg_Destroy(m);
+        if (s == NATS_MAX_PAYLOAD) {
+            return Outcome::fatal_because(
+                o_.url.display() + ": record " + seq + " (" + to_dec(data.size()) +
+                    " bytes) is over the server's max_payload: " + status_text(s),
+                cli::kDataError);
+        }
+        if (s != NATS_OK) {
+            return Outcome::lost_because(o_.url.display() + ": publish of record " + seq + ": " +
+                                         status_text(s));
+        }
+        window_.push_back(rec.seq);
+        ++sent_count_;
+        prev_id_ = id;
+        return {};
+    }
+
+    bool failed() {
+        std::lock_guard lk(acks_.m);
+        return acks_.failed;
+    }
+    std::string failure() {
+        std::lock_guard lk(acks_.m);
+        return o_.url.display() + ": " + acks_.why;
+    }
+
+    // Waits until at most `left` messages are unacknowledged, a failure, a lost connection,
+    // a signal, or the I/O timeout. (libnats does not fail the outstanding acknowledgments
+    // when the connection closes: they would wait for their MaxWait.)
+    Outcome wait_acks(size_t left) {
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(io_ms_ + 1000);
+        for (;;) {
+            {
+                std::unique_lock lk(acks_.m);
+                const uint64_t target = answered_base_ + (sent_count_ - left);
+                if (acks_.cv.wait_for(lk, std::chrono::milliseconds(100),
+                                      [&] { return acks_.failed || acks_.answered >= target; })) {
+                    return {};
+                }
+            }
+            if (!connection_ok()) {
+                return Outcome::lost_because(o_.url.display() + ": connection lost");
+            }
+            if (stop_requested()) return {};
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return Outcome::lost_because(o_.url.display() +
+                                             ": no acknowledgment within the I/O timeout");
+            }
+        }
+    }
+
+    // Moves the cursor past the acknowledged front of the window.
+    Status fold() {
+        uint64_t to = src_.committed();
+        {
+            std::lock_guard lk(acks_.m);
+            while (!window_.empty() && acks_.ok.erase(window_.front()) > 0) {
+                to = window_.front() + 1;
+                window_.pop_front();
+                ++answered_base_;
+                --sent_count_;
+            }
+        }
+        return src_.commit(to);
+    }
+
+    // Library-owned messages still waiting for an acknowledgment are dropped. (libnats 3.4.1
+    // crashes in js_PublishAsyncGetPendingList on a context that never published async.)
+    void drop_pending() {
+        if (!async_used_) return;
+        natsMsgList pending{};
+        if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) natsMsgList_Destroy(&pending);
+    }
+
+    // After a failure: wait for the window's acknowledgments, commit what is contiguous, then
+    // resume after the stream's last message.
+    Outcome recover(const Outcome& why) {
+        if (js_ != nullptr && connection_ok()) {
+            jsPubOptions po;
+            jsPubOptions_Init(&po);
+            po.MaxWait = io_ms_;
+            (void)js_PublishAsyncComplete(js_, &po);
+            drop_pending();
+        }
+        if (Status st = fold(); !st) {
+            return Outcome::fatal_because(st.message(), cli::exit_code(st.code()));
+        }
+        {
+            std::lock_guard lk(acks_.m);
+            acks_.ok.clear();
+            acks_.failed = false;
+            acks_.why.clear();
+            answered_base_ = acks_.answered;
+        }
+        window_.clear();
+        sent_count_ = 0;
+        if (!connection_ok()) return why;
+        Outcome oc = resync();
+        if (oc.kind != Outcome::ok) return oc;
+        note(why.why + "; resuming at record " + to_dec(src_.committed()));
+        return {};
+    }
+
+    // Waits (bounded) for the window's acknowledgments and stores the cursor past them.
+    Status settle() {
+        if (js_ != nullptr && !window_.empty() && connection_ok()) {
+            jsPubOptions po;
+            jsPubOptions_Init(&po);
+            po.MaxWait = io_ms_;
+            (void)js_PublishAsyncComplete(js_, &po);
+        }
+        return fold();
+    }
+
+    int stop() {
+        if (Status st = settle(); !st) return cli::report(st);
+        return signal_exit();
+    }
+
+    int done() {
+        if (o_.verbose) {
+            std::lock_guard lk(acks_.m);
+            note(o_.url.display() + ": " + to_dec(acks_.sent) + " records accepted, " +
+                 to_dec(acks_.duplicates) + " refused as duplicates, " + to_dec(skipped_) +
+                 " skipped as already there, " + to_dec(reconnects_) + " reconnects");
+        }
+        return cli::kOk;
+    }
+
+    const Options& o_;
+    QueueSource& src_;
+    int64_t io_ms_ = 10000;
+    natsConnection* nc_ = nullptr;
+    jsCtx* js_ = nullptr;
+    std::string stream_;
+    std::string prev_id_;          // the id of the record published last ("" after a resync)
+    std::deque<uint64_t> window_;  // published, not yet folded into the cursor
+    uint64_t sent_count_ = 0;      // == window_.size(), counted against answered
+    uint64_t answered_base_ = 0;   // acks_.answered at the window's start
+    bool async_used_ = false;      // js_ has published asynchronously
+    uint64_t skipped_ = 0;
+    uint64_t reconnects_ = 0;
+    Acks acks_;
+};
+
+}  // namespace
+
+int out(const Options& o) {
+    auto src = QueueSource::open(o);
+    if (!src) return cli::report(src.status());
+    Out run(o, *src.value());
+    return run.run();
+}
+
+}  // namespace chronicle::bridge::nats

@@ -43,6 +43,7 @@ struct Options {
     std::string reader = "bridge";    // out of a queue: the named reader
     std::string group = "bridge";     // into a queue from Redis: the consumer group
     std::string consumer = "bridge";  // ... and the consumer in it
+    std::string durable = "bridge";   // into a queue from NATS: the durable pull consumer
     std::string field = "data";       // the field that holds the record's bytes
     uint64_t batch = 1000;            // records per round trip / outstanding at most
     uint64_t max_len = 0;             // Redis out: XADD MAXLEN ~ N (0: no trimming)

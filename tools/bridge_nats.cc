@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "chronicle/reader.h"
+#include "chronicle/writer.h"
 #include "cli.h"
 
 namespace chronicle::bridge::nats {
@@ -58,6 +60,98 @@ bool subject_matches(std::string_view pattern, std::string_view subject) {
         pattern = pattern.substr(pd + 1);
         subject = subject.substr(sd + 1);
     }
+}
+
+bool connection_ok(natsConnection* nc) {
+    return nc != nullptr && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+// A JetStream API error: a lost connection (retried), or a refusal (fatal).
+Outcome api_error(const Options& o, natsConnection* nc, std::string_view what, natsStatus s,
+                  jsErrCode jerr) {
+    std::string why = o.url.display() + ": " + std::string(what) + ": " + status_text(s);
+    if (jerr != 0) why += " (" + to_dec(jerr) + ")";
+    if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
+        s == NATS_CONNECTION_DISCONNECTED || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
+        !connection_ok(nc)) {
+        return Outcome::lost_because(why);
+    }
+    return Outcome::fatal_because(why);
+}
+
+// Connects without the library's reconnects (ours come with a resync after each: the
+// library's would resend its buffer behind our back) and makes the JetStream context.
+Outcome connect(const Options& o, int64_t io_ms, const jsOptions& jo, natsConnection** nc,
+                jsCtx** js) {
+    natsOptions* opts = nullptr;
+    natsStatus s = natsOptions_Create(&opts);
+    const std::string url = "nats://" + o.url.where();
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
+    if (s == NATS_OK && (!o.url.user.empty() || !o.url.password.empty())) {
+        s = natsOptions_SetUserInfo(opts, o.url.user.c_str(), o.url.password.c_str());
+    }
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, io_ms);
+    if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, false);
+    if (s == NATS_OK) s = natsConnection_Connect(nc, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) {
+        return Outcome::lost_because(o.url.display() + ": cannot connect: " + status_text(s));
+    }
+    jsOptions copy = jo;
+    s = natsConnection_JetStream(js, *nc, &copy);
+    if (s != NATS_OK) {
+        return Outcome::lost_because(o.url.display() + ": JetStream: " + status_text(s));
+    }
+    return {};
+}
+
+// With o.create_stream, creates it; then names the stream that captures the URL's subject.
+// `out`: publishing into it (--create-stream is offered).
+Outcome find_stream(const Options& o, natsConnection* nc, jsCtx* js, std::string& stream,
+                    bool out) {
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    if (!o.create_stream.empty()) {
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        const char* subjects[] = {o.url.name.c_str()};
+        cfg.Name = o.create_stream.c_str();
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Duplicates = static_cast<int64_t>(o.duplicate_window_ns);
+        natsStatus s = js_AddStream(nullptr, js, &cfg, nullptr, &jerr);
+        if (s != NATS_OK && jerr != JSStreamNameExistErr) {
+            return api_error(o, nc, "creating stream " + o.create_stream, s, jerr);
+        }
+    }
+    jsStreamInfoList* list = nullptr;
+    jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_Streams(&list, js, nullptr, &jerr);
+    if (s == NATS_NOT_FOUND)
+        list = nullptr;
+    else if (s != NATS_OK)
+        return api_error(o, nc, "listing streams", s, jerr);
+    stream.clear();
+    for (int i = 0; list != nullptr && i < list->Count && stream.empty(); ++i) {
+        const jsStreamConfig* c = list->List[i]->Config;
+        for (int j = 0; c != nullptr && j < c->SubjectsLen; ++j) {
+            if (subject_matches(c->Subjects[j], o.url.name)) {
+                stream = c->Name;
+                break;
+            }
+        }
+    }
+    if (list != nullptr) jsStreamInfoList_Destroy(list);
+    if (stream.empty()) {
+        return Outcome::fatal_because(o.url.display() + ": no JetStream stream captures '" +
+                                      o.url.name + "'" +
+                                      (out ? " (create one, or use --create-stream NAME)" : ""));
+    }
+    if (!o.create_stream.empty() && stream != o.create_stream) {
+        return Outcome::fatal_because(o.url.display() + ": '" + o.url.name +
+                                      "' is captured by stream " + stream + ", not " +
+                                      o.create_stream);
+    }
+    return {};
 }
 
 // The acknowledgments, filled on the library's thread, drained by the main loop.
@@ -184,33 +278,13 @@ class Out {
   private:
     Outcome open() {
         close();
-        natsOptions* opts = nullptr;
-        natsStatus s = natsOptions_Create(&opts);
-        const std::string url = "nats://" + o_.url.where();
-        if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
-        if (s == NATS_OK && (!o_.url.user.empty() || !o_.url.password.empty())) {
-            s = natsOptions_SetUserInfo(opts, o_.url.user.c_str(), o_.url.password.c_str());
-        }
-        if (s == NATS_OK) s = natsOptions_SetTimeout(opts, io_ms_);
-        // Reconnects are ours (with a resync after each): the library's would resend its
-        // buffer behind our back.
-        if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, false);
-        if (s == NATS_OK) s = natsConnection_Connect(&nc_, opts);
-        natsOptions_Destroy(opts);
-        if (s != NATS_OK) {
-            return Outcome::lost_because(o_.url.display() + ": cannot connect: " + status_text(s));
-        }
         jsOptions jo;
         jsOptions_Init(&jo);
         jo.Wait = io_ms_;
         jo.PublishAsync.MaxPending = static_cast<int64_t>(o_.batch);
         jo.PublishAsync.AckHandler = on_ack;
         jo.PublishAsync.AckHandlerClosure = &acks_;
-        s = natsConnection_JetStream(&js_, nc_, &jo);
-        if (s != NATS_OK) {
-            return Outcome::lost_because(o_.url.display() + ": JetStream: " + status_text(s));
-        }
-        return {};
+        return connect(o_, io_ms_, jo, &nc_, &js_);
     }
 
     void close() {
@@ -226,68 +300,11 @@ class Out {
         }
     }
 
-    bool connection_ok() const {
-        return nc_ != nullptr && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+    bool connection_ok() const { return nats::connection_ok(nc_); }
+    Outcome api_error(std::string_view what, natsStatus st, jsErrCode jerr) const {
+        return nats::api_error(o_, nc_, what, st, jerr);
     }
-
-    // A JetStream API error: a lost connection, or a refusal.
-    Outcome api_error(std::string_view what, natsStatus s, jsErrCode jerr) const {
-        std::string why = o_.url.display() + ": " + std::string(what) + ": " + status_text(s);
-        if (jerr != 0) why += " (" + to_dec(jerr) + ")";
-        if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
-            s == NATS_CONNECTION_DISCONNECTED || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
-            !connection_ok()) {
-            return Outcome::lost_because(why);
-        }
-        return Outcome::fatal_because(why);
-    }
-
-    // --create-stream, then the stream that captures the subject.
-    Outcome find_stream() {
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        if (!o_.create_stream.empty()) {
-            jsStreamConfig cfg;
-            jsStreamConfig_Init(&cfg);
-            const char* subjects[] = {o_.url.name.c_str()};
-            cfg.Name = o_.create_stream.c_str();
-            cfg.Subjects = subjects;
-            cfg.SubjectsLen = 1;
-            cfg.Duplicates = static_cast<int64_t>(o_.duplicate_window_ns);
-            natsStatus s = js_AddStream(nullptr, js_, &cfg, nullptr, &jerr);
-            if (s != NATS_OK && jerr != JSStreamNameExistErr) {
-                return api_error("creating stream " + o_.create_stream, s, jerr);
-            }
-        }
-        jsStreamInfoList* list = nullptr;
-        jerr = static_cast<jsErrCode>(0);
-        natsStatus s = js_Streams(&list, js_, nullptr, &jerr);
-        if (s == NATS_NOT_FOUND)
-            list = nullptr;
-        else if (s != NATS_OK)
-            return api_error("listing streams", s, jerr);
-        stream_.clear();
-        for (int i = 0; list != nullptr && i < list->Count && stream_.empty(); ++i) {
-            const jsStreamConfig* c = list->List[i]->Config;
-            for (int j = 0; c != nullptr && j < c->SubjectsLen; ++j) {
-                if (subject_matches(c->Subjects[j], o_.url.name)) {
-                    stream_ = c->Name;
-                    break;
-                }
-            }
-        }
-        if (list != nullptr) jsStreamInfoList_Destroy(list);
-        if (stream_.empty()) {
-            return Outcome::fatal_because(o_.url.display() + ": no JetStream stream captures '" +
-                                          o_.url.name +
-                                          "' (create one, or use --create-stream NAME)");
-        }
-        if (!o_.create_stream.empty() && stream_ != o_.create_stream) {
-            return Outcome::fatal_because(o_.url.display() + ": '" + o_.url.name +
-                                          "' is captured by stream " + stream_ + ", not " +
-                                          o_.create_stream);
-        }
-        return {};
-    }
+    Outcome find_stream() { return nats::find_stream(o_, nc_, js_, stream_, true); }
 
     // Reads the stream's last message on the subject and resumes after it (or at the
     // cursor, when the stream holds nothing of this queue past it).
@@ -506,12 +523,338 @@ class Out {
     Acks acks_;
 };
 
+// ------------------------------------------------------------------------------ in
+
+// How long the server waits for an acknowledgment before it hands a message out again, in
+// normal running and while taking back what a previous bridge left unacknowledged.
+constexpr int64_t kAckWaitNs = 30'000'000'000;
+constexpr int64_t kTakeBackAckWaitNs = 1'000'000'000;
+
+// Into a queue: the durable pull consumer --durable on the stream that captures the subject
+// (created when missing: explicit acks, every message, the subject as its filter, at most
+// --batch unacknowledged). A fetch of up to --batch messages is appended as one batch,
+// committed, and only then acknowledged. Messages a previous bridge fetched and did not
+// acknowledge (it died) are taken back first, in order (take_back()).
+class In {
+  public:
+    In(const Options& o, Writer& w) : o_(o), w_(w) {
+        io_ms_ = static_cast<int64_t>(std::max<uint64_t>(o.io_timeout_ns / 1'000'000ull, 1));
+    }
+    ~In() { close(); }
+    In(const In&) = delete;
+    In& operator=(const In&) = delete;
+
+    int run() {
+        Backoff backoff(o_.retry_for_ns);
+        bool connected = false;
+        for (;;) {
+            // Nothing is held across rounds (each acknowledges what it committed).
+            if (stop_requested()) return signal_exit();
+            if (!connected) {
+                Outcome oc = open();
+                if (oc.kind == Outcome::ok) oc = nats::find_stream(o_, nc_, js_, stream_, false);
+                if (oc.kind == Outcome::ok) oc = subscribe();
+                if (oc.kind == Outcome::fatal) return fatal(oc);
+                if (oc.kind == Outcome::lost) {
+                    close();
+                    if (!backoff.wait(oc.why)) return gave_up(oc, backoff);
+                    ++reconnects_;
+                    continue;
+                }
+                connected = true;
+                backoff.reset();
+            }
+            bool idle = false;
+            Outcome oc = round(static_cast<int>(o_.batch), o_.follow ? 1000 : 200, idle);
+            if (oc.kind == Outcome::ok && idle && !o_.follow) {
+                int64_t pending = 0;
+                oc = pending_of(nullptr, &pending);
+                if (oc.kind == Outcome::ok && pending == 0) return done();
+            }
+            if (oc.kind == Outcome::fatal) return fatal(oc);
+            if (oc.kind == Outcome::lost) {
+                close();
+                connected = false;
+                note(oc.why + "; reconnecting");
+                if (!backoff.wait(oc.why)) return gave_up(oc, backoff);
+                ++reconnects_;
+            }
+        }
+    }
+
+  private:
+    Outcome open() {
+        close();
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = io_ms_;
+        return connect(o_, io_ms_, jo, &nc_, &js_);
+    }
+
+    void close() {
+        if (sub_ != nullptr) {
+            natsSubscription_Destroy(sub_);  // bound to the durable: the consumer stays
+            sub_ = nullptr;
+        }
+        if (js_ != nullptr) {
+            jsCtx_Destroy(js_);
+            js_ = nullptr;
+        }
+        if (nc_ != nullptr) {
+            natsConnection_Destroy(nc_);
+            nc_ = nullptr;
+        }
+    }
+
+    // The consumer's unacknowledged (delivered, not acknowledged) and not yet delivered
+    // message counts; either pointer may be null.
+    Outcome pending_of(int64_t* unacked, int64_t* undelivered) {
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s =
+            js_GetConsumerInfo(&ci, js_, stream_.c_str(), o_.durable.c_str(), nullptr, &jerr);
+        if (s != NATS_OK) return api_error(o_, nc_, "consumer " + o_.durable, s, jerr);
+        if (unacked != nullptr) *unacked = ci->NumAckPending;
+        if (undelivered != nullptr) *undelivered = static_cast<int64_t>(ci->NumPending);
+        jsConsumerInfo_Destroy(ci);
+        return {};
+    }
+
+    // Sets the consumer's window and acknowledgment wait (the rest of its configuration
+    // as it is).
+    Outcome configure(int64_t max_ack_pending, int64_t ack_wait_ns) {
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s =
+            js_GetConsumerInfo(&ci, js_, stream_.c_str(), o_.durable.c_str(), nullptr, &jerr);
+        if (s != NATS_OK) return api_error(o_, nc_, "consumer " + o_.durable, s, jerr);
+        Outcome oc;
+        if (ci->Config->MaxAckPending != max_ack_pending || ci->Config->AckWait != ack_wait_ns) {
+            jsConsumerConfig cc = *ci->Config;
+            cc.MaxAckPending = max_ack_pending;
+            cc.AckWait = ack_wait_ns;
+            s = js_UpdateConsumer(nullptr, js_, stream_.c_str(), &cc, nullptr, &jerr);
+            if (s != NATS_OK) oc = api_error(o_, nc_, "updating consumer " + o_.durable, s, jerr);
+        }
+        jsConsumerInfo_Destroy(ci);
+        return oc;
+    }
+
+    // The durable consumer (created when missing), a pull subscription bound to it, and
+    // what a previous bridge left unacknowledged taken back.
+    Outcome subscribe() {
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s =
+            js_GetConsumerInfo(&ci, js_, stream_.c_str(), o_.durable.c_str(), nullptr, &jerr);
+        if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
+            jsConsumerConfig cc;
+            jsConsumerConfig_Init(&cc);
+            cc.Durable = o_.durable.c_str();
+            cc.AckPolicy = js_AckExplicit;
+            cc.DeliverPolicy = js_DeliverAll;
+            cc.FilterSubject = o_.url.name.c_str();
+            cc.MaxAckPending = static_cast<int64_t>(o_.batch);
+            cc.AckWait = kAckWaitNs;
+            jerr = static_cast<jsErrCode>(0);
+            s = js_AddConsumer(&ci, js_, stream_.c_str(), &cc, nullptr, &jerr);
+            if (s != NATS_OK) return api_error(o_, nc_, "creating consumer " + o_.durable, s, jerr);
+        } else if (s != NATS_OK) {
+            return api_error(o_, nc_, "consumer " + o_.durable, s, jerr);
+        }
+        const jsConsumerConfig* c = ci->Config;
+        std::string refuse;
+        if (c->DeliverSubject != nullptr && *c->DeliverSubject != '\0') {
+            refuse = "is a push consumer; the bridge pulls";
+        } else if (c->AckPolicy != js_AckExplicit) {
+            refuse = "does not acknowledge each message (AckPolicy explicit needed)";
+        } else if (c->FilterSubject != nullptr && *c->FilterSubject != '\0' &&
+                   o_.url.name != c->FilterSubject) {
+            refuse = "takes '" + std::string(c->FilterSubject) + "', not '" + o_.url.name + "'";
+        }
+        const int64_t unacked = ci->NumAckPending;
+        jsConsumerInfo_Destroy(ci);
+        if (!refuse.empty()) {
+            return Outcome::fatal_because(o_.url.display() + ": consumer " + o_.durable +
+                                          " of stream " + stream_ + " " + refuse);
+        }
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = stream_.c_str();
+        so.Consumer = o_.durable.c_str();
+        so.ManualAck = true;
+        jerr = static_cast<jsErrCode>(0);
+        s = js_PullSubscribe(&sub_, js_, o_.url.name.c_str(), o_.durable.c_str(), nullptr, &so,
+                             &jerr);
+        if (s != NATS_OK) return api_error(o_, nc_, "subscribing as " + o_.durable, s, jerr);
+        if (unacked > 0) {
+            if (Outcome oc = take_back(unacked); oc.kind != Outcome::ok) return oc;
+        }
+        return configure(static_cast<int64_t>(o_.batch), kAckWaitNs);
+    }
+
+    // Messages a previous bridge fetched and did not acknowledge: the server hands them out
+    // again only after the acknowledgment wait, newer ones first, and in no particular
+    // order. To keep the queue in the stream's order, nothing new is handed out (a window of
+    // exactly what is owed), the wait is shortened while they come back, and they are
+    // collected, put in order and appended as one batch. A crash in the middle leaves the
+    // same state for the next start. One committed here before a lost connection is only
+    // acknowledged (take()).
+    Outcome take_back(int64_t owed) {
+        note(o_.url.display() + ": consumer " + o_.durable + " has " + to_dec(owed) +
+             " messages fetched before and not acknowledged; taking them back first");
+        if (Outcome oc = configure(owed, kTakeBackAckWaitNs); oc.kind != Outcome::ok) return oc;
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::milliseconds(3 * io_ms_) +
+                              std::chrono::nanoseconds(10 * kTakeBackAckWaitNs);
+        std::vector<natsMsgList> lists;
+        std::map<uint64_t, natsMsg*> back;  // by stream sequence (a message may come twice)
+        auto release = [&] {
+            for (natsMsgList& l : lists) natsMsgList_Destroy(&l);
+        };
+        Outcome oc;
+        for (;;) {
+            if (stop_requested()) break;
+            natsMsgList list{};
+            jsErrCode jerr = static_cast<jsErrCode>(0);
+            natsStatus s = natsSubscription_Fetch(&list, sub_, static_cast<int>(owed), 1000, &jerr);
+            if (s == NATS_OK) {
+                lists.push_back(list);
+                for (int i = 0; i < list.Count; ++i)
+                    back.emplace(stream_seq(list.Msgs[i]), list.Msgs[i]);
+            } else if (s != NATS_TIMEOUT) {
+                oc = api_error(o_, nc_, "fetching from " + o_.durable, s, jerr);
+                break;
+            }
+            // Everything unacknowledged is here (fewer than owed if some left the stream).
+            int64_t left = 0;
+            if (oc = pending_of(&left, nullptr); oc.kind != Outcome::ok) break;
+            if (static_cast<int64_t>(back.size()) >= left) {
+                std::vector<natsMsg*> in_order;
+                for (const auto& [seq, m] : back) in_order.push_back(m);
+                oc = take(in_order);
+                break;
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                oc = Outcome::lost_because(o_.url.display() + ": " + to_dec(left - back.size()) +
+                                           " unacknowledged messages of consumer " + o_.durable +
+                                           " did not come back");
+                break;
+            }
+        }
+        release();
+        return oc;
+    }
+
+    static uint64_t stream_seq(natsMsg* m) {
+        jsMsgMetaData* md = nullptr;
+        uint64_t seq = 0;
+        if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
+            seq = md->Sequence.Stream;
+            jsMsgMetaData_Destroy(md);
+        }
+        return seq;
+    }
+
+    // One fetch of up to `n` messages, appended as one batch, committed, acknowledged.
+    Outcome round(int n, int64_t wait_ms, bool& idle) {
+        natsMsgList list{};
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s = natsSubscription_Fetch(&list, sub_, n, wait_ms, &jerr);
+        if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
+            if (s == NATS_OK) natsMsgList_Destroy(&list);
+            idle = true;
+            return {};
+        }
+        if (s != NATS_OK) return api_error(o_, nc_, "fetching from " + o_.durable, s, jerr);
+        Outcome oc = take(std::vector<natsMsg*>(list.Msgs, list.Msgs + list.Count));
+        natsMsgList_Destroy(&list);
+        return oc;
+    }
+
+    // Appends `msgs` (in this order) as one batch, commits, then acknowledges them.
+    Outcome take(const std::vector<natsMsg*>& msgs) {
+        if (msgs.empty()) return {};
+        bool batch = false;
+        uint64_t last = committed_;
+        uint64_t appended = 0;
+        for (natsMsg* m : msgs) {
+            const uint64_t sseq = stream_seq(m);
+            // Committed here before a lost connection: acknowledge, do not append again.
+            if (sseq != 0 && sseq <= committed_) continue;
+            if (!batch) {
+                if (Status st = w_.begin_batch(); !st) {
+                    return Outcome::fatal_because(st.message(), cli::exit_code(st.code()));
+                }
+                batch = true;
+            }
+            const char* data = natsMsg_GetData(m);
+            const auto len = static_cast<size_t>(natsMsg_GetDataLength(m));
+            auto seq = w_.append(std::string_view(data != nullptr ? data : "", len));
+            if (!seq) {
+                w_.abort_batch();
+                return Outcome::fatal_because("message " + to_dec(sseq) + " of stream " + stream_ +
+                                                  ": " + seq.status().message(),
+                                              cli::exit_code(seq.status().code()));
+            }
+            ++appended;
+            last = std::max(last, sseq);
+        }
+        if (batch) {
+            if (Status st = w_.commit_batch(); !st) {
+                return Outcome::fatal_because(st.message(), cli::exit_code(st.code()));
+            }
+            committed_ = last;
+            appended_ += appended;
+        }
+        // Acknowledged only now; the last synchronously: the server handles a connection's
+        // messages in order, so its answer covers the ones before.
+        for (size_t i = 0; i + 1 < msgs.size(); ++i) {
+            natsStatus s = natsMsg_Ack(msgs[i], nullptr);
+            if (s != NATS_OK) return api_error(o_, nc_, "acknowledging", s, {});
+        }
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = io_ms_;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s = natsMsg_AckSync(msgs.back(), &jo, &jerr);
+        if (s != NATS_OK) return api_error(o_, nc_, "acknowledging", s, jerr);
+        return {};
+    }
+
+    int done() {
+        if (o_.verbose) {
+            note(o_.url.display() + ": " + to_dec(appended_) + " records appended, " +
+                 to_dec(reconnects_) + " reconnects");
+        }
+        return cli::kOk;
+    }
+
+    const Options& o_;
+    Writer& w_;
+    int64_t io_ms_ = 10000;
+    natsConnection* nc_ = nullptr;
+    jsCtx* js_ = nullptr;
+    natsSubscription* sub_ = nullptr;
+    std::string stream_;
+    uint64_t committed_ = 0;  // the highest stream sequence committed here (this process)
+    uint64_t appended_ = 0;
+    uint64_t reconnects_ = 0;
+};
+
 }  // namespace
 
 int out(const Options& o) {
     auto src = QueueSource::open(o);
     if (!src) return cli::report(src.status());
     Out run(o, *src.value());
+    return run.run();
+}
+
+int in(const Options& o) {
+    auto w = Writer::open(o.queue);
+    if (!w) return cli::report(w.status());
+    In run(o, *w.value());
     return run.run();
 }
 

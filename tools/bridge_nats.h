@@ -11,4 +11,10 @@ namespace chronicle::bridge::nats {
 // highest contiguous acknowledged record. Returns an exit code.
 int out(const Options& o);
 
+// Into a queue from the stream that captures the URL's subject, as the durable pull
+// consumer --durable: each fetch of up to --batch messages appended as one batch, committed,
+// then acknowledged (at-least-once: a crash between the two appends that batch again).
+// Returns an exit code.
+int in(const Options& o);
+
 }  // namespace chronicle::bridge::nats

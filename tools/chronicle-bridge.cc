@@ -4,6 +4,7 @@
 //   chronicle-bridge [options] QUEUE redis://HOST:PORT/STREAM    out of the queue
 //   chronicle-bridge [options] redis://HOST:PORT/STREAM QUEUE    into the queue
 //   chronicle-bridge [options] QUEUE nats://HOST:PORT/SUBJECT    out of the queue
+//   chronicle-bridge [options] nats://HOST:PORT/SUBJECT QUEUE    into the queue
 //
 // Out of a queue it reads as a named reader (--reader, default "bridge"): its cursor moves
 // only past records the server acknowledged, so chronicle-readers shows the bridge's
@@ -34,8 +35,8 @@ int tool_main(int argc, char** argv) {
     std::string io_timeout = "10s";
     std::string duplicate_window = "2m";
     CLI::App app{
-        "Stream the records of a chronicle queue into Redis Streams or NATS JetStream, or a "
-        "Redis stream into a queue. One side is a queue directory, the other a URL: "
+        "Stream the records of a chronicle queue into Redis Streams or NATS JetStream, or "
+        "either into a queue. One side is a queue directory, the other a URL: "
         "redis://HOST:PORT/STREAM or nats://HOST:PORT/SUBJECT.",
         "chronicle-bridge"};
     app.add_option("SOURCE", source, "queue directory or URL to read from")->required();
@@ -53,6 +54,10 @@ int tool_main(int argc, char** argv) {
                                     "into a queue from Redis: the consumer's name in the group "
                                     "(default: bridge)")
                          ->check(cli::non_empty());
+    auto* durable = app.add_option("--durable", o.durable,
+                                   "into a queue from NATS: the durable pull consumer (default: "
+                                   "bridge; created on the subject if missing)")
+                        ->check(cli::non_empty());
     app.add_option("--field", o.field, "the field that holds a record's bytes (default: data)")
         ->check(cli::non_empty());
     app.add_flag("-f,--follow", o.follow,
@@ -61,8 +66,8 @@ int tool_main(int argc, char** argv) {
     app.add_option("--batch", o.batch,
                    "records per round trip (default 1000): out of a queue, the XADDs sent "
                    "before their replies are read, or the NATS messages unacknowledged at "
-                   "most; into a queue, the entries per XREADGROUP (and so the most a crash "
-                   "can append twice)")
+                   "most; into a queue, the entries per XREADGROUP or messages per NATS fetch "
+                   "(and so the most a crash can append twice)")
         ->transform(cli::uint_check())
         ->check(CLI::Range(uint64_t{1}, uint64_t{100000}));
     auto* max_len = app.add_option("--max-len", o.max_len,
@@ -111,11 +116,18 @@ int tool_main(int argc, char** argv) {
         if (!engine) {
             throw CLI::ValidationError(url, "this build has no " + o.url.scheme + ":// engine");
         }
-        if (o.url.scheme == "nats" && !out) {
-            throw CLI::ValidationError(url, "into a queue from NATS is not built yet");
+        if (o.url.scheme == "nats" && (group->count() > 0 || consumer->count() > 0)) {
+            throw CLI::ValidationError("--group/--consumer",
+                                       "only into a queue from Redis (NATS: --durable)");
+        }
+        if (durable->count() > 0 && (out || o.url.scheme != "nats")) {
+            throw CLI::ValidationError("--durable", "only into a queue from NATS");
         }
         if (o.url.scheme != "nats" && (create_stream->count() > 0 || dup_window->count() > 0)) {
             throw CLI::ValidationError("--create-stream/--duplicate-window", "only into NATS");
+        }
+        if (!out && create_stream->count() > 0) {
+            throw CLI::ValidationError("--create-stream", "only out of a queue");
         }
         if (dup_window->count() > 0 && create_stream->count() == 0) {
             throw CLI::ValidationError("--duplicate-window", "only with --create-stream");
@@ -142,7 +154,7 @@ int tool_main(int argc, char** argv) {
         }
         cli::install_termination_handlers();
 #ifdef CHRONICLE_BRIDGE_NATS
-        if (o.url.scheme == "nats") return bridge::nats::out(o);
+        if (o.url.scheme == "nats") return out ? bridge::nats::out(o) : bridge::nats::in(o);
 #endif
 #ifdef CHRONICLE_BRIDGE_REDIS
         return out ? bridge::redis::out(o) : bridge::redis::in(o);

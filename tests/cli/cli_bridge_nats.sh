@@ -106,7 +106,7 @@ t_records_go_out_byte_for_byte_with_their_headers_and_the_reader_shows_the_progr
     grep -q "record 1 (2000000 bytes) is over the server's max_payload" err || fail "max_payload: $(cat err)"
     expect_eq "reader past the small one" 1 "$(reader_pos q4 bridge)"
     # Usage.
-    expect_code 2 "$BRIDGE" "$URL/orders.eu" q3
+    expect_code 2 "$BRIDGE" --create-stream X "$URL/orders.eu" q3
     expect_code 2 "$BRIDGE" --duplicate-window 5m q "$URL/orders.eu"
     # A dead server: back-off, then exit 6.
     expect_code 6 "$BRIDGE" --retry-for 500ms q "nats://127.0.0.1:$(free_port)/x"
@@ -210,6 +210,58 @@ t_a_server_killed_and_restarted_is_retried_and_nothing_is_lost_or_doubled() {
     cmp <(gen 0 20000) <("$DUMP" "$HOSTPORT" S) || fail "the stream's bytes differ"
     cat bridge.err >>bridge.all
     if grep -v 'note: ' bridge.all | grep -q .; then fail "unexpected errors: $(grep -v 'note: ' bridge.all | head -3)"; fi
+}
+
+# check_in_order FILE N — FILE holds the numbers 1..N once each as first seen, in order
+# (a number seen before is a duplicate, counted in $T/dups); anything else fails.
+check_in_order() {
+    awk -v n="$2" '{ v = $1; if (v == max + 1) max = v; else if (v <= max) dup++
+                     else { print "hole: " v " after " max; exit 1 } }
+        END { if (max != n) { print "ends at " max ", not " n; exit 1 } print dup + 0 > "dups" }' "$1"
+}
+
+t_the_way_back_appends_every_message_in_order_under_kill_9_duplicates_at_most_a_batch_each() {
+    start_nats
+    seq 1 20000 | $APPEND q
+    "$BRIDGE" --create-stream S q "$URL/s.x"
+    # Byte for byte back, then nothing more; a second run appends nothing.
+    expect_code 0 "$BRIDGE" -v "$URL/s.x" back
+    cmp <($TAIL -n all q) <($TAIL -n all back) || fail "the way back differs"
+    grep -q "20000 records appended" err || fail "verbose: $(cat err)"
+    expect_code 0 "$BRIDGE" -v "$URL/s.x" back
+    grep -q " 0 records appended" err || fail "appended again: $(cat err)"
+    # Usage: --durable only into a queue from NATS; --group is Redis's.
+    expect_code 2 "$BRIDGE" --durable x q "$URL/s.x"
+    expect_code 2 "$BRIDGE" --group x "$URL/s.x" back
+    # A subject no stream captures: exit 1, and no hint about --create-stream.
+    expect_code 1 "$BRIDGE" "$URL/nowhere" back
+    grep -q "no JetStream stream captures 'nowhere'$" err || fail "message: $(cat err)"
+    # 10^5 messages arriving while the way back is killed with -9 30 times.
+    (
+        for i in $(seq 1 40); do
+            seq $((20000 + (i - 1) * 2000 + 1)) $((20000 + i * 2000)) | $APPEND q
+            sleep 0.05
+        done
+    ) 3>&- &
+    local producer=$! kills=0 pid
+    "$BRIDGE" -f --batch 500 q "$URL/s.x" 2>>out.err 3>&- &
+    PIDS+=($!)
+    for kills in $(seq 1 30); do
+        "$BRIDGE" -f --batch 500 --durable again "$URL/s.x" again 2>>in.err 3>&- &
+        pid=$!
+        sleep "0.$((RANDOM % 2))$((RANDOM % 10))"
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null || true
+    done
+    wait "$producer"
+    wait_until 60 eval '[[ $(reader_pos q bridge) == 100000 ]]' || fail "the bridge out did not catch up"
+    expect_code 0 "$BRIDGE" --batch 500 --durable again "$URL/s.x" again
+    $TAIL -n all again >got
+    check_in_order got 100000 || fail "$(check_in_order got 100000)"
+    (($(cat dups) <= 30 * 500)) || fail "$(cat dups) duplicates from 30 kills of batches of 500"
+    echo "    $(cat dups) duplicates after 30 kill -9 (bound 30 x 500);" \
+        "$(grep -c 'taking them back' in.err) starts took back a dead run's messages" >&2
+    if grep -v 'note: ' in.err | grep -q .; then fail "errors: $(grep -v 'note: ' in.err | head -3)"; fi
 }
 
 run_tests

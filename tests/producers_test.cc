@@ -491,6 +491,11 @@ TEST_CASE("ProducersKilledAtTheLockNeverStrandAWaiter") {
                 }
                 if (!w.value()->commit_batch()) child_failed("commit_batch failed");
                 acked[p].store(n + kBatch, std::memory_order_release);
+                // A pause between batches, as a producer that reads its input has: in a
+                // tight loop the holder takes the lock again before a woken waiter runs
+                // (a mutex is not fair) and can starve it for seconds under ASan — not
+                // the lost wake-up this test is about.
+                std::this_thread::sleep_for(200us);
             }
         }
         return pid;
@@ -509,6 +514,11 @@ TEST_CASE("ProducersKilledAtTheLockNeverStrandAWaiter") {
                 seen[p] = a;
                 since[p] = now;
             } else if (now - since[p] > 3s) {
+                // Its threads' stacks, to tell where it waits.
+                const std::string gdb = "timeout 20 gdb -p " + std::to_string(live[p]) +
+                                        " -batch -nx -ex 'thread apply all bt 10' 2>/dev/null "
+                                        "| grep -E '^(Thread|#)' >&2";
+                (void)std::system(gdb.c_str());
                 return "producer " + std::to_string(p) + " (pid " + std::to_string(live[p]) +
                        ") made no progress for 3 s after " + std::to_string(a) + " records";
             }

@@ -246,10 +246,10 @@ t_kill_9_during_deletion_leaves_a_contiguous_queue() {
 t_a_follower_of_a_removed_queue_ends_with_a_clear_error() {
     seq 1 3 | $APPEND q
     ($TAIL -f q >out 2>err; echo $? >rc) &
-    sleep 0.5
+    # Following (its records printed, not still starting), then removed: it notices.
+    wait_until 30 eval '[[ $(wc -l <out) == 3 ]]' || fail "the follower did not start"
     rm -rf q
-    local i
-    for i in $(seq 1 50); do [[ -s rc ]] && break; sleep 0.1; done
+    wait_until 30 test -s rc || fail "the follower of a removed queue still runs"
     expect_eq exit 3 "$(cat rc)"
     grep -q "was removed while" err || fail "$(cat err)"
 }
@@ -260,17 +260,17 @@ t_a_named_follower_of_a_replaced_queue_names_the_new_one() {
     old=$($QUEUE info --json q | jqr .id)
     [[ $old =~ ^[0-9a-f]{32}$ ]] || fail "no id: $old"
     ($TAIL -f --reader r q >out 2>err; echo $? >rc) &
-    sleep 0.5
+    wait_until 30 eval '[[ $(wc -l <out) == 3 ]]' || fail "the follower did not start"
     # Replaced in one step (as a deployment would): the new queue is in place before the
     # old one's files go.
     seq 1 3 | $APPEND q.new
     mv q q.old
     mv q.new q
     rm -rf q.old
-    local new i
+    local new
     new=$(jqr .id q/queue.json)
     [[ $new != "$old" ]] || fail "the new queue has the old id"
-    for i in $(seq 1 50); do [[ -s rc ]] && break; sleep 0.1; done
+    wait_until 30 test -s rc || fail "the follower of a replaced queue still runs"
     expect_eq exit 3 "$(cat rc)"
     grep -q "a new queue, id $new, is there now" err || fail "$(cat err)"
     expect_eq printed 3 "$(wc -l <out)"

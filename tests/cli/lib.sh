@@ -110,11 +110,15 @@ run_tests() {
     for fn in $(declare -F | awk '{print $3}' | grep '^t_' | grep -E -- "${CHRONICLE_TEST_FILTER:-.}"); do
         T=$(mktemp -d /tmp/chronicle-cli.XXXXXX)
         local rc=0 test_pid watchdog
-        (
-            cd "$T" || exit 1
-            set -e
-            "$fn"
-        ) &
+        # In a || list, as the tests have always run: errexit is ignored inside (bash),
+        # so a test stops at `fail` or at a command it checks, not at any non-zero status.
+        {
+            (
+                cd "$T" || exit 1
+                set -e
+                "$fn"
+            ) || exit $?
+        } &
         test_pid=$!
         # The watchdog acts only while $T.running exists: removed once the test is reaped,
         # so it never touches a finished test (or a pid used again since).
@@ -129,7 +133,6 @@ run_tests() {
             kill_strays "$T"
         ) &
         watchdog=$!
-        # Not in an if/&& context: set -e must stay in force inside the test.
         wait "$test_pid" || rc=$?
         rm -f "$T.running"
         pkill -P "$watchdog" sleep 2>/dev/null

@@ -282,7 +282,7 @@ complete -F _chronicle_readers chronicle-readers
 complete -F _chronicle_queue chronicle-queue
 
 # chronicle-bridge [options] SOURCE DESTINATION: a queue directory and a redis:// URL.
-_chronicle_bridge_argopts=" --reader --durable --group --consumer --field --batch --max-len --create-stream --duplicate-window --retry-for --io-timeout "
+_chronicle_bridge_argopts=" --reader --durable --group --consumer --field --batch --max-len --create-stream --duplicate-window --replicas --retry-for --io-timeout "
 _chronicle_bridge() {
     local cur prev eqprefix
     _chronicle_cur_prev
@@ -300,10 +300,10 @@ _chronicle_bridge() {
             ;;
         --retry-for | --io-timeout) _chronicle_words "$_chronicle_duration_examples"; return ;;
         --batch) _chronicle_words "100 1000 10000"; return ;;
-        --durable | --group | --consumer | --field | --max-len | --create-stream | --duplicate-window) COMPREPLY=(); return ;;
+        --durable | --group | --consumer | --field | --max-len | --create-stream | --duplicate-window | --replicas) COMPREPLY=(); return ;;
     esac
     if [[ $cur == -* && -z $eqprefix ]]; then
-        _chronicle_words "-h --help -f --follow --reader --durable --group --consumer --field --batch --max-len --create-stream --duplicate-window --retry-for --io-timeout -v --verbose --version"
+        _chronicle_words "-h --help -f --follow --reader --durable --group --consumer --field --batch --max-len --create-stream --duplicate-window --replicas --retry-for --io-timeout -v --verbose --version"
         return
     fi
     _chronicle_positionals "$_chronicle_bridge_argopts"

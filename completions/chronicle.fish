@@ -228,6 +228,7 @@ complete -c chronicle-bridge -l batch -x -a '100 1000 10000' -d 'Records per rou
 complete -c chronicle-bridge -l max-len -x -d 'Trim the stream to about N entries'
 complete -c chronicle-bridge -l create-stream -x -d 'NATS: create the JetStream stream for the subject'
 complete -c chronicle-bridge -l duplicate-window -x -d 'NATS: duplicate window of the created stream'
+complete -c chronicle-bridge -l replicas -x -a '1 2 3 4 5' -d 'With --create-stream: the stream replicas (default 1)'
 complete -c chronicle-bridge -l retry-for -x -a '500ms 10s 1m 5m 1h 1d' -d 'Give up on an unreachable server after DUR'
 complete -c chronicle-bridge -l io-timeout -x -a '500ms 10s 1m' -d 'Connect and reply timeout'
 complete -c chronicle-bridge -s v -l verbose -d 'Say what was done at the end'

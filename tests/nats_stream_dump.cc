@@ -4,6 +4,9 @@
 // "<Chronicle-Seq> <Nats-Msg-Id> <Nats-Expected-Last-Msg-Id>" ("-" for a missing header).
 //
 //   nats_stream_dump HOST:PORT STREAM [--seqs]
+// (HOST:PORT may be several, "h1:p1,nats://h2:p2": the first that answers is used.)
+//   nats_stream_dump HOST:PORT STREAM --leader
+//     prints the name of the server that leads STREAM in a cluster ("-" for none).
 //   nats_stream_dump HOST:PORT STREAM --limit SUBJECT MAX_MSGS
 //     creates or updates STREAM for SUBJECT with at most MAX_MSGS messages, refusing new
 //     ones beyond (discard new); -1: no limit.
@@ -56,6 +59,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "nats_stream_dump: %s (%d)\n", natsStatus_GetText(s),
                      static_cast<int>(jerr));
         return 1;
+    }
+    if (argc > 3 && std::strcmp(argv[3], "--leader") == 0) {
+        const char* leader = si->Cluster != nullptr ? si->Cluster->Leader : nullptr;
+        std::printf("%s\n", leader != nullptr && *leader != '\0' ? leader : "-");
+        jsStreamInfo_Destroy(si);
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        return 0;
     }
     for (uint64_t seq = si->State.FirstSeq; seq != 0 && seq <= si->State.LastSeq; ++seq) {
         natsMsg* m = nullptr;

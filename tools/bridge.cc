@@ -18,7 +18,9 @@ std::string Url::where() const {
 }
 
 std::string Url::display() const {
-    return scheme + "://" + where() + "/" + name;
+    std::string all = where();
+    for (const std::string& m : more) all += "," + m;
+    return scheme + "://" + all + "/" + name;
 }
 
 bool is_url(std::string_view s) {
@@ -53,6 +55,24 @@ std::string parse_url(std::string_view s, Url& out) {
             out.password = std::string(cred.substr(c + 1));
         } else {
             out.user = std::string(cred);
+        }
+    }
+    // NATS: several servers of one cluster, "h1:p1,h2:p2" (the first names the URL).
+    if (const size_t comma = authority.find(','); comma != std::string_view::npos) {
+        if (out.scheme != "nats") return "several hosts are for nats:// only";
+        std::string_view others = authority.substr(comma + 1);
+        authority = authority.substr(0, comma);
+        while (!others.empty()) {
+            const size_t next = others.find(',');
+            Url one;
+            one.scheme = out.scheme;
+            if (std::string err =
+                    parse_url("nats://" + std::string(others.substr(0, next)) + "/x", one);
+                !err.empty()) {
+                return err;
+            }
+            out.more.push_back(one.where());
+            others = next == std::string_view::npos ? std::string_view() : others.substr(next + 1);
         }
     }
     std::string_view host = authority;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chronicle/reader.h"
 #include "chronicle/status.h"
@@ -25,6 +26,9 @@ struct Url {
     std::string user;
     std::string password;
     std::string name;  // the Redis stream key, the NATS subject
+    // NATS: the other servers of a cluster ("host:port", the URL's "h1:p1,h2:p2" after the
+    // first), tried in turn on every connect.
+    std::vector<std::string> more;
     // host:port, for messages.
     [[nodiscard]] std::string where() const;
     // scheme://host:port/name (no password), for messages.
@@ -49,6 +53,7 @@ struct Options {
     uint64_t max_len = 0;             // Redis out: XADD MAXLEN ~ N (0: no trimming)
     std::string create_stream;        // NATS out: create this stream for the subject
     uint64_t duplicate_window_ns = 120'000'000'000ull;  // ... with this duplicate window
+    int replicas = 1;                                   // ... and this many replicas
     // How long to keep trying an unreachable server (since the last success); nullopt:
     // for ever.
     std::optional<uint64_t> retry_for_ns;

@@ -86,7 +86,16 @@ Outcome connect(const Options& o, int64_t io_ms, const jsOptions& jo, natsConnec
     natsOptions* opts = nullptr;
     natsStatus s = natsOptions_Create(&opts);
     const std::string url = "nats://" + o.url.where();
-    if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
+    if (s == NATS_OK && o.url.more.empty()) s = natsOptions_SetURL(opts, url.c_str());
+    if (s == NATS_OK && !o.url.more.empty()) {
+        std::vector<std::string> urls{url};
+        for (const std::string& m : o.url.more) urls.push_back("nats://" + m);
+        std::vector<const char*> ptrs;
+        for (const std::string& u : urls) ptrs.push_back(u.c_str());
+        s = natsOptions_SetServers(opts, ptrs.data(), static_cast<int>(ptrs.size()));
+        // In the order given: the first is the one the user named.
+        if (s == NATS_OK) s = natsOptions_SetNoRandomize(opts, true);
+    }
     if (s == NATS_OK && (!o.url.user.empty() || !o.url.password.empty())) {
         s = natsOptions_SetUserInfo(opts, o.url.user.c_str(), o.url.password.c_str());
     }
@@ -118,29 +127,44 @@ Outcome find_stream(const Options& o, natsConnection* nc, jsCtx* js, std::string
         cfg.Subjects = subjects;
         cfg.SubjectsLen = 1;
         cfg.Duplicates = static_cast<int64_t>(o.duplicate_window_ns);
+        cfg.Replicas = o.replicas;
         natsStatus s = js_AddStream(nullptr, js, &cfg, nullptr, &jerr);
         if (s != NATS_OK && jerr != JSStreamNameExistErr) {
             return api_error(o, nc, "creating stream " + o.create_stream, s, jerr);
         }
     }
-    jsStreamInfoList* list = nullptr;
+    // The names (kept by the cluster's meta leader), then each stream's configuration: a
+    // full listing (js_Streams) leaves out, without an error, streams whose leader does not
+    // answer in time — during an election the subject would seem uncaptured.
+    jsStreamNamesList* names = nullptr;
     jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_Streams(&list, js, nullptr, &jerr);
+    natsStatus s = js_StreamNames(&names, js, nullptr, &jerr);
     if (s == NATS_NOT_FOUND)
-        list = nullptr;
+        names = nullptr;
     else if (s != NATS_OK)
         return api_error(o, nc, "listing streams", s, jerr);
     stream.clear();
-    for (int i = 0; list != nullptr && i < list->Count && stream.empty(); ++i) {
-        const jsStreamConfig* c = list->List[i]->Config;
+    Outcome failed;
+    for (int i = 0; names != nullptr && i < names->Count && stream.empty(); ++i) {
+        jsStreamInfo* si = nullptr;
+        jerr = static_cast<jsErrCode>(0);
+        s = js_GetStreamInfo(&si, js, names->List[i], nullptr, &jerr);
+        if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) continue;  // deleted meanwhile
+        if (s != NATS_OK) {
+            failed = api_error(o, nc, std::string("stream ") + names->List[i], s, jerr);
+            break;
+        }
+        const jsStreamConfig* c = si->Config;
         for (int j = 0; c != nullptr && j < c->SubjectsLen; ++j) {
             if (subject_matches(c->Subjects[j], o.url.name)) {
                 stream = c->Name;
                 break;
             }
         }
+        jsStreamInfo_Destroy(si);
     }
-    if (list != nullptr) jsStreamInfoList_Destroy(list);
+    if (names != nullptr) jsStreamNamesList_Destroy(names);
+    if (failed.kind != Outcome::ok) return failed;
     if (stream.empty()) {
         return Outcome::fatal_because(o.url.display() + ": no JetStream stream captures '" +
                                       o.url.name + "'" +

@@ -83,6 +83,10 @@ int tool_main(int argc, char** argv) {
                                       "with --create-stream: the stream's duplicate window "
                                       "(default 2m; at least as long as a bridge may be down)")
                            ->check(cli::duration_check());
+    auto* replicas = app.add_option("--replicas", o.replicas,
+                                    "with --create-stream: the stream's replicas in a "
+                                    "JetStream cluster (default 1)")
+                         ->check(CLI::Range(1, 5));
     app.add_option("--retry-for", retry_for,
                    "how long to keep trying an unreachable server before giving up (exit 6); "
                    "default: for ever with --follow, 30s without")
@@ -129,8 +133,9 @@ int tool_main(int argc, char** argv) {
         if (!out && create_stream->count() > 0) {
             throw CLI::ValidationError("--create-stream", "only out of a queue");
         }
-        if (dup_window->count() > 0 && create_stream->count() == 0) {
-            throw CLI::ValidationError("--duplicate-window", "only with --create-stream");
+        if ((dup_window->count() > 0 || replicas->count() > 0) && create_stream->count() == 0) {
+            throw CLI::ValidationError("--duplicate-window/--replicas",
+                                       "only with --create-stream");
         }
         o.duplicate_window_ns = cli::parse_duration_ns(duplicate_window, "--duplicate-window");
         if (out && (group->count() > 0 || consumer->count() > 0)) {

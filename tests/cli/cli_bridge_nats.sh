@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Black-box tests of chronicle-bridge into NATS JetStream, against a nats-server (JetStream
-# on, storage in $T) started here on a free 127.0.0.1 port: binary payloads byte for byte,
-# a clear error when no stream captures the subject, SIGTERM, and kill -9 of the bridge in a
-# loop while records flow: every record exactly once, in order. The stream is read back by
-# the test helper nats_stream_dump ($NATS_STREAM_DUMP, built with the NATS engine). Exits 77
-# (CTest: skipped) with "SKIP: reason" when nats-server or the NATS engine is missing.
+# Black-box tests of chronicle-bridge and NATS JetStream, against nats-servers (JetStream on,
+# storage in $T) started here on free 127.0.0.1 ports: out of a queue, binary payloads byte
+# for byte, a clear error when no stream captures the subject, SIGTERM, and kill -9 of the
+# bridge in a loop while records flow: every record exactly once, in order; the same into
+# an R3 stream of a 3-node cluster whose stream leader is killed mid-stream; and the way
+# back (a durable pull consumer into a queue) under kill -9: every message, in order,
+# duplicates within a batch per kill. The stream is read back by the test helper
+# nats_stream_dump ($NATS_STREAM_DUMP, built with the NATS engine). Exits 77 (CTest:
+# skipped) with "SKIP: reason" when nats-server or the NATS engine is missing.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BRIDGE=$BIN/chronicle-bridge
@@ -262,6 +265,86 @@ t_the_way_back_appends_every_message_in_order_under_kill_9_duplicates_at_most_a_
     echo "    $(cat dups) duplicates after 30 kill -9 (bound 30 x 500);" \
         "$(grep -c 'taking them back' in.err) starts took back a dead run's messages" >&2
     if grep -v 'note: ' in.err | grep -q .; then fail "errors: $(grep -v 'note: ' in.err | head -3)"; fi
+}
+
+# start_cluster — three nats-servers n1..n3 with JetStream, one cluster on loopback
+# ($CPORTS[i] client ports, $CURL the bridge's URL prefix listing all three, $CHOST the
+# dump helper's); start_node I restarts node I (same ports and storage).
+start_node() {
+    local i=$1
+    : >"n$i.log"
+    nats-server -js -sd "$T/js$i" -a 127.0.0.1 -p "${CPORTS[$i]}" -n "n$i" --cluster_name c \
+        --cluster "nats://127.0.0.1:${RPORTS[$i]}" --routes "$ROUTES" >"n$i.log" 2>&1 &
+    NODE[$i]=$!
+    PIDS+=("${NODE[$i]}")
+    wait_until 20 grep -q 'Server is ready' "n$i.log" || fail "n$i did not start: $(tail -3 "n$i.log")"
+}
+start_cluster() {
+    trap cleanup EXIT
+    CPORTS=() RPORTS=() NODE=()
+    local i
+    for i in 1 2 3; do
+        CPORTS[i]=$(free_port) && RPORTS[i]=$(free_port) || fail "no free port"
+    done
+    ROUTES="nats://127.0.0.1:${RPORTS[1]},nats://127.0.0.1:${RPORTS[2]},nats://127.0.0.1:${RPORTS[3]}"
+    for i in 1 2 3; do start_node "$i"; done
+    wait_until 30 eval 'grep -q "metadata leader" n1.log n2.log n3.log' || fail "no JetStream meta leader"
+    CURL="nats://127.0.0.1:${CPORTS[1]},127.0.0.1:${CPORTS[2]},127.0.0.1:${CPORTS[3]}"
+    CHOST="127.0.0.1:${CPORTS[1]},nats://127.0.0.1:${CPORTS[2]},nats://127.0.0.1:${CPORTS[3]}"
+    HOSTPORT=$CHOST
+}
+
+t_a_three_node_cluster_r3_stream_survives_30_bridge_kills_and_a_leader_kill() {
+    start_cluster
+    local rounds=25 per=4000 i pid appender kills=0 midway=0 total leader lnode
+    total=$((rounds * per))
+    gen 0 "$per" | $APPEND --framing=len32 q
+    "$BRIDGE" -f --batch 200 --create-stream S --replicas 3 q "$CURL/s" 2>>bridge.err &
+    pid=$!
+    wait_until 30 eval '[[ $("$DUMP" "$CHOST" S --leader 2>/dev/null) == n? ]]' || fail "no stream leader"
+    for ((i = 1; i < rounds; i++)); do
+        gen $((i * per)) "$per" | $APPEND --framing=len32 q &
+        appender=$!
+        sleep "0.0$((RANDOM % 10))"
+        if ((i == rounds / 2)); then
+            # The stream's leader, killed mid-stream: the others elect a new one.
+            leader=$("$DUMP" "$CHOST" S --leader) || fail "no leader: $leader"
+            lnode=${leader#n}
+            [[ $lnode == [123] ]] || fail "leader '$leader'"
+            kill -KILL "${NODE[$lnode]}"
+            wait "${NODE[$lnode]}" 2>/dev/null || true
+            echo "    killed the stream leader $leader at round $i"
+        fi
+        (($(reader_pos q bridge) < $(head_seq q))) && midway=$((midway + 1))
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        kills=$((kills + 1))
+        "$BRIDGE" -f --batch 200 q "$CURL/s" 2>>bridge.err &
+        pid=$!
+        wait "$appender" || fail "an append failed"
+        # A second kill in some rounds, soon after the start (mid-resync).
+        if ((i % 4 == 0)); then
+            sleep "0.0$((RANDOM % 5))"
+            kill -9 "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+            kills=$((kills + 1))
+            "$BRIDGE" -f --batch 200 q "$CURL/s" 2>>bridge.err &
+            pid=$!
+        fi
+    done
+    start_node "$lnode" # back, to catch up as a replica
+    sleep "0.$((RANDOM % 10))"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    kills=$((kills + 1))
+    echo "    $kills kill -9 of the bridge ($midway with it behind the queue)"
+    ((kills >= 30)) || fail "only $kills kills"
+    expect_code 0 "$BRIDGE" -v --batch 200 --retry-for 60s q "$CURL/s"
+    expect_eq position "$total" "$(reader_pos q bridge)"
+    cmp <(expected_seqs q 0 $((total - 1))) <(dump_seqs S) ||
+        fail "the stream does not hold every record once, in order: $(diff <(expected_seqs q 0 $((total - 1))) <(dump_seqs S) | head -5 | tr '\n' ' ')"
+    cmp <(gen 0 "$total") <("$DUMP" "$CHOST" S) || fail "the stream's bytes differ"
+    if grep -v 'note: ' bridge.err | grep -q .; then fail "unexpected errors: $(grep -v 'note: ' bridge.err | head -3)"; fi
 }
 
 run_tests

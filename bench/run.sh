@@ -3,7 +3,9 @@
 #
 # Usage: bench/run.sh [--plot] [--out DIR] [SECTION...]
 #   SECTION: append retention lib wake cli syscalls layout followers producers   (default:
-#            all, in that order)
+#            all, in that order); also, not by default (it starts servers): bridges —
+#            chronicle-bridge into Redis and into NATS JetStream R1/R3 beside the servers'
+#            own clients (bench/bridge_bench.sh, bench/nats_bench.sh)
 #   --out DIR  where figures.json and the latency samples go (default: build/bench-out,
 #              or docs/bench with --plot); created if missing
 #   --plot     also render the pictures from them (bench/plot.sh DIR: gnuplot; a note when
@@ -525,6 +527,12 @@ sec_syscalls() {
 # Parked followers at scale (bench_followers): writer start-up, the cost of waking them
 # all, the last follower's wake latency, the append's latency; raw eventfd floors. One
 # pass per BENCH_FOLLOWER_PROCS entry (threads of one process; one process per follower).
+# chronicle-bridge against real servers (skipped with a note where one is missing).
+sec_bridges() {
+    BUILD="$BUILD" BENCH_DIR="$WORK" "$HERE/bridge_bench.sh"
+    BUILD="$BUILD" BENCH_DIR="$WORK" "$HERE/nats_bench.sh"
+}
+
 sec_followers() {
     local procs rc=0
     for procs in $F_PROCS; do
@@ -702,7 +710,8 @@ for s in "${SECTIONS[@]}"; do
         layout) NEED+=("$BBIN/bench_layout") ;;
         followers) NEED+=("$BBIN/bench_followers") ;;
         producers) NEED+=("$BBIN/bench_producers" "$TOOLS/chronicle-append" "$TOOLS/chronicle-tail") ;;
-        *) note "unknown section '$s' (sections: append retention lib wake cli syscalls layout followers producers)"; exit 2 ;;
+        bridges) NEED+=("$TOOLS/chronicle-append") ;;
+        *) note "unknown section '$s' (sections: append retention lib wake cli syscalls layout followers producers bridges)"; exit 2 ;;
     esac
 done
 for b in "${NEED[@]}"; do

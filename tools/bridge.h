@@ -4,6 +4,7 @@
 // docs/DESIGN.md §10 gives the delivery rules.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "chronicle/reader.h"
 #include "chronicle/status.h"
+#include "chronicle/writer.h"
 #include "cli.h"
 
 namespace chronicle::bridge {
@@ -59,6 +61,10 @@ struct Options {
     std::optional<uint64_t> retry_for_ns;
     uint64_t io_timeout_ns = 10'000'000'000ull;  // connect and per-reply timeout
     bool verbose = false;
+    // io_timeout_ns in milliseconds, at least 1.
+    [[nodiscard]] int64_t io_ms() const {
+        return static_cast<int64_t>(std::max<uint64_t>(io_timeout_ns / 1'000'000ull, 1));
+    }
 };
 
 // Counters a run reports with --verbose.
@@ -148,5 +154,22 @@ int gave_up(const Outcome& oc, const Backoff& b);
 // digits and fits.
 std::string to_dec(uint64_t v);
 std::optional<uint64_t> parse_dec(std::string_view s);
+
+// An engine's run out of a queue (Out(options, QueueSource&).run()) or into one
+// (In(options, Writer&).run()), the queue opened first; returns the exit code.
+template <class Out>
+int run_out(const Options& o) {
+    auto src = QueueSource::open(o);
+    if (!src) return cli::report(src.status());
+    Out run(o, *src.value());
+    return run.run();
+}
+template <class In>
+int run_in(const Options& o) {
+    auto w = Writer::open(o.queue);
+    if (!w) return cli::report(w.status());
+    In run(o, *w.value());
+    return run.run();
+}
 
 }  // namespace chronicle::bridge

@@ -71,9 +71,14 @@ Outcome api_error(const Options& o, natsConnection* nc, std::string_view what, n
                   jsErrCode jerr) {
     std::string why = o.url.display() + ": " + std::string(what) + ": " + status_text(s);
     if (jerr != 0) why += " (" + to_dec(jerr) + ")";
+    // A cluster between leaders answers with these for a moment: retried like a lost
+    // connection, with back-off, for --retry-for.
+    const bool transient = jerr == JSClusterNotAvailErr || jerr == JSClusterNotLeaderErr ||
+                           jerr == JSClusterIncompleteErr || jerr == JSClusterNotAssignedErr ||
+                           jerr == JSStreamOfflineErr || jerr == JSConsumerOfflineErr;
     if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
         s == NATS_CONNECTION_DISCONNECTED || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
-        !connection_ok(nc)) {
+        transient || !connection_ok(nc)) {
         return Outcome::lost_because(why);
     }
     return Outcome::fatal_because(why);
@@ -221,9 +226,7 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure)
 
 class Out {
   public:
-    Out(const Options& o, QueueSource& src) : o_(o), src_(src) {
-        io_ms_ = static_cast<int64_t>(std::max<uint64_t>(o.io_timeout_ns / 1'000'000ull, 1));
-    }
+    Out(const Options& o, QueueSource& src) : o_(o), src_(src) { io_ms_ = o.io_ms(); }
     ~Out() { close(); }
     Out(const Out&) = delete;
     Out& operator=(const Out&) = delete;
@@ -561,9 +564,7 @@ constexpr int64_t kTakeBackAckWaitNs = 1'000'000'000;
 // acknowledge (it died) are taken back first, in order (take_back()).
 class In {
   public:
-    In(const Options& o, Writer& w) : o_(o), w_(w) {
-        io_ms_ = static_cast<int64_t>(std::max<uint64_t>(o.io_timeout_ns / 1'000'000ull, 1));
-    }
+    In(const Options& o, Writer& w) : o_(o), w_(w) { io_ms_ = o.io_ms(); }
     ~In() { close(); }
     In(const In&) = delete;
     In& operator=(const In&) = delete;
@@ -869,17 +870,11 @@ class In {
 }  // namespace
 
 int out(const Options& o) {
-    auto src = QueueSource::open(o);
-    if (!src) return cli::report(src.status());
-    Out run(o, *src.value());
-    return run.run();
+    return run_out<Out>(o);
 }
 
 int in(const Options& o) {
-    auto w = Writer::open(o.queue);
-    if (!w) return cli::report(w.status());
-    In run(o, *w.value());
-    return run.run();
+    return run_in<In>(o);
 }
 
 }  // namespace chronicle::bridge::nats

@@ -525,17 +525,11 @@ class In {
 }  // namespace
 
 int out(const Options& o) {
-    auto src = QueueSource::open(o);
-    if (!src) return cli::report(src.status());
-    Out run(o, *src.value());
-    return run.run();
+    return run_out<Out>(o);
 }
 
 int in(const Options& o) {
-    auto w = Writer::open(o.queue);
-    if (!w) return cli::report(w.status());
-    In run(o, *w.value());
-    return run.run();
+    return run_in<In>(o);
 }
 
 }  // namespace chronicle::bridge::redis

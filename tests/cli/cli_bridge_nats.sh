@@ -46,22 +46,6 @@ start_nats() {
     fail "nats-server did not start: $(tail -5 nats.log)"
 }
 
-# gen FIRST COUNT — len32 frames of records FIRST..FIRST+COUNT-1 ("<i>:" and 0..300 bytes of
-# every value, the length and bytes depending on i).
-gen() {
-    perl -e '
-        binmode STDOUT;
-        my ($first, $n) = @ARGV;
-        for my $i ($first .. $first + $n - 1) {
-            my $len = ($i * 37) % 301;
-            my $p = "$i:" . join("", map { chr(($i + $_ * 13) % 256) } 1 .. $len);
-            print pack("N", length $p), $p;
-        }' "$1" "$2"
-}
-
-head_seq() { $READERS "$1" --json | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
-reader_pos() { $READERS "$1" show "$2" --json | sed -n 's/.*"position":\([0-9]*\).*/\1/p'; }
-queue_id() { $BIN/chronicle-queue info "$1" --json | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'; }
 # expected_seqs QUEUE FIRST LAST — the "<seq> <id>-<seq>" lines nats_stream_dump --seqs prints.
 # dump_seqs STREAM — "<Chronicle-Seq> <Nats-Msg-Id>" of each message in the stream.
 dump_seqs() { "$DUMP" "$HOSTPORT" "$1" --seqs | cut -d' ' -f1,2; }

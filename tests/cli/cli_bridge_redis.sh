@@ -44,27 +44,12 @@ start_redis() {
     fail "redis-server did not start: $(tail -5 redis.log)"
 }
 
-# gen FIRST COUNT — len32 frames of records FIRST..FIRST+COUNT-1: "<i>:" and 0..300 bytes of
-# every value (NUL, CR LF, invalid UTF-8), the length and bytes depending on i.
-gen() {
-    perl -e '
-        binmode STDOUT;
-        my ($first, $n) = @ARGV;
-        for my $i ($first .. $first + $n - 1) {
-            my $len = ($i * 37) % 301;
-            my $p = "$i:" . join("", map { chr(($i + $_ * 13) % 256) } 1 .. $len);
-            print pack("N", length $p), $p;
-        }' "$1" "$2"
-}
-
-head_seq() { $READERS "$1" --json | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
 # indices: the "<i>" of each len32 record on stdin, one per line (for messages).
 indices() {
     perl -e 'binmode STDIN; local $/; my $d = <STDIN>; my $o = 0;
         while ($o + 4 <= length $d) { my $n = unpack("N", substr($d, $o, 4));
             my ($i) = substr($d, $o + 4, $n) =~ /^(\d+):/; print "$i\n"; $o += 4 + $n }'
 }
-reader_pos() { $READERS "$1" show "$2" --json | sed -n 's/.*"position":\([0-9]*\).*/\1/p'; }
 last_id() { rcli --raw XREVRANGE "$1" + - COUNT 1 | head -1; }
 first_id() { rcli --raw XRANGE "$1" - + COUNT 1 | head -1; }
 

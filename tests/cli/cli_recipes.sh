@@ -68,7 +68,6 @@ cleanup() {
     stop_pids "${PIDS[@]}"
 }
 
-head_seq() { $READERS "$1" --json 2>/dev/null | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
 has_records() { [[ $(head_seq "$1") == "$2" ]]; }
 
 # make_records FILE [SALT] — len32 frames of payloads that break every naive framing: empty,

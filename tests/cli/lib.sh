@@ -81,6 +81,24 @@ stop_pids() {
     done
 }
 
+# Queue facts through the tools: the next sequence, a named reader's position, the identity.
+head_seq() { $READERS "$1" --json 2>/dev/null | sed -n 's/.*"head_seq":\([0-9]*\).*/\1/p'; }
+reader_pos() { $READERS "$1" show "$2" --json | sed -n 's/.*"position":\([0-9]*\).*/\1/p'; }
+queue_id() { $BIN/chronicle-queue info "$1" --json | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'; }
+
+# gen FIRST COUNT — len32 frames of records FIRST..FIRST+COUNT-1: "<i>:" and 0..300 bytes of
+# every value (NUL, CR LF, invalid UTF-8), the length and bytes depending on i.
+gen() {
+    perl -e '
+        binmode STDOUT;
+        my ($first, $n) = @ARGV;
+        for my $i ($first .. $first + $n - 1) {
+            my $len = ($i * 37) % 301;
+            my $p = "$i:" . join("", map { chr(($i + $_ * 13) % 256) } 1 .. $len);
+            print pack("N", length $p), $p;
+        }' "$1" "$2"
+}
+
 # dump_hung DIR: what every process working in DIR is doing — for a test that hung. Thread
 # stacks through gdb where it is installed, else each thread's kernel wait channel.
 dump_hung() {

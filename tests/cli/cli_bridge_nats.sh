@@ -217,6 +217,16 @@ t_the_way_back_appends_every_message_in_order_under_kill_9_duplicates_at_most_a_
     grep -q "20000 records appended" err || fail "verbose: $(cat err)"
     expect_code 0 "$BRIDGE" -v "$URL/s.x" back
     grep -q " 0 records appended" err || fail "appended again: $(cat err)"
+    # Following, then SIGTERM: exit 143 at the next round (at most a fetch's second).
+    "$BRIDGE" -f --durable term "$URL/s.x" termq 2>term.err 3>&- &
+    local follower=$!
+    wait_until 30 eval '[[ $($TAIL -n all termq 2>/dev/null | wc -l) == 20000 ]]' ||
+        fail "the following way back did not catch up: $(cat term.err)"
+    kill -TERM "$follower"
+    wait_until 10 eval '! kill -0 "$follower"' || fail "SIGTERM did not stop the way back"
+    local rc=0
+    wait "$follower" || rc=$?
+    expect_eq "exit on SIGTERM" 143 "$rc"
     # Usage: --durable only into a queue from NATS; --group is Redis's.
     expect_code 2 "$BRIDGE" --durable x q "$URL/s.x"
     expect_code 2 "$BRIDGE" --group x "$URL/s.x" back

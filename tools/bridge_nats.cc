@@ -635,13 +635,19 @@ class In {
     // message counts; either pointer may be null.
     Outcome pending_of(int64_t* unacked, int64_t* undelivered) {
         jsConsumerInfo* ci = nullptr;
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        natsStatus s =
-            js_GetConsumerInfo(&ci, js_, stream_.c_str(), o_.durable.c_str(), nullptr, &jerr);
-        if (s != NATS_OK) return api_error(o_, nc_, "consumer " + o_.durable, s, jerr);
+        if (Outcome oc = consumer_info(&ci); oc.kind != Outcome::ok) return oc;
         if (unacked != nullptr) *unacked = ci->NumAckPending;
         if (undelivered != nullptr) *undelivered = static_cast<int64_t>(ci->NumPending);
         jsConsumerInfo_Destroy(ci);
+        return {};
+    }
+
+    // The durable consumer's state and configuration (the caller destroys *ci).
+    Outcome consumer_info(jsConsumerInfo** ci) {
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s =
+            js_GetConsumerInfo(ci, js_, stream_.c_str(), o_.durable.c_str(), nullptr, &jerr);
+        if (s != NATS_OK) return api_error(o_, nc_, "consumer " + o_.durable, s, jerr);
         return {};
     }
 
@@ -649,16 +655,14 @@ class In {
     // as it is).
     Outcome configure(int64_t max_ack_pending, int64_t ack_wait_ns) {
         jsConsumerInfo* ci = nullptr;
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        natsStatus s =
-            js_GetConsumerInfo(&ci, js_, stream_.c_str(), o_.durable.c_str(), nullptr, &jerr);
-        if (s != NATS_OK) return api_error(o_, nc_, "consumer " + o_.durable, s, jerr);
-        Outcome oc;
+        Outcome oc = consumer_info(&ci);
+        if (oc.kind != Outcome::ok) return oc;
         if (ci->Config->MaxAckPending != max_ack_pending || ci->Config->AckWait != ack_wait_ns) {
             jsConsumerConfig cc = *ci->Config;
             cc.MaxAckPending = max_ack_pending;
             cc.AckWait = ack_wait_ns;
-            s = js_UpdateConsumer(nullptr, js_, stream_.c_str(), &cc, nullptr, &jerr);
+            jsErrCode jerr = static_cast<jsErrCode>(0);
+            natsStatus s = js_UpdateConsumer(nullptr, js_, stream_.c_str(), &cc, nullptr, &jerr);
             if (s != NATS_OK) oc = api_error(o_, nc_, "updating consumer " + o_.durable, s, jerr);
         }
         jsConsumerInfo_Destroy(ci);

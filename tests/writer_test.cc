@@ -5,8 +5,10 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <span>
 #include <vector>
 
+#include "chronicle/admin.h"
 #include "format.h"
 #include "helpers.h"
 #include "queue_files.h"
@@ -222,6 +224,108 @@ TEST_CASE("ALargeBatchThroughThePageCacheIsWhatWasAppendedWithZerosPastIt") {
     REQUIRE(w.value()->append("after").ok());
     want.push_back("after");
     CHECK(test::read_all(t.queue()) == want);
+}
+
+TEST_CASE("AppendDelimitedFramesLinesAsAppendsOneByOneWouldAndLeavesThePartialRecord") {
+    uint64_t segment_size = 16 * 1024;
+    SUBCASE("small segments: rolls and index slots inside blocks") {}
+    SUBCASE("segments larger than the page stage") {
+        segment_size = 4 << 20;
+    }
+    test::TempDir t;
+    std::vector<std::string> want;
+    std::mt19937_64 rng(11);
+    auto w = Writer::open(t.queue(), test::small_segments(segment_size));
+    REQUIRE(w.ok());
+    Writer& wr = *w.value();
+    std::string carry;  // the partial record each call leaves, continued by the next block
+    for (int round = 0; round < 40; ++round) {
+        // Blocks below and above the page stage's threshold (64 KiB), lines from empty to a
+        // few hundred bytes (short ones most often), bytes never zero: padding must be.
+        const size_t target = round % 3 == 0 ? 200'000 : 1 + rng() % 9000;
+        std::string block = carry;
+        std::vector<std::string> lines;
+        while (block.size() < target) {
+            const size_t len = rng() % 4 == 0 ? rng() % 300 : rng() % 12;
+            std::string line(len, static_cast<char>('A' + rng() % 26));
+            if (len > 1) line[len - 1] = static_cast<char>(0xff);
+            if (lines.empty()) line = carry + line;
+            lines.push_back(line);
+            block += line.substr(lines.size() == 1 ? carry.size() : 0) + "\n";
+        }
+        // A partial record at the end: not appended, consumed stops before it.
+        const std::string partial(rng() % 20, 'p');
+        block += partial;
+        const bool in_batch = round % 2 == 1;
+        if (in_batch) REQUIRE(wr.begin_batch(block.size()).ok());
+        const uint64_t before = wr.next_seq();
+        auto r = wr.append_delimited(std::as_bytes(std::span(block.data(), block.size())),
+                                     std::byte{'\n'});
+        REQUIRE(r.status.ok());
+        CHECK(r.records == lines.size());
+        CHECK(r.consumed == block.size() - partial.size());
+        CHECK(wr.next_seq() == before + lines.size());
+        if (in_batch) {
+            if (round % 4 == 3) {
+                wr.abort_batch();
+                CHECK(wr.next_seq() == before);
+                carry = partial;
+                continue;
+            }
+            REQUIRE(wr.commit_batch().ok());
+        }
+        want.insert(want.end(), lines.begin(), lines.end());
+        carry = partial;
+    }
+    CHECK(test::read_all(t.queue()) == want);
+    // Every record of a call carries one timestamp (a batch's), records seek by sequence.
+    auto rd = Reader::open(t.queue());
+    REQUIRE(rd.ok());
+    for (uint64_t k = 0; k < want.size(); k += 997) {
+        REQUIRE(rd.value()->seek(Position::at_seq(k)).ok());
+        auto rec = rd.value()->next();
+        REQUIRE(rec.ok());
+        REQUIRE(rec.value().has_value());
+        CHECK(rec.value()->seq == k);
+        CHECK(rec.value()->text() == want[k]);
+    }
+    w.value().reset();
+    const auto bases = files::list_segments(t.queue());
+    REQUIRE(bases.ok());
+    for (uint64_t b : bases.value()) {
+        const std::string err = check_segment_bytes(t.queue() + "/" + files::segment_name(b));
+        CHECK_MESSAGE(err.empty(), err);
+    }
+    const auto v = verify_queue(t.queue(), false);
+    REQUIRE(v.ok());
+    CHECK(v->problems.empty());
+}
+
+TEST_CASE("AppendDelimitedStopsAtATooLargeRecordKeepingTheOnesBefore") {
+    test::TempDir t;
+    auto w = Writer::open(t.queue(), test::small_segments());
+    REQUIRE(w.ok());
+    Writer& wr = *w.value();
+    const std::string big(wr.max_payload() + 1, 'x');
+    const std::string block = "one\ntwo\n" + big + "\nthree\n";
+    SUBCASE("outside a batch: the records before it are committed") {
+        auto r = wr.append_delimited(std::as_bytes(std::span(block.data(), block.size())),
+                                     std::byte{'\n'});
+        CHECK(r.status.code() == errc::too_large);
+        CHECK(r.records == 2);
+        CHECK(r.consumed == 8);  // "one\ntwo\n": the bad record starts there
+        CHECK(test::read_all(t.queue()) == std::vector<std::string>{"one", "two"});
+    }
+    SUBCASE("inside a batch: they stay in it") {
+        REQUIRE(wr.begin_batch().ok());
+        auto r = wr.append_delimited(std::as_bytes(std::span(block.data(), block.size())),
+                                     std::byte{'\n'});
+        CHECK(r.status.code() == errc::too_large);
+        CHECK(r.records == 2);
+        CHECK(test::read_all(t.queue()).empty());
+        REQUIRE(wr.commit_batch().ok());
+        CHECK(test::read_all(t.queue()) == std::vector<std::string>{"one", "two"});
+    }
 }
 
 TEST_CASE("AnExclusiveWriterIsRefusedBesideAnotherAndRefusesOthersNamingTheHolderPid") {

@@ -362,6 +362,9 @@ Result<std::unique_ptr<Writer>> Writer::open(std::string_view dir, const WriterO
 Result<uint64_t> Writer::append(std::span<const std::byte> payload) {
     return impl_->append(payload);
 }
+Writer::Appended Writer::append_delimited(std::span<const std::byte> block, std::byte delimiter) {
+    return impl_->append_delimited(block, delimiter);
+}
 Result<std::span<std::byte>> Writer::claim(size_t max_len) {
     return impl_->claim(max_len);
 }

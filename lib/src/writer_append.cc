@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "writer_impl.h"
@@ -25,7 +26,88 @@ inline void clear_tail(std::byte* rec, uint64_t span) noexcept {
     std::memcpy(rec + span - sizeof zero, &zero, sizeof zero);
 }
 
+// Copies a payload of `len` bytes followed by zero padding up to the next multiple of 8,
+// in 8-byte words; `src` must be readable that far. The last word is masked, so that stale
+// bytes of the stage's reused buffer never reach the padding (it must read as zero, as in
+// the mapping).
+inline void copy_padded(std::byte* dst, const std::byte* src, uint64_t len) noexcept {
+    const uint64_t whole = len & ~uint64_t{7};
+    if (whole > 32) {
+        std::memcpy(dst, src, whole);
+    } else {
+        for (uint64_t i = 0; i < whole; i += 8) std::memcpy(dst + i, src + i, 8);
+    }
+    if (whole == len) return;
+    uint64_t w;
+    std::memcpy(&w, src + whole, sizeof w);
+    const unsigned keep = static_cast<unsigned>(len - whole) * 8;  // 8..56 bits
+    if constexpr (std::endian::native == std::endian::little) {
+        w &= (uint64_t{1} << keep) - 1;
+    } else {
+        w &= ~(~uint64_t{0} >> keep);
+    }
+    std::memcpy(dst + whole, &w, sizeof w);
+}
+
 }  // namespace
+
+Writer::Appended Writer::Impl::append_delimited(std::span<const std::byte> block, std::byte delim) {
+    Writer::Appended r;
+    if (claimed_) {
+        r.status = Status(errc::invalid_argument, "append_delimited() while a claim is open");
+        return r;
+    }
+    const bool own_batch = !explicit_batch_;
+    if (own_batch) {
+        if (Status st = begin_batch(block.size()); !st) {
+            r.status = std::move(st);
+            return r;
+        }
+    }
+    const uint64_t first = seq_;  // up to date once the batch holds the append lock
+    split_into_batch(block.data(), block.data() + block.size(), delim, r);
+    if (own_batch) {
+        if (Status st = commit_batch(); !st) {
+            // Either the stage could not be written (the batch was dropped: nothing is
+            // appended) or the sync failed after the records became visible.
+            if (seq_ == first) r = Writer::Appended{};
+            if (r.status) r.status = std::move(st);
+        }
+    }
+    return r;
+}
+
+void Writer::Impl::split_into_batch(const std::byte* p, const std::byte* end, std::byte delim,
+                                    Writer::Appended& r) {
+    const std::byte* const start = p;
+    const int d = std::to_integer<int>(delim);
+    while (const auto* nl = static_cast<const std::byte*>(std::memchr(p, d, size_t(end - p)))) {
+        const uint64_t len = uint64_t(nl - p);
+        const uint64_t span = record_span(len);
+        // The fast path of try_append_fast() without a call per record: the batch's first
+        // record is encoded (its timestamp stamped, its state word the one published),
+        // the record and a seal fit below wlimit_, it names no index slot, and the word
+        // copy may read the padding's length past the payload (the block goes on).
+        if (first_state_ != nullptr && off_ + span + kRecordHeaderSize <= wlimit_ &&
+            next_slot_off_ > off_ && p + (span - kRecordHeaderSize) <= end) {
+            std::byte* at = wptr(off_);
+            copy_padded(at + kRecordHeaderSize, p, len);
+            auto* rec = reinterpret_cast<RecordHeader*>(at);
+            rec->length = static_cast<uint32_t>(len);
+            rec->timestamp_ns = last_ts_;           // = the batch's timestamp (stamp())
+            Segment::stage_state(rec, kStateData);  // published with first_state_
+            off_ += span;
+            ++seq_;
+            pretouch_.advance(off_);
+        } else if (auto seq = append(std::span(p, len)); !seq) {
+            r.status = seq.status();
+            break;
+        }
+        ++r.records;
+        p = nl + 1;
+    }
+    r.consumed = size_t(p - start);
+}
 
 Result<uint64_t> Writer::Impl::append_in_turn(std::span<const std::byte> payload) {
     if (Status st = hold(); !st) return st;

@@ -31,6 +31,7 @@ class Writer::Impl {
     ~Impl();
 
     Result<uint64_t> append(std::span<const std::byte> payload);
+    Writer::Appended append_delimited(std::span<const std::byte> block, std::byte delim);
     Result<std::span<std::byte>> claim(size_t max_len);
     Result<uint64_t> commit(size_t len);
     void abort() noexcept;
@@ -78,6 +79,9 @@ class Writer::Impl {
     // word and advances; publishes unless a batch is open. Returns its sequence. Inlined
     // into both callers: a call per record cost `cat file | chronicle-append` 6 %.
     [[gnu::always_inline]] inline uint64_t encode(uint64_t len) noexcept;
+    // append_delimited() inside a batch: frames [p, end) record by record.
+    void split_into_batch(const std::byte* p, const std::byte* end, std::byte delim,
+                          Writer::Appended& r);
     void publish();
     void undo_staged() noexcept;
     void raise_hw(uint64_t need) noexcept;

@@ -91,6 +91,21 @@ class CHRONICLE_API Writer {
         return append(std::as_bytes(std::span(payload.data(), payload.size())));
     }
 
+    // Bulk framing: appends every record of `block` that ends with `delimiter` (a line
+    // without its newline, a NUL-ended record without its NUL) and stops after the last
+    // delimiter; the bytes after it (a record not yet complete) are the caller's to keep.
+    // The records are encoded in one loop, without a call per record: the fast path of
+    // `chronicle-append`. Inside a batch they join it; outside, they are committed together
+    // as one batch. On an error (errc::too_large for a record past max_payload(),
+    // errc::no_space) the records before the failing one stay appended (committed when
+    // outside a batch); `consumed` and `records` count them.
+    struct Appended {
+        size_t consumed = 0;   // bytes of `block` framed into records, delimiters included
+        uint64_t records = 0;  // records appended
+        Status status;
+    };
+    Appended append_delimited(std::span<const std::byte> block, std::byte delimiter);
+
     // Zero-copy: reserves room for up to `max_len` bytes and returns it. Fill it, then call
     // commit(len) with the bytes used (len <= max_len), or abort(). One claim at a time; the
     // span is valid until commit() or abort().

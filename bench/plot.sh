@@ -2,7 +2,8 @@
 # Renders the figures of a bench/run.sh run: DIR/figures.json and DIR/samples/ (written by
 # run.sh --out DIR) into
 #   DIR/latency-cdf.svg  CDF of the latency samples (wake and cli sections), log-x
-#   DIR/throughput.svg   bar chart of the append section's rates (+ Redis XADD, lib)
+#   DIR/throughput.svg   bar chart of the append section's rates, seq lines and 100-byte log
+#                        lines (+ Redis XADD, lib)
 #   DIR/summary.md       the machine line and a table of the key figures and ratios
 # Pictures need gnuplot (Debian package gnuplot-nox); without it a note says so and only
 # summary.md is written. A picture whose figures the run did not measure is skipped.
@@ -38,17 +39,18 @@ trap 'rm -rf "$TMP"' EXIT
 declare -A V=()
 while IFS=$'\t' read -r k v; do V[$k]=$v; done < <(jq -r '.figures[] | select(.value != null) | "\(.name)\t\(.value)"' "$J")
 has() { [[ -n "${V[$1]:-}" ]]; }
-# fmt KIND VALUE: rate (M/s or k/s), us (microseconds), x (ratio), int
+# fmt KIND VALUE: rate (M/s or k/s), us (microseconds), x (ratio), g (3 digits), int
 fmt() {
     awk -v k="$1" -v v="$2" 'BEGIN {
         if (k == "rate") { if (v >= 1e6) printf "%.3g M/s", v / 1e6; else printf "%.3g k/s", v / 1e3 }
         else if (k == "us") { if (v < 10) printf "%.1f µs", v; else printf "%.0f µs", v }
         else if (k == "x") printf "%.2f", v
+        else if (k == "g") printf "%.3g", v
         else printf "%d", v
     }'
 }
 jqr() { jq -r "$1" "$J"; }
-SETTINGS=$(jqr '.run.settings | "\(.BENCH_REPS) rep(s), \(.BENCH_LINES) lines, \(.BENCH_LAT_N) latency samples per series"')
+SETTINGS=$(jqr '.run.settings | "\(.BENCH_REPS) rep(s), \(.BENCH_LINES) lines\(if .BENCH_LOG_LINES then ", \(.BENCH_LOG_LINES) 100-byte log lines" else "" end), \(.BENCH_LAT_N) latency samples per series"')
 MACHINE=$(jqr '.machine as $m | .run as $r |
     "\($r.date_utc | sub("T.*"; "")), \($m.cpus) vCPU \($m.cpu_model), \($m.ram_gib) GiB RAM, Linux \($m.kernel) (\($m.os)\(if ($m.virtualization // "") != "" and $m.virtualization != "none" then ", " + $m.virtualization else "" end)), data on \($m.bench_dir_fs); commit \($r.git_commit[0:10])\(if $r.git_dirty then " (modified)" else "" end), \($r.build_type), \($r.compiler | sub(" \\(.*\\)"; ""))"')
 LOAD=$(jqr '.machine.loadavg_start[0] // 0')
@@ -112,19 +114,25 @@ throughput() {
         "append.seq_pipe.cat.lines_per_s.med@seq | cat > file@0x8c8c8c@0"
         "append.seq_pipe.floor_lines2mmap.lines_per_s.med@seq | lines2mmap (mmap floor)@0xc7c7c7@0"
         "append.from_file.chronicle.lines_per_s.med@chronicle-append Q < file@0x1f77b4@1"
-        "append.from_file.cat.lines_per_s.med@cat file > file2@0x8c8c8c@1"
+        "append.from_file.cat_pipe.lines_per_s.med@cat file | cat > file2@0x8c8c8c@1"
+        "append.from_file.cat.lines_per_s.med@cat file > file2 (kernel copy)@0xa8a8a8@1"
         "append.from_file.floor_lines2mmap.lines_per_s.med@lines2mmap < file (mmap floor)@0xc7c7c7@1"
-        "append.redis_xadd_p64.records_per_s.med@Redis XADD, 1 client, pipelined 64@0xd62728@2"
-        "lib.append64.single.records_per_s.med@library append(), 64 B records@0x1f77b4@3"
-        "lib.append64.batch64.records_per_s.med@library append(), batches of 64@0x1f77b4@3"
-        "lib.append64.memcpy_floor.records_per_s.med@memcpy into a mapping (floor)@0xc7c7c7@3"
+        "append.log100_pipe.chronicle.lines_per_s.med@cat log | chronicle-append Q@0x1f77b4@2"
+        "append.log100_pipe.cat.lines_per_s.med@cat log | cat > file@0x8c8c8c@2"
+        "append.log100_file.chronicle.lines_per_s.med@chronicle-append Q < log@0x1f77b4@3"
+        "append.log100_file.cat_pipe.lines_per_s.med@cat log | cat > file2@0x8c8c8c@3"
+        "append.log100_file.cat.lines_per_s.med@cat log > file2 (kernel copy)@0xa8a8a8@3"
+        "append.redis_xadd_p64.records_per_s.med@Redis XADD, 1 client, pipelined 64@0xd62728@4"
+        "lib.append64.single.records_per_s.med@library append(), 64 B records@0x1f77b4@5"
+        "lib.append64.batch64.records_per_s.med@library append(), batches of 64@0x1f77b4@5"
+        "lib.append64.memcpy_floor.records_per_s.med@memcpy into a mapping (floor)@0xc7c7c7@5"
     )
     local r key label color group y=-1 last=-1 max=0 n=0
     : >"$TMP/tp.dat"
     for r in "${rows[@]}"; do
         IFS="@" read -r key label color group <<<"$r"
         has "$key" || continue
-        # A gap between groups (pipe, file, Redis, library).
+        # A gap between groups (seq pipe, seq file, log pipe, log file, Redis, library).
         if ((last >= 0 && group != last)); then y=$((y + 2)); else y=$((y + 1)); fi
         last=$group
         printf '%d %s %d "%s"\n' "$y" "${V[$key]}" "$((color))" "$label" >>"$TMP/tp.dat"
@@ -136,7 +144,8 @@ throughput() {
         return 0
     fi
     local t xmax
-    t="Appending lines as records, $(jqr '.run.settings | "\(.BENCH_LINES) lines, median of \(.BENCH_REPS) rep(s)"') ($(jqr '.run.date_utc | sub("T.*"; "")'))"
+    # (short: the title is centred over the bars and cut beyond ~85 characters)
+    t="Appending lines: $(jqr '.run.settings | if .BENCH_LOG_LINES then "\(.BENCH_LINES) seq, \(.BENCH_LOG_LINES) log (100 B)" else "\(.BENCH_LINES) lines" end + ", median of \(.BENCH_REPS) rep(s)"') ($(jqr '.run.date_utc | sub("T.*"; "")'))"
     xmax=$(awk -v m="$max" 'BEGIN { printf "%.6g", m / 1e6 * 1.22 }')
     gnuplot -e "datafile='$TMP/tp.dat'; outfile='$DIR/throughput.svg'; titletext='$t'; xmax=$xmax; ymax=$y; height=$((140 + 34 * (y + 1)))" \
         "$HERE/throughput.gp"
@@ -167,12 +176,24 @@ pq() { # p50 / p99 of a latency figure prefix
     echo
     row "what" "chronicle" "baseline, same run" "ratio"
     row "---" "---" "---" "---"
-    # ingest_row KIND LABEL CAT_LABEL: the append section's row for seq_pipe or from_file
+    # ingest_row KIND LABEL CAT_LABEL [CAT_PIPE_LABEL]: the append section's row for
+    # seq_pipe, from_file, log100_pipe or log100_file. With CAT_PIPE_LABEL (the file inputs)
+    # the baseline is KIND.cat_pipe (`| cat > file`, the target) and KIND.cat is the kernel
+    # copy `cat file > file2`, the upper bound; else KIND.cat is `| cat > file`.
     ingest_row() {
         local k=append.$1 b r
         has "$k.chronicle.lines_per_s.med" || return 0
-        b="$3 $(fmt rate "${V[$k.cat.lines_per_s.med]:-0}")"
-        r="cat time / chronicle time $(fmt x "${V[$k.cat_over_chronicle_time.ratio]:-0}")"
+        if [[ -n "${4:-}" ]] && has "$k.cat_pipe.lines_per_s.med"; then
+            b="$4 $(fmt rate "${V[$k.cat_pipe.lines_per_s.med]}")"
+            r="cat time / chronicle time $(fmt x "${V[$k.cat_pipe_over_chronicle_time.ratio]:-0}")"
+            if has "$k.cat.lines_per_s.med"; then
+                b+="; upper bound $3 (kernel copy) $(fmt rate "${V[$k.cat.lines_per_s.med]}")"
+                r+="; kernel copy time / chronicle time $(fmt x "${V[$k.cat_over_chronicle_time.ratio]:-0}")"
+            fi
+        else
+            b="$3 $(fmt rate "${V[$k.cat.lines_per_s.med]:-0}")"
+            r="cat time / chronicle time $(fmt x "${V[$k.cat_over_chronicle_time.ratio]:-0}")"
+        fi
         if has "$k.floor_lines2mmap.lines_per_s.med"; then
             b+="; mmap floor $(fmt rate "${V[$k.floor_lines2mmap.lines_per_s.med]}")"
             r+="; of the floor $(fmt x "${V[$k.chronicle_over_floor.ratio]:-0}")"
@@ -180,7 +201,22 @@ pq() { # p50 / p99 of a latency figure prefix
         row "$2" "$(fmt rate "${V[$k.chronicle.lines_per_s.med]}")" "$b" "$r"
     }
     ingest_row seq_pipe "\`seq 1 N | chronicle-append q\` (lines/s)" "\`| cat > file\`"
-    ingest_row from_file "\`chronicle-append q < file\` (lines/s)" "\`cat file > file2\`"
+    ingest_row from_file "\`chronicle-append q < file\` (lines/s)" "\`cat file > file2\`" "\`cat file | cat > file2\`"
+    ingest_row log100_pipe "100-byte log lines: \`cat log | chronicle-append q\` (lines/s)" "\`cat log | cat > file\`"
+    ingest_row log100_file "100-byte log lines: \`chronicle-append q < log\` (lines/s)" "\`cat log > file2\`" "\`cat log | cat > file2\`"
+    if has append.seq.bytes_per_record.chronicle || has append.log100.bytes_per_record.chronicle; then
+        # bpr KIND FIELD: the figure, 3 digits, or "–" when the run lacks it
+        bpr() { if has "append.$1.bytes_per_record.$2"; then fmt g "${V[append.$1.bytes_per_record.$2]}"; else echo "–"; fi; }
+        bpr_x() {
+            if has "append.$1.bytes_per_record.chronicle" && has "append.$1.bytes_per_record.cat"; then
+                fmt x "$(awk -v a="${V[append.$1.bytes_per_record.chronicle]}" -v b="${V[append.$1.bytes_per_record.cat]}" 'BEGIN { if (b > 0) print a / b }')"
+            else echo "–"; fi
+        }
+        row "disk bytes per record, \`seq\` lines / 100-byte log lines" \
+            "$(bpr seq chronicle) / $(bpr log100 chronicle) B (from the record layout)" \
+            "\`cat\`'s file: $(bpr seq cat) / $(bpr log100 cat) B" \
+            "$(bpr_x seq) / $(bpr_x log100) × cat"
+    fi
     if has append.redis_xadd_p64.records_per_s.med; then
         row "records/s from one producer" "$(fmt rate "${V[append.seq_pipe.chronicle.lines_per_s.med]:-0}") (from a pipe)" \
             "Redis \`XADD\`, pipelined 64: $(fmt rate "${V[append.redis_xadd_p64.records_per_s.med]}")" \

@@ -29,6 +29,8 @@
 #   BENCH_OUT      default of --out
 #   BENCH_REPS     repetitions of the append and lib figures (default 5)
 #   BENCH_LINES    lines for the append and retention sections (default 10000000)
+#   BENCH_LOG_LINES  lines of the append section's second input, generated log lines of 99
+#                  characters + newline (default 2000000)
 #   BENCH_RET_SEGMENT, BENCH_RET_CAP  the retention section's segment size and --max-bytes
 #                  (default 4M and 16M: the queue is capped at four segments)
 #   BENCH_REDIS    1 (default): the append section also measures Redis XADD, pipelined, when
@@ -78,6 +80,7 @@ TOOLS=$BUILD/tools
 BBIN=$BUILD/bench
 REPS=${BENCH_REPS:-5}
 LINES=${BENCH_LINES:-10000000}
+LOG_LINES=${BENCH_LOG_LINES:-2000000}
 LAT_N=${BENCH_LAT_N:-2000}
 IDLE_S=${BENCH_IDLE_S:-10}
 F_COUNTS=${BENCH_FOLLOWERS:-1,100,1000}
@@ -224,13 +227,77 @@ redis_xadd() {
 }
 
 # ---------------------------------------------------------------- append
+# A deterministic log of N lines, each exactly 99 characters and a newline (100-byte
+# lines): timestamp, level, worker, request id, method, path, status, duration, user,
+# bytes, a word, then word=number pairs cut at 99 characters. The numbers come from minstd
+# (x * 48271 mod 2^31 - 1, exact in doubles), so mawk and gawk write the same lines.
+gen_log100() {
+    awk -v n="$1" 'BEGIN {
+        nl = split("INFO INFO INFO INFO DEBUG DEBUG WARN ERROR", lv, " ")
+        nm = split("GET GET GET POST PUT DELETE", me, " ")
+        nr = split("users orders items sessions carts invoices payments search", rs, " ")
+        nw = split("ok accepted cached retried throttled forwarded queued replayed", wd, " ")
+        x = 20261130
+        for (i = 0; i < n; i++) {
+            x = (x * 48271) % 2147483647; a = x
+            x = (x * 48271) % 2147483647; b = x
+            us = i * 37 + a % 37
+            s = int(us / 1000000)
+            l = sprintf("2026-11-30T%02d:%02d:%02d.%06dZ %-5s w%02d req=%08x %s /api/%s/%d %d %dms user=u%05d bytes=%d %s",
+                int(s / 3600) % 24, int(s / 60) % 60, s % 60, us % 1000000,
+                lv[a % nl + 1], b % 16, b, me[b % nm + 1], rs[a % nr + 1], a % 100000,
+                (a % 50 ? 200 : 503), b % 1000, a % 40000, b % 65536, wd[b % nw + 1])
+            while (length(l) < 99) l = l " " wd[(a + length(l)) % nw + 1] "=" (b + length(l)) % 997
+            print substr(l, 1, 99)
+        }
+    }'
+}
+
+# bytes_per_record NAME QUEUE INPUT -> NAME.bytes_per_record.chronicle and .cat (bytes)
+# The queue tools report no bytes-used figure (chronicle-queue info's bytes are the
+# preallocated segment files), so chronicle's is computed from the record layout (DESIGN
+# §2.2, v1: a 16-byte header, then the payload padded to a multiple of 8) over the input's
+# line lengths; segment headers and the preallocated rest of the last segment are not
+# counted. That the queue's payloads are the input's lines without their newlines is
+# checked: chronicle-tail --format len32 writes 4 + length bytes per record.
+# cat's: the input file's size / lines.
+bytes_per_record() {
+    local name=$1 q=$2 in=$3 lines len32 rec got
+    read -r lines len32 rec < <(awk '
+        { r += 16 + int((length($0) + 7) / 8) * 8; b += 4 + length($0) }
+        END { if (NR) printf "%d %d %.6g\n", NR, b, r / NR }' "$in") || true
+    [[ -n "${lines:-}" ]] || return 0
+    got=$(limit 120 "$TOOLS/chronicle-tail" --format len32 "$q" | wc -c || true)
+    [[ "$got" == "$len32" ]] ||
+        note "append: UNEXPECTED: the queue's records of ${in##*/} take $got bytes as len32 (want $len32): payloads differ from the lines"
+    echo "$name.bytes_per_record.chronicle $rec bytes"
+    echo "$name.bytes_per_record.cat $(awk -v s="$(stat -c %s "$in")" -v l="$lines" 'BEGIN { printf "%.6g", s / l }') bytes"
+}
+
+# Two inputs, each appended as records by chronicle-append and copied by cat in the same
+# run, reps interleaved, a fresh queue or file per rep (issue 10: "ingestion at the speed
+# of cat"):
+#   seq     seq 1 N (7.9-byte lines): from a pipe (seq | ...) and from a file; baselines
+#           `| cat > file` (seq | cat > F, cat file | cat > F) and, as the upper bound,
+#           `cat file > F` (a copy that the kernel does: copy_file_range, no user space);
+#           also the lines2mmap floor and Redis XADD.
+#   log100  BENCH_LOG_LINES generated log lines of 99 characters + newline: from a pipe
+#           (cat log | chronicle-append) and from the file, against cat log | cat > F and
+#           the upper bound cat log > F.
+# Target: every *cat_over_chronicle_time and *cat_pipe_over_chronicle_time ratio >= 1.0 —
+# chronicle-append at least as fast as `| cat > file`; the cat file > file2 ratios say how
+# far that is from a kernel copy.
 sec_append() {
-    local D=$WORK/append Q F n=$LINES
+    local D=$WORK/append Q QL F L n=$LINES ln=$LOG_LINES
     mkdir -p "$D"
     Q=$D/q
+    QL=$D/qlog
     F=$D/out.txt
+    L=$D/log100.txt
     seq 1 "$n" >"$D/seq.txt"
-    note "append: seq 1 $n ($(stat -c %s "$D/seq.txt") bytes), $REPS reps each, fresh queue/file per rep, reps interleaved"
+    gen_log100 "$ln" >"$L"
+    note "append: seq 1 $n ($(stat -c %s "$D/seq.txt") bytes) and a log of $ln lines of 99 characters + newline" \
+        "($(stat -c %s "$L") bytes), $REPS reps each, fresh queue/file per rep, reps interleaved"
     local floor="" src="$ROOT/../shared/bench-limits/lines2mmap.cpp"
     if [[ -f "$src" ]]; then
         if limit 120 "${CXX:-g++}" -O2 -std=c++20 -o "$WORK/lines2mmap" "$src" 2>"$WORK/l2m.log"; then
@@ -258,7 +325,8 @@ sec_append() {
         note "append: Redis XADD baseline: redis-server $rver on 127.0.0.1:$REDIS_PORT (--save '' --appendonly no);" \
             "redis-benchmark -c 1 -P 64 -n $REDIS_N XADD s '*' f v (one client, 64 per round trip, a fresh stream per rep)"
     fi
-    local a_pipe=() c_pipe=() a_file=() c_file=() f_pipe=() f_file=() t
+    local a_pipe=() c_pipe=() a_file=() c_file=() p_file=() t
+    local la_pipe=() lc_pipe=() la_file=() lc_file=()
     local A=$TOOLS/chronicle-append
     for ((i = 0; i < REPS; i++)); do
         rm -rf "$Q"
@@ -268,7 +336,21 @@ sec_append() {
         rm -rf "$Q"
         t=$(timed 300 "'$A' '$Q' < '$D/seq.txt'") && a_file+=("$t")
         rm -f "$F"
+        t=$(timed 300 "cat '$D/seq.txt' | cat > '$F'") && p_file+=("$t")
+        rm -f "$F"
+        # The upper bound: cat copies a file to a file in the kernel.
         t=$(timed 300 "cat '$D/seq.txt' > '$F'") && c_file+=("$t")
+        rm -f "$F"
+        # 100-byte log lines. `cat log | cat > F` is the baseline of both chronicle-append
+        # runs (from the pipe `cat log |` and from the file): timed once per rep.
+        rm -rf "$QL"
+        t=$(timed 300 "cat '$L' | '$A' '$QL'") && la_pipe+=("$t")
+        rm -f "$F"
+        t=$(timed 300 "cat '$L' | cat > '$F'") && lc_pipe+=("$t")
+        rm -rf "$QL"
+        t=$(timed 300 "'$A' '$QL' < '$L'") && la_file+=("$t")
+        rm -f "$F"
+        t=$(timed 300 "cat '$L' > '$F'") && lc_file+=("$t")
         rm -f "$F"
         if [[ -n "$floor" ]]; then
             # As bench-limits/run.sh sec_cli runs it (it times itself: read loop only).
@@ -279,16 +361,28 @@ sec_append() {
             t=$(redis_xadd) && [[ -n "$t" ]] && r_xadd+=("$t") || note "append: redis-benchmark gave no figure"
         fi
     done
-    # Sanity: the last queue holds every line (outside the timing).
-    local last
+    rm -f "$D/l2m.bin"
+    # Sanity: the last queues hold every line (outside the timing).
+    local last want
     last=$(limit 60 "$TOOLS/chronicle-tail" -n 1 --show-seq "$Q" | tr '\t' ' ' || true)
     [[ "$last" == "$((n - 1)) $n" ]] || note "append: UNEXPECTED last record of the queue: '$last' (want '$((n - 1)) $n')"
+    last=$(limit 60 "$TOOLS/chronicle-tail" -n 1 --show-seq "$QL" | tr '\t' ' ' || true)
+    want="$((ln - 1)) $(tail -n 1 "$L")"
+    [[ "$last" == "$want" ]] || note "append: UNEXPECTED last record of the log queue: '$last' (want '$want')"
     if [[ -n "$REDIS_PORT" ]]; then
         last=$(timeout 10 redis-cli -p "$REDIS_PORT" XLEN s 2>/dev/null || true)
         [[ "$last" == "$REDIS_N" ]] || note "append: the Redis stream holds '$last' entries (want $REDIS_N)"
         redis_stop
     fi
-    rm -rf "$Q" "$F"
+    # Disk bytes per record, chronicle beside cat (outside the timing).
+    local bpr
+    note "append: bytes_per_record.chronicle is computed from the record layout (v1: 16-byte header," \
+        "payload padded to a multiple of 8) over the input's line lengths, the queue's payload sizes checked" \
+        "with chronicle-tail --format len32; segment headers and preallocation not counted;" \
+        "bytes_per_record.cat = the input file's size / lines"
+    bpr=$(bytes_per_record append.seq "$Q" "$D/seq.txt")
+    bpr+=$'\n'$(bytes_per_record append.log100 "$QL" "$L")
+    rm -rf "$Q" "$QL" "$F"
 
     rates append.seq_pipe.chronicle "${a_pipe[@]}"
     rates append.seq_pipe.cat "${c_pipe[@]}"
@@ -298,10 +392,37 @@ sec_append() {
         ratio "$(min_of "${c_pipe[@]}")" "$(min_of "${a_pipe[@]}")" append.seq_pipe.cat_over_chronicle_time_best
     fi
     rates append.from_file.chronicle "${a_file[@]}"
+    # cat file > F: the upper bound (a kernel copy), not the target.
     rates append.from_file.cat "${c_file[@]}"
     if ((${#a_file[@]} && ${#c_file[@]})); then
         ratio "$(med_of "${c_file[@]}")" "$(med_of "${a_file[@]}")" append.from_file.cat_over_chronicle_time
         ratio "$(min_of "${c_file[@]}")" "$(min_of "${a_file[@]}")" append.from_file.cat_over_chronicle_time_best
+    fi
+    # cat file | cat > F: the target (`| cat > file`).
+    rates append.from_file.cat_pipe "${p_file[@]}"
+    if ((${#a_file[@]} && ${#p_file[@]})); then
+        ratio "$(med_of "${p_file[@]}")" "$(med_of "${a_file[@]}")" append.from_file.cat_pipe_over_chronicle_time
+        ratio "$(min_of "${p_file[@]}")" "$(min_of "${a_file[@]}")" append.from_file.cat_pipe_over_chronicle_time_best
+    fi
+    # The log lines: rates in lines/s of its BENCH_LOG_LINES lines.
+    LINES=$ln rates append.log100_pipe.chronicle "${la_pipe[@]}"
+    LINES=$ln rates append.log100_pipe.cat "${lc_pipe[@]}"
+    if ((${#la_pipe[@]} && ${#lc_pipe[@]})); then
+        ratio "$(med_of "${lc_pipe[@]}")" "$(med_of "${la_pipe[@]}")" append.log100_pipe.cat_over_chronicle_time
+        ratio "$(min_of "${lc_pipe[@]}")" "$(min_of "${la_pipe[@]}")" append.log100_pipe.cat_over_chronicle_time_best
+    fi
+    LINES=$ln rates append.log100_file.chronicle "${la_file[@]}"
+    # The same timings as append.log100_pipe.cat (the same command).
+    LINES=$ln rates append.log100_file.cat_pipe "${lc_pipe[@]}"
+    if ((${#la_file[@]} && ${#lc_pipe[@]})); then
+        ratio "$(med_of "${lc_pipe[@]}")" "$(med_of "${la_file[@]}")" append.log100_file.cat_pipe_over_chronicle_time
+        ratio "$(min_of "${lc_pipe[@]}")" "$(min_of "${la_file[@]}")" append.log100_file.cat_pipe_over_chronicle_time_best
+    fi
+    # cat log > F: the upper bound (a kernel copy).
+    LINES=$ln rates append.log100_file.cat "${lc_file[@]}"
+    if ((${#la_file[@]} && ${#lc_file[@]})); then
+        ratio "$(med_of "${lc_file[@]}")" "$(med_of "${la_file[@]}")" append.log100_file.cat_over_chronicle_time
+        ratio "$(min_of "${lc_file[@]}")" "$(min_of "${la_file[@]}")" append.log100_file.cat_over_chronicle_time_best
     fi
     if [[ -n "$floor" && -s "$D/floor_pipe" ]]; then
         emit_reps append.seq_pipe.floor_lines2mmap.lines_per_s lines/s 1 $(cat "$D/floor_pipe")
@@ -324,6 +445,7 @@ sec_append() {
                 "$(med_of "${r_xadd[@]}")" append.seq_pipe.chronicle_over_redis_xadd
         fi
     fi
+    printf '%s\n' "$bpr" | sed '/^$/d'
     rm -rf "$D"
 }
 
@@ -662,7 +784,7 @@ write_json() {
         --arg date "$DATE_START" --arg commit "$commit" --argjson dirty "$dirty" \
         --arg build_type "$(cache_var CMAKE_BUILD_TYPE)" --arg cxx "$cxx" \
         --arg command "bench/run.sh${ARGS[*]:+ ${ARGS[*]}}" --arg sections "${SECTIONS[*]}" \
-        --arg secs "$secs" --arg reps "$REPS" --arg lines "$LINES" --arg lat_n "$LAT_N" \
+        --arg secs "$secs" --arg reps "$REPS" --arg lines "$LINES" --arg log_lines "$LOG_LINES" --arg lat_n "$LAT_N" \
         --arg idle_s "$IDLE_S" --arg redis "$REDIS" --arg redis_n "$REDIS_N" \
         --arg f_counts "$F_COUNTS" --arg f_rounds "$F_ROUNDS" --arg f_procs "$F_PROCS" \
         --arg p_n "$P_N" --arg p_procs "$P_PROCS" --arg p_cli_n "$P_CLI_N" --arg base_tools "$BASE_TOOLS" '
@@ -681,7 +803,7 @@ write_json() {
             build_type: $build_type, compiler: $cxx, command: $command,
             sections: ($sections | split(" ")), seconds: ($secs | num),
             settings: {
-              BENCH_REPS: ($reps | num), BENCH_LINES: ($lines | num), BENCH_LAT_N: ($lat_n | num),
+              BENCH_REPS: ($reps | num), BENCH_LINES: ($lines | num), BENCH_LOG_LINES: ($log_lines | num), BENCH_LAT_N: ($lat_n | num),
               BENCH_IDLE_S: ($idle_s | num), BENCH_REDIS: ($redis | num), BENCH_REDIS_N: ($redis_n | num),
               BENCH_FOLLOWERS: $f_counts, BENCH_FOLLOWER_ROUNDS: ($f_rounds | num),
               BENCH_FOLLOWER_PROCS: $f_procs,

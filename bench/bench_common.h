@@ -245,15 +245,20 @@ inline void stop_child(pid_t pid, const char* what) {
 // reader blocks in read() on an eventfd; every `gap_us` the writer stores a send time
 // (CLOCK_MONOTONIC) and a sequence in shared memory, then writes the eventfd; the reader
 // stamps its arrival. Returns one-way latencies in microseconds.
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include <atomic>
 #include <new>
 
 namespace bench {
 
-inline std::vector<double> raw_eventfd_paced(int n, long gap_us) {
+// `as_follower`: the reader waits as a follower must — in epoll_wait with a timeout (2 s),
+// its eventfd edge-triggered beside a pidfd of the writer (to see it die) — instead of a
+// blocking read(): the floor of a wake-up for a reader that also watches its writer.
+inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_follower = false) {
     // Shared page(s): the sequence word, then t0[n + 1], then lat[n + 1].
     const size_t bytes = 64 + size_t(2 * (n + 1)) * sizeof(uint64_t);
     auto* base = static_cast<char*>(
@@ -268,10 +273,29 @@ inline std::vector<double> raw_eventfd_paced(int n, long gap_us) {
     if (pid < 0) die("fork");
     if (pid == 0) {
         die_with_parent();
+        int ep = -1;
+        if (as_follower) {
+            const int pidfd = int(syscall(SYS_pidfd_open, getppid(), 0));
+            ep = epoll_create1(EPOLL_CLOEXEC);
+            epoll_event ev{};
+            ev.events = EPOLLIN | EPOLLET;
+            ev.data.u64 = 0;
+            if (pidfd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) != 0) _exit(1);
+            ev.events = EPOLLIN;
+            ev.data.u64 = 1;
+            if (epoll_ctl(ep, EPOLL_CTL_ADD, pidfd, &ev) != 0) _exit(1);
+        }
         uint32_t last = 0;
         while (last < uint32_t(n)) {
-            uint64_t cnt;
-            if (read(efd, &cnt, 8) != 8) _exit(1);
+            if (as_follower) {
+                epoll_event evs[4];
+                const int k = epoll_wait(ep, evs, 4, 2000);
+                if (k < 0 && errno != EINTR) _exit(1);
+                if (k > 0 && evs[0].data.u64 == 1) _exit(1);  // the writer died
+            } else {
+                uint64_t cnt;
+                if (read(efd, &cnt, 8) != 8) _exit(1);
+            }
             const uint64_t t = now_ns();
             const uint32_t v = word->load(std::memory_order_acquire);
             // Woken late, the reader may find several sends: each arrived now.

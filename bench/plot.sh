@@ -73,6 +73,7 @@ cdf() {
         "cli.cat_append_tail_f|cat >> f; tail -f f (line)|#ff7f0e"
         "cli.fifo|FIFO (line)|#2ca02c"
         "wake.lib_parked_reader|Reader::wait() parked reader woken (library)|#9467bd"
+        "wake.raw_epoll_follower|raw eventfd in epoll + pidfd, timeout (a follower's floor)|#8c564b"
         "cli.raw_eventfd|raw eventfd wake (floor)|#7f7f7f"
         "wake.raw_eventfd|raw eventfd wake (floor)|#7f7f7f"
     )
@@ -232,11 +233,31 @@ pq() { # p50 / p99 of a latency figure prefix
         row "line latency \`chronicle-append\` → \`chronicle-tail -f\`, p50 / p99" "$(pq cli.chronicle_append_tail_f.line_latency)" \
             "\`cat >> f\` + \`tail -f f\` $(pq cli.cat_append_tail_f.line_latency); FIFO $(pq cli.fifo.line_latency)" \
             "p50 $(fmt x "${V[cli.chronicle_vs_tail_f_p50.ratio]:-0}") × tail -f"
+        if has cli.chain_floor_2fifo_1eventfd_p50_us; then
+            row "the same line's floor: its two pipe hops (FIFO) and one eventfd wake-up, p50" \
+                "$(fmt us "${V[cli.chain_floor_2fifo_1eventfd_p50_us]}")" \
+                "3 raw eventfd wake-ups $(fmt us "$(awk -v e="${V[cli.raw_eventfd.oneway_p50_us]:-0}" 'BEGIN{print 3*e}')")" \
+                "chronicle $(fmt x "${V[cli.chronicle_vs_chain_floor_p50.ratio]:-0}"), tail -f $(fmt x "${V[cli.tail_f_vs_chain_floor_p50.ratio]:-0}") × floor; chronicle $(fmt x "${V[cli.chronicle_vs_3_raw_eventfd_p50.ratio]:-0}") × 3 eventfd"
+        fi
     fi
     if has wake.lib_parked_reader.oneway_p50_us; then
         row "wake-up of a reader parked in \`Reader::wait()\`, p50 / p99" "$(pq wake.lib_parked_reader.oneway)" \
             "raw eventfd $(pq wake.raw_eventfd.oneway)" "p50 $(fmt x "${V[wake.lib_vs_raw_eventfd_p50.ratio]:-0}") × eventfd"
+        if has wake.raw_epoll_follower.oneway_p50_us; then
+            row "the same wake-up's floor for a reader that also watches its writer (epoll, eventfd + pidfd, timeout), p50 / p99" \
+                "$(pq wake.lib_parked_reader.oneway)" "$(pq wake.raw_epoll_follower.oneway)" \
+                "p50 $(fmt x "${V[wake.lib_vs_raw_epoll_follower_p50.ratio]:-0}") × that floor"
+        fi
     fi
+    for fp in followers followers_procs; do
+        has "$fp.f64.append_stream_p99_ns" || continue
+        what="threads of one process"
+        [[ $fp == followers_procs ]] && what="one process each"
+        row "append p99 while 64 parked followers ($what) follow, appends every 1 ms" \
+            "$(fmt us "$(awk -v n="${V[$fp.f64.append_stream_p99_ns]}" 'BEGIN{print n/1000}')")" \
+            "no followers $(fmt us "$(awk -v n="${V[$fp.f64.base0.append_stream_p99_ns]:-0}" 'BEGIN{print n/1000}')")" \
+            "$(fmt x "${V[$fp.f64.append_stream_p99_vs_base0.ratio]:-0}") × none"
+    done
     idle=$(jqr '[.figures[] | select(.name | test("^wake[.]tail_f_parked_[0-9]+s[.]")) | .name] | first // empty')
     if [[ -n "$idle" ]]; then
         secs=$(sed 's/.*parked_\([0-9]*\)s.*/\1/' <<<"$idle")

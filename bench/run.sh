@@ -38,7 +38,7 @@
 #   BENCH_REDIS_N  XADDs per repetition (default 1000000)
 #   BENCH_LAT_N    samples for the wake and cli latencies (default 2000, paced at 1 ms)
 #   BENCH_IDLE_S   idle period of the parked-follower CPU check (default 10)
-#   BENCH_FOLLOWERS        follower counts of the followers section (default 1,100,1000)
+#   BENCH_FOLLOWERS        follower counts of the followers section (default 1,64,100,1000)
 #   BENCH_FOLLOWER_ROUNDS  wake-all rounds per count (default 200)
 #   BENCH_FOLLOWER_PROCS   followers section passes: 1 = threads of one helper process,
 #                  0 = one process per follower, K = K helper processes (default "1 0": both)
@@ -83,7 +83,7 @@ LINES=${BENCH_LINES:-10000000}
 LOG_LINES=${BENCH_LOG_LINES:-2000000}
 LAT_N=${BENCH_LAT_N:-2000}
 IDLE_S=${BENCH_IDLE_S:-10}
-F_COUNTS=${BENCH_FOLLOWERS:-1,100,1000}
+F_COUNTS=${BENCH_FOLLOWERS:-1,64,100,1000}
 F_ROUNDS=${BENCH_FOLLOWER_ROUNDS:-200}
 F_PROCS=${BENCH_FOLLOWER_PROCS:-1 0}
 P_N=${BENCH_PRODUCERS_N:-2000000}

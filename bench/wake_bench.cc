@@ -7,6 +7,8 @@
 //         stamps each record as next() returns it: one-way latency = arrival - send.
 //   raw   a forked reader blocked in read() on an eventfd; the writer stores the send time
 //         in shared memory, then writes the eventfd (bench-limits/wake.cpp "paced").
+//   raw_epoll_follower  the same, but the reader waits as a follower must: epoll_wait with
+//         a 2 s timeout, the eventfd edge-triggered beside a pidfd of the writer.
 // The two alternate per repetition; samples are pooled over repetitions.
 //
 // Usage: bench_wake --dir DIR [--n 2000] [--gap-us 1000] [--reps 1]
@@ -147,20 +149,31 @@ int main(int argc, char** argv) {
     stdfs::create_directories(dir, ec);
     note("wake: %d records paced at %ld us, %d rep(s), library reader vs raw eventfd", n, gap_us,
          reps);
-    std::vector<double> lib, raw;
+    std::vector<double> lib, raw, follower;
     for (int rep = 0; rep < reps; ++rep) {
         auto a = lib_paced(dir, n, gap_us);
         lib.insert(lib.end(), a.begin(), a.end());
         auto b = raw_eventfd_paced(n, gap_us);
         raw.insert(raw.end(), b.begin(), b.end());
+        auto c = raw_eventfd_paced(n, gap_us, true);
+        follower.insert(follower.end(), c.begin(), c.end());
     }
     const std::string dump_prefix = arg(argc, argv, "--dump", "");
     dump(dump_prefix, "wake.lib_parked_reader", lib);
     dump(dump_prefix, "wake.raw_eventfd", raw);
+    dump(dump_prefix, "wake.raw_epoll_follower", follower);
     emit("wake.lib_parked_reader.oneway_p50_us", percentile(lib, 50), "us");
     emit("wake.lib_parked_reader.oneway_p99_us", percentile(lib, 99), "us");
     emit("wake.raw_eventfd.oneway_p50_us", percentile(raw, 50), "us");
     emit("wake.raw_eventfd.oneway_p99_us", percentile(raw, 99), "us");
+    // The floor of a reader that must also see its writer die: the same eventfd, waited
+    // for in epoll_wait with a timeout beside a pidfd (what Reader::wait() does).
+    emit("wake.raw_epoll_follower.oneway_p50_us", percentile(follower, 50), "us");
+    emit("wake.raw_epoll_follower.oneway_p99_us", percentile(follower, 99), "us");
     emit_ratio("wake.lib_vs_raw_eventfd_p50", percentile(lib, 50), percentile(raw, 50));
+    emit_ratio("wake.lib_vs_raw_epoll_follower_p50", percentile(lib, 50),
+               percentile(follower, 50));
+    emit_ratio("wake.raw_epoll_follower_vs_raw_eventfd_p50", percentile(follower, 50),
+               percentile(raw, 50));
     return 0;
 }

@@ -1,7 +1,6 @@
 // chronicle — pretoucher (see pretouch.h).
 #include "pretouch.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -27,7 +26,6 @@ Pretoucher::~Pretoucher() {
         cv_.notify_one();
         thread_.join();
     }
-    if (fd_ >= 0) ::close(fd_);
     if (prepared_.valid()) {
         prepared_ = Segment();
         ::unlinkat(dirfd_, prep_name_.c_str(), 0);
@@ -47,9 +45,8 @@ void Pretoucher::switch_to(const Segment& seg, uint64_t off) {
     switch_off_ = off;
     {
         std::lock_guard<std::mutex> g(mu_);
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = ::fcntl(seg.fd(), F_DUPFD_CLOEXEC, 3);  // never 0-2 (fs::open_at)
-        fd_size_ = seg.size();
+        map_ = seg.bytes();
+        map_size_ = seg.size();
         ++generation_;
         target_ = 0;
     }
@@ -77,6 +74,16 @@ void Pretoucher::kick(uint64_t off) {
         if (half && !prepared_.valid() && !preparing_) want_next_ = true;
     }
     cv_.notify_one();
+}
+
+void Pretoucher::detach() {
+    if (!thread_.joinable()) return;
+    std::unique_lock<std::mutex> lk(mu_);
+    map_ = nullptr;
+    map_size_ = 0;
+    ++generation_;
+    target_ = 0;
+    cv_.wait(lk, [&] { return !touching_; });
 }
 
 Segment Pretoucher::take_prepared(uint64_t base, uint32_t seg_state) {
@@ -111,12 +118,7 @@ void Pretoucher::run() {
     std::unique_lock<std::mutex> lk(mu_);
     uint64_t done = 0;  // populated up to here in generation `gen`
     uint64_t gen = 0;
-    void* map = nullptr;
-    uint64_t map_size = 0;
-    auto unmap = [&] {
-        if (map != nullptr) ::munmap(map, map_size);
-        map = nullptr;
-    };
+    std::byte* map = nullptr;
     for (;;) {
         cv_.wait(lk, [&] {
             return stop_ || want_next_ || (gen == generation_ && done < target_) ||
@@ -124,14 +126,9 @@ void Pretoucher::run() {
         });
         if (stop_) break;
         if (gen != generation_) {
-            unmap();
             gen = generation_;
             done = 0;
-            map_size = fd_size_;
-            if (fd_ >= 0 && map_size > 0) {
-                void* p = ::mmap(nullptr, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-                map = p == MAP_FAILED ? nullptr : p;
-            }
+            map = map_;
             continue;
         }
         if (want_next_) {
@@ -151,12 +148,16 @@ void Pretoucher::run() {
         // Populate in slices so that a switch or a stop is noticed quickly.
         const uint64_t from = done & ~uint64_t{4095};
         const uint64_t to = std::min<uint64_t>(target_, from + (1ull << 20));
+        // The writer unmaps this mapping only after detach(), which waits for touching_
+        // to drop: the range stays mapped until the call returns.
+        touching_ = true;
         lk.unlock();
-        ::madvise(static_cast<char*>(map) + from, to - from, MADV_POPULATE_WRITE);
+        ::madvise(map + from, to - from, MADV_POPULATE_WRITE);
         lk.lock();
+        touching_ = false;
+        cv_.notify_all();
         if (gen == generation_) done = to;
     }
-    unmap();
 }
 
 }  // namespace chronicle

@@ -1,11 +1,13 @@
 // chronicle — background page pre-faulting and next-segment preparation for the writer.
 //
 // Faulting fresh pages of a file mapping costs ~1 µs per 4 KiB page here, as much as the
-// rest of an append of a short line. A helper thread populates the file's pages ahead of
-// the append offset through its OWN mapping of the same file (so its lifetime is not tied
-// to the writer's mapping), which leaves the writer only cheap page-cache-hit faults, and
-// prepares the next segment (fallocate + header + first pages) once the current one is
-// half full, so a roll costs a rename.
+// rest of an append of a short line. A helper thread populates pages ahead of the append
+// offset in the WRITER'S OWN mapping (MADV_POPULATE_WRITE on its address range: page cache
+// and page tables, so the writer's stores take no fault at all), and prepares the next
+// segment (fallocate + header + first pages) once the current one is half full, so a roll
+// costs a rename. The writer calls detach() before it unmaps a segment; detach() waits
+// until the helper is out of its populate call (2026-11-30: a mapping of the helper's own
+// left the writer a write fault per page, ext4_page_mkwrite, on pages already cached).
 //
 // Threading: every public method is called by the writer thread only; the helper thread
 // shares state with it under mu_. advance() is inline and costs one comparison per record.
@@ -38,7 +40,12 @@ class Pretoucher {
     // The writer now appends to `seg` at `off`; `dirfd`/`dir`/`geo` are used to prepare the
     // next segment.
     void configure(int dirfd, std::string dir, const SegmentGeometry& geo);
+    // The helper populates pages in the writer's own mapping of `seg` (no fault is left for
+    // the writer); call detach() before that mapping is unmapped.
     void switch_to(const Segment& seg, uint64_t off);
+    // Forgets the current mapping, waiting until the helper is out of any populate call on
+    // it (at most one 1 MiB slice).
+    void detach();
     void advance(uint64_t off) {
         if (off >= next_kick_) kick(off);
     }
@@ -66,10 +73,11 @@ class Pretoucher {
     std::thread thread_;
     // Guarded by mu_.
     bool stop_ = false;
-    int fd_ = -1;              // dup of the current segment's descriptor (helper's own)
-    uint64_t fd_size_ = 0;     // its size
-    uint64_t generation_ = 0;  // bumped on switch_to
-    uint64_t target_ = 0;      // populate up to here
+    std::byte* map_ = nullptr;  // the writer's mapping of the current segment
+    uint64_t map_size_ = 0;     // its size
+    bool touching_ = false;     // the helper is in a populate call on generation_
+    uint64_t generation_ = 0;   // bumped on switch_to
+    uint64_t target_ = 0;       // populate up to here
     bool want_next_ = false;
     bool preparing_ = false;
     Segment prepared_;

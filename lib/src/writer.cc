@@ -191,6 +191,7 @@ Status Writer::Impl::adopt_page(const ProducerTail& t) {
         if (s->size() != geo_.segment_size) {
             return Status(errc::corrupt, page + ": names a segment of another size");
         }
+        pretouch_.detach();  // before the old mapping goes
         seg_ = std::move(s.value());
         synced_off_ = 0;
         pretouch_.switch_to(seg_, t.off);
@@ -239,6 +240,7 @@ Status Writer::Impl::settle_retention(bool fresh, const std::optional<RetentionL
 }
 
 void Writer::Impl::adopt(Tail&& t) {
+    pretouch_.detach();  // before the old mapping goes
     seg_ = std::move(t.seg);
     set_tail(t.off, t.seq, t.last_ts, t.next_slot);
     pretouch_.switch_to(seg_, off_);

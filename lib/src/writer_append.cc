@@ -286,6 +286,7 @@ Status Writer::Impl::roll() {
         // is still mapped.
         ::msync(seg_.bytes(), std::min<uint64_t>(seg_.size(), off_ + kRecordHeaderSize), MS_SYNC);
     }
+    pretouch_.detach();  // before the old mapping goes (unless held_ keeps it)
     seg_ = std::move(next);
     off_ = seg_.data_begin();
     synced_off_ = 0;
@@ -408,6 +409,7 @@ void Writer::Impl::undo_staged() noexcept {
         ::unlinkat(dirfd_.get(), name.c_str(), 0);
     }
     if (!held_.empty()) {
+        pretouch_.detach();  // before the batch's newest segment is unmapped
         seg_ = std::move(held_.front());
         off_ = start_seg_end_;
     }

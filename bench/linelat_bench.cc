@@ -217,8 +217,7 @@ int main(int argc, char** argv) {
     both("cli.raw_eventfd", ev, "oneway");
     emit_ratio("cli.chronicle_vs_tail_f_p50", percentile(chr, 50), percentile(tl, 50));
     // Issue 10's floor: three raw eventfd wake-ups (the chain's three processes).
-    emit_ratio("cli.chronicle_vs_3_raw_eventfd_p50", percentile(chr, 50),
-               3 * percentile(ev, 50));
+    emit_ratio("cli.chronicle_vs_3_raw_eventfd_p50", percentile(chr, 50), 3 * percentile(ev, 50));
     // The chain's own hops without any work: the line crosses two pipes (writer → append,
     // tail → reader: each at least a FIFO hop) and one eventfd wake-up (append → tail).
     // `cat >> f; tail -f f` crosses the same two pipes and an inotify wake-up.

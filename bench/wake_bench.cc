@@ -171,8 +171,7 @@ int main(int argc, char** argv) {
     emit("wake.raw_epoll_follower.oneway_p50_us", percentile(follower, 50), "us");
     emit("wake.raw_epoll_follower.oneway_p99_us", percentile(follower, 99), "us");
     emit_ratio("wake.lib_vs_raw_eventfd_p50", percentile(lib, 50), percentile(raw, 50));
-    emit_ratio("wake.lib_vs_raw_epoll_follower_p50", percentile(lib, 50),
-               percentile(follower, 50));
+    emit_ratio("wake.lib_vs_raw_epoll_follower_p50", percentile(lib, 50), percentile(follower, 50));
     emit_ratio("wake.raw_epoll_follower_vs_raw_eventfd_p50", percentile(follower, 50),
                percentile(raw, 50));
     return 0;

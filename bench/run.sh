@@ -37,6 +37,8 @@
 #                  redis-server and redis-benchmark are installed; 0: skip it
 #   BENCH_REDIS_N  XADDs per repetition (default 1000000)
 #   BENCH_LAT_N    samples for the wake and cli latencies (default 2000, paced at 1 ms)
+#   BENCH_LAT_REPS rounds the wake and cli series alternate in, BENCH_LAT_N / rounds samples
+#                  each, pooled (default 4)
 #   BENCH_IDLE_S   idle period of the parked-follower CPU check (default 10)
 #   BENCH_FOLLOWERS        follower counts of the followers section (default 1,64,100,1000)
 #   BENCH_FOLLOWER_ROUNDS  wake-all rounds per count (default 200)
@@ -82,6 +84,9 @@ REPS=${BENCH_REPS:-5}
 LINES=${BENCH_LINES:-10000000}
 LOG_LINES=${BENCH_LOG_LINES:-2000000}
 LAT_N=${BENCH_LAT_N:-2000}
+# The latency series alternate in LAT_REPS rounds of LAT_N / LAT_REPS samples each, so that
+# a change in the machine's state (a noisy neighbour on a shared VM) reaches every series.
+LAT_REPS=${BENCH_LAT_REPS:-4}
 IDLE_S=${BENCH_IDLE_S:-10}
 F_COUNTS=${BENCH_FOLLOWERS:-1,64,100,1000}
 F_ROUNDS=${BENCH_FOLLOWER_ROUNDS:-200}
@@ -495,7 +500,7 @@ cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 ctx_switches() { awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { s += $2 } END { print s }' "/proc/$1/status"; }
 
 sec_wake() {
-    limit 300 "$BBIN/bench_wake" --dir "$WORK/wake" --n "$LAT_N" --gap-us 1000 --dump "$SAMPLES/latency_us"
+    limit 300 "$BBIN/bench_wake" --dir "$WORK/wake" --n "$((LAT_N / LAT_REPS))" --reps "$LAT_REPS" --gap-us 1000 --dump "$SAMPLES/latency_us"
     # A parked follower uses no CPU: chronicle-tail -f on an idle queue whose writer is
     # alive (chronicle-append reading a FIFO it also holds open, so it never sees EOF).
     local D=$WORK/idle Q apid tpid
@@ -557,7 +562,7 @@ sec_wake() {
 
 # ---------------------------------------------------------------- cli
 sec_cli() {
-    limit 300 "$BBIN/bench_linelat" --dir "$WORK/cli" --tools "$TOOLS" --n "$LAT_N" --gap-us 1000 --dump "$SAMPLES/latency_us"
+    limit 300 "$BBIN/bench_linelat" --dir "$WORK/cli" --tools "$TOOLS" --n "$((LAT_N / LAT_REPS))" --reps "$LAT_REPS" --gap-us 1000 --dump "$SAMPLES/latency_us"
 }
 
 # ---------------------------------------------------------------- layout
@@ -784,7 +789,7 @@ write_json() {
         --arg date "$DATE_START" --arg commit "$commit" --argjson dirty "$dirty" \
         --arg build_type "$(cache_var CMAKE_BUILD_TYPE)" --arg cxx "$cxx" \
         --arg command "bench/run.sh${ARGS[*]:+ ${ARGS[*]}}" --arg sections "${SECTIONS[*]}" \
-        --arg secs "$secs" --arg reps "$REPS" --arg lines "$LINES" --arg log_lines "$LOG_LINES" --arg lat_n "$LAT_N" \
+        --arg secs "$secs" --arg reps "$REPS" --arg lines "$LINES" --arg log_lines "$LOG_LINES" --arg lat_n "$LAT_N" --arg lat_reps "$LAT_REPS" \
         --arg idle_s "$IDLE_S" --arg redis "$REDIS" --arg redis_n "$REDIS_N" \
         --arg f_counts "$F_COUNTS" --arg f_rounds "$F_ROUNDS" --arg f_procs "$F_PROCS" \
         --arg p_n "$P_N" --arg p_procs "$P_PROCS" --arg p_cli_n "$P_CLI_N" --arg base_tools "$BASE_TOOLS" '
@@ -803,7 +808,7 @@ write_json() {
             build_type: $build_type, compiler: $cxx, command: $command,
             sections: ($sections | split(" ")), seconds: ($secs | num),
             settings: {
-              BENCH_REPS: ($reps | num), BENCH_LINES: ($lines | num), BENCH_LOG_LINES: ($log_lines | num), BENCH_LAT_N: ($lat_n | num),
+              BENCH_REPS: ($reps | num), BENCH_LINES: ($lines | num), BENCH_LOG_LINES: ($log_lines | num), BENCH_LAT_N: ($lat_n | num), BENCH_LAT_REPS: ($lat_reps | num),
               BENCH_IDLE_S: ($idle_s | num), BENCH_REDIS: ($redis | num), BENCH_REDIS_N: ($redis_n | num),
               BENCH_FOLLOWERS: $f_counts, BENCH_FOLLOWER_ROUNDS: ($f_rounds | num),
               BENCH_FOLLOWER_PROCS: $f_procs,

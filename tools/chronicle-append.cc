@@ -146,7 +146,7 @@ class Appender {
         const uint64_t first = w_.next_seq();  // exact: the batch holds the append lock
         auto r = w_.append_delimited(std::as_bytes(std::span(p, static_cast<size_t>(end - p))),
                                      std::byte(delim));
-        for (uint64_t i = 0; i < r.records; ++i) note_appended(first + i);
+        note_appended(first, r.records);  // the records of a batch are dense
         count_ += r.records;
         if (!r.status) {
             err_ = record_error(r.status, name);
@@ -159,10 +159,10 @@ class Appender {
     // for a record that a crash then discards would be reused by the next writer (found
     // by the kill -9 soak, tests/cli/cli_soak.sh). Sequences of a batch are dense, so the
     // pending ones are a range.
-    void note_appended(uint64_t seq) {
-        if (!print_seq_) return;
+    void note_appended(uint64_t seq, uint64_t n = 1) {
+        if (!print_seq_ || n == 0) return;
         if (pending_ == 0) pending_first_ = seq;
-        ++pending_;
+        pending_ += n;
     }
     void print_committed() {
         for (uint64_t i = 0; i < pending_; ++i) {

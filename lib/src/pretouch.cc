@@ -46,7 +46,6 @@ void Pretoucher::switch_to(const Segment& seg, uint64_t off) {
     {
         std::lock_guard<std::mutex> g(mu_);
         map_ = seg.bytes();
-        map_size_ = seg.size();
         ++generation_;
         target_ = 0;
     }
@@ -80,7 +79,6 @@ void Pretoucher::detach() {
     if (!thread_.joinable()) return;
     std::unique_lock<std::mutex> lk(mu_);
     map_ = nullptr;
-    map_size_ = 0;
     ++generation_;
     target_ = 0;
     cv_.wait(lk, [&] { return !touching_; });

@@ -74,7 +74,6 @@ class Pretoucher {
     // Guarded by mu_.
     bool stop_ = false;
     std::byte* map_ = nullptr;  // the writer's mapping of the current segment
-    uint64_t map_size_ = 0;     // its size
     bool touching_ = false;     // the helper is in a populate call on generation_
     uint64_t generation_ = 0;   // bumped on switch_to
     uint64_t target_ = 0;       // populate up to here

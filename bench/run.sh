@@ -260,22 +260,39 @@ gen_log100() {
 
 # bytes_per_record NAME QUEUE INPUT -> NAME.bytes_per_record.chronicle and .cat (bytes)
 # The queue tools report no bytes-used figure (chronicle-queue info's bytes are the
-# preallocated segment files), so chronicle's is computed from the record layout (DESIGN
-# §2.2, v1: a 16-byte header, then the payload padded to a multiple of 8) over the input's
-# line lengths; segment headers and the preallocated rest of the last segment are not
-# counted. That the queue's payloads are the input's lines without their newlines is
-# checked: chronicle-tail --format len32 writes 4 + length bytes per record.
-# cat's: the input file's size / lines.
+# preallocated segment files), so chronicle's is measured in the segment files: from each
+# segment's first record (header_size, at offset 12) to its last non-zero byte rounded up
+# to 8 (every byte past the records is zero, DESIGN §3) — records, packs and seals; the
+# segment headers and the preallocated rest are not counted. That the queue's payloads are
+# the input's lines without their newlines is checked: chronicle-tail --format len32 writes
+# 4 + length bytes per record. cat's: the input file's size / lines.
 bytes_per_record() {
-    local name=$1 q=$2 in=$3 lines len32 rec got
-    read -r lines len32 rec < <(awk '
-        { r += 16 + int((length($0) + 7) / 8) * 8; b += 4 + length($0) }
-        END { if (NR) printf "%d %d %.6g\n", NR, b, r / NR }' "$in") || true
+    local name=$1 q=$2 in=$3 lines len32 used got
+    read -r lines len32 < <(awk '{ b += 4 + length($0) } END { if (NR) printf "%d %d\n", NR, b }' "$in") || true
     [[ -n "${lines:-}" ]] || return 0
     got=$(limit 120 "$TOOLS/chronicle-tail" --format len32 "$q" | wc -c || true)
     [[ "$got" == "$len32" ]] ||
         note "append: UNEXPECTED: the queue's records of ${in##*/} take $got bytes as len32 (want $len32): payloads differ from the lines"
-    echo "$name.bytes_per_record.chronicle $rec bytes"
+    used=$(perl -e '
+        my $sum = 0;
+        for my $f (@ARGV) {
+            open(my $h, "<:raw", $f) or die "$f: $!";
+            my $size = -s $h;
+            read($h, my $hd, 16) == 16 or die "$f: short";
+            my $begin = unpack("V", substr($hd, 12, 4));
+            my $end = $size;
+            while ($end > $begin) {    # back to the last non-zero byte, 64 KiB at a time
+                my $at = $end - 65536 < $begin ? $begin : $end - 65536;
+                seek($h, $at, 0);
+                read($h, my $buf, $end - $at);
+                (my $t = $buf) =~ s/\0+\z//;
+                if (length $t) { $end = $at + length $t; last }
+                $end = $at;
+            }
+            $sum += (($end + 7) & ~7) - $begin if $end > $begin;
+        }
+        print $sum;' "$q"/*.seg)
+    echo "$name.bytes_per_record.chronicle $(awk -v u="$used" -v l="$lines" 'BEGIN { printf "%.6g", u / l }') bytes"
     echo "$name.bytes_per_record.cat $(awk -v s="$(stat -c %s "$in")" -v l="$lines" 'BEGIN { printf "%.6g", s / l }') bytes"
 }
 
@@ -381,9 +398,9 @@ sec_append() {
     fi
     # Disk bytes per record, chronicle beside cat (outside the timing).
     local bpr
-    note "append: bytes_per_record.chronicle is computed from the record layout (v1: 16-byte header," \
-        "payload padded to a multiple of 8) over the input's line lengths, the queue's payload sizes checked" \
-        "with chronicle-tail --format len32; segment headers and preallocation not counted;" \
+    note "append: bytes_per_record.chronicle is measured in the segment files (first record to the last" \
+        "non-zero byte: records, packs, seals), the queue's payload sizes checked with chronicle-tail" \
+        "--format len32; segment headers and preallocation not counted;" \
         "bytes_per_record.cat = the input file's size / lines"
     bpr=$(bytes_per_record append.seq "$Q" "$D/seq.txt")
     bpr+=$'\n'$(bytes_per_record append.log100 "$QL" "$L")

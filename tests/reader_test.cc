@@ -10,9 +10,11 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <span>
 #include <thread>
 #include <tuple>
 
+#include "chronicle/admin.h"
 #include "format.h"
 #include "helpers.h"
 #include "segment.h"
@@ -425,4 +427,198 @@ TEST_CASE("AWaitWithAZeroOrShortTimeoutReturnsTimeoutAtOnce") {
         CHECK(st.code() == errc::timeout);
         CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
     }
+}
+
+// --- Packs (segment version 2, pack.h): small records of one append_delimited() call share
+// one record header. Everything a reader does must see them as the records they are.
+namespace {
+
+// Appends `lines` lines "<i>" (i from `first`) through append_delimited, as one batch.
+void append_lines(Writer& w, uint64_t first, uint64_t lines) {
+    std::string block;
+    for (uint64_t i = first; i < first + lines; ++i) block += std::to_string(i) + "\n";
+    auto r =
+        w.append_delimited(std::as_bytes(std::span(block.data(), block.size())), std::byte{'\n'});
+    REQUIRE(r.status.ok());
+    REQUIRE(r.records == lines);
+}
+
+Segment open_seg(const std::string& dir, uint64_t base) {
+    auto dfd = fs::open_dir(dir);
+    REQUIRE(dfd.ok());
+    auto s = Segment::open(dfd->get(), dir, base, false);
+    REQUIRE(s.ok());
+    return std::move(s.value());
+}
+
+// Offsets of the packs of segment `base`, with the sequence of their first record.
+std::vector<std::pair<uint64_t, uint64_t>> packs_of(const std::string& dir, uint64_t base) {
+    const Segment s = open_seg(dir, base);
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    uint64_t off = s.data_begin(), seq = s.base();
+    for (RecView r = s.read(off); r.kind == RecKind::data; r = s.read(off)) {
+        if (r.packed) out.emplace_back(off, seq);
+        seq += r.count;
+        off = r.next_off;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("PackedRecordsAreFoundByEverySequenceAndTimeAndANamedReaderResumesInsideAPack") {
+    test::TempDir t;
+    constexpr uint64_t kBatches = 12, kPerBatch = 700;
+    {
+        auto w = Writer::open(t.queue(), test::small_segments());
+        REQUIRE(w.ok());
+        for (uint64_t b = 0; b < kBatches; ++b) {
+            append_lines(*w.value(), b * kPerBatch, kPerBatch);
+            std::this_thread::sleep_for(std::chrono::microseconds(50));  // distinct timestamps
+        }
+    }
+    const uint64_t n = kBatches * kPerBatch;
+    // Packed: a 16 KiB segment holds far more short lines than the 511 of 24-byte records.
+    auto bases = files::list_segments(t.queue());
+    REQUIRE(bases.ok());
+    REQUIRE(bases->size() >= 2);
+    CHECK((*bases)[1] > 1000);
+    CHECK(!packs_of(t.queue(), 0).empty());
+    // Read from the start: every record, in order, its batch's timestamp.
+    std::vector<uint64_t> ts;
+    {
+        auto r = open_at(t.queue(), Position::start());
+        for (uint64_t i = 0;; ++i) {
+            auto rec = r->next();
+            REQUIRE(rec.ok());
+            if (!rec.value()) {
+                CHECK(i == n);
+                break;
+            }
+            REQUIRE(rec.value()->seq == i);
+            REQUIRE(rec.value()->text() == std::to_string(i));
+            ts.push_back(rec.value()->timestamp_ns);
+        }
+        CHECK(r->head().value() == n);
+    }
+    // Every sequence, inside packs or not, by a seek.
+    auto r = open_at(t.queue(), Position::start());
+    for (uint64_t k = 0; k < n; ++k) {
+        REQUIRE(r->seek(Position::at_seq(k)).ok());
+        auto rec = r->next();
+        REQUIRE(rec.ok());
+        REQUIRE(rec.value().has_value());
+        REQUIRE(rec.value()->seq == k);
+        REQUIRE(rec.value()->text() == std::to_string(k));
+    }
+    // Time: each batch's timestamp finds the batch's first record; -n counts records.
+    for (uint64_t b = 0; b < kBatches; ++b) {
+        const uint64_t first = b * kPerBatch;
+        REQUIRE((b == 0 || ts[first] > ts[first - 1]));
+        REQUIRE(r->seek(Position::at_time(ts[first])).ok());
+        CHECK(r->next().value()->seq == first);
+        if (b + 1 == kBatches) continue;
+        REQUIRE(r->seek(Position::at_time(ts[first] + 1)).ok());
+        CHECK(r->next().value()->seq == first + kPerBatch);
+    }
+    REQUIRE(r->seek(Position::last(3)).ok());
+    CHECK(r->next().value()->seq == n - 3);
+    // A named reader stopped inside a pack resumes at the next record of the pack.
+    const auto inside = packs_of(t.queue(), 0).front();
+    const uint64_t stop = inside.second + 5;
+    {
+        ReaderOptions o;
+        o.name = "mid";
+        auto named = Reader::open(t.queue(), o);
+        REQUIRE(named.ok());
+        for (uint64_t i = 0; i < stop; ++i) REQUIRE(named.value()->next().value()->seq == i);
+    }
+    ReaderOptions o;
+    o.name = "mid";
+    auto named = Reader::open(t.queue(), o);
+    REQUIRE(named.ok());
+    CHECK(named.value()->position() == stop);
+    CHECK(named.value()->next().value()->seq == stop);
+    const auto v = verify_queue(t.queue());
+    REQUIRE(v.ok());
+    CHECK(v->problems.empty());
+}
+
+TEST_CASE("AVersion1QueueIsReadAndAppendedToAndItsSegmentsNeverGetPacks") {
+    test::TempDir t;
+    const std::string seg0 = t.queue() + "/" + files::segment_name(0);
+    {
+        auto w = Writer::open(t.queue(), test::small_segments());
+        REQUIRE(w.ok());
+        for (int i = 0; i < 10; ++i) REQUIRE(w.value()->append(std::to_string(i)).ok());
+    }
+    // As a version-1 chronicle left it (the records are the same bytes).
+    test::poke<uint32_t>(seg0, offsetof(format::SegmentHeader, version), 1);
+    CHECK(test::read_all(t.queue()).size() == 10);
+    {
+        auto w = Writer::open(t.queue());
+        REQUIRE(w.ok());
+        append_lines(*w.value(), 10, 3000);  // fills the version-1 segment and rolls
+    }
+    auto all = test::read_all(t.queue());
+    REQUIRE(all.size() == 3010);
+    for (uint64_t i = 0; i < all.size(); ++i) REQUIRE(all[i] == std::to_string(i));
+    CHECK(open_seg(t.queue(), 0).packs() == false);
+    CHECK(packs_of(t.queue(), 0).empty());
+    auto bases = files::list_segments(t.queue());
+    REQUIRE(bases.ok());
+    REQUIRE(bases->size() >= 2);
+    CHECK(open_seg(t.queue(), (*bases)[1]).packs());
+    CHECK(!packs_of(t.queue(), (*bases)[1]).empty());
+    CHECK(verify_queue(t.queue())->problems.empty());
+    // A pack in a version-1 segment is damage, reported where it is.
+    const uint64_t third = 4096 + 2 * 24;  // records "0", "1" take 24 bytes each
+    test::poke<uint32_t>(seg0, third, format::kStatePack);
+    auto r = open_at(t.queue(), Position::start());
+    for (int i = 0; i < 2; ++i) REQUIRE(r->next().value().has_value());
+    auto bad = r->next();
+    REQUIRE(!bad.ok());
+    CHECK(bad.status().code() == errc::corrupt);
+    CHECK(bad.status().message().find("offset " + std::to_string(third)) != std::string::npos);
+}
+
+TEST_CASE("ADamagedPackIsReportedAtItsOffsetAndNoneOfItsRecordsIsHandedOver") {
+    test::TempDir t;
+    {
+        auto w = Writer::open(t.queue(), test::small_segments());
+        REQUIRE(w.ok());
+        append_lines(*w.value(), 0, 200);
+    }
+    const std::string seg0 = t.queue() + "/" + files::segment_name(0);
+    const auto packs = packs_of(t.queue(), 0);
+    REQUIRE(packs.size() == 1);
+    const auto [at, first] = packs.front();
+    REQUIRE(first == 1);  // the batch's first record stands alone
+    const uint64_t body = at + format::kRecordHeaderSize;
+    SUBCASE("a length that runs past the pack") {
+        test::poke<uint8_t>(seg0, body + 4 + 2, 0x7f);  // "1": length 1, then '1'; now 127
+    }
+    SUBCASE("a count larger than the records in it") {
+        test::poke<uint32_t>(seg0, body, 200);
+    }
+    SUBCASE("a length varint that never ends") {
+        for (uint64_t i = 0; i < 6; ++i) test::poke<uint8_t>(seg0, body + 4 + i, 0x80);
+    }
+    auto r = open_at(t.queue(), Position::start());
+    auto rec = r->next();
+    REQUIRE(rec.ok());
+    CHECK(rec.value()->text() == "0");
+    auto bad = r->next();
+    REQUIRE(!bad.ok());
+    CHECK(bad.status().code() == errc::corrupt);
+    CHECK(bad.status().message().find("offset " + std::to_string(at) + ": damaged pack") !=
+          std::string::npos);
+    // A seek into it meets the same damage, never a record from it.
+    REQUIRE(r->seek(Position::at_seq(50)).ok());
+    CHECK(r->next().status().code() == errc::corrupt);
+    const auto v = verify_queue(t.queue());
+    REQUIRE(v.ok());
+    REQUIRE(!v->problems.empty());
+    CHECK(v->problems[0].offset == at);
+    CHECK(v->problems[0].what.find("damaged pack") != std::string::npos);
 }

@@ -28,7 +28,10 @@ namespace chronicle::format {
 
 inline constexpr uint64_t kSegmentMagic = 0x3147455331524843ull;  // "CHR1SEG1" little-endian
 inline constexpr uint64_t kCursorMagic = 0x3152554331524843ull;   // "CHR1CUR1"
-inline constexpr uint32_t kSegmentVersion = 1;
+// Version 2 segments may hold packs (kStatePack) besides version 1's records; a reader
+// reads both. A version 1 segment never holds a pack: one found there is damage.
+inline constexpr uint32_t kSegmentVersion = 2;
+inline constexpr uint32_t kSegmentVersionV1 = 1;
 inline constexpr uint32_t kCursorVersion = 1;
 
 inline constexpr uint64_t kPageSize = 4096;
@@ -41,11 +44,13 @@ inline constexpr uint64_t kRecordAlign = 8;
 inline constexpr uint32_t kStateEmpty = 0;
 inline constexpr uint32_t kStateData = 0x41544144;  // "DATA"
 inline constexpr uint32_t kStateSeal = 0x4C414553;  // "SEAL": segment ends, next one exists
+inline constexpr uint32_t kStatePack = 0x4B434150;  // "PACK": several small records (pack.h)
 
 inline constexpr uint32_t kSegmentPreparing = 0;
 inline constexpr uint32_t kSegmentLive = 1;
 
-// 16 bytes before every payload; payload starts 8-byte aligned.
+// 16 bytes before every payload; payload starts 8-byte aligned. A pack (kStatePack) has the
+// same header; its `length` bytes are a count and the records it holds (pack.h).
 struct RecordHeader {
     std::atomic<uint32_t> state;  // published last (release); readers acquire
     uint32_t length;              // payload bytes (0 for a seal)

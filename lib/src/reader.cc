@@ -11,6 +11,7 @@
 #include "following.h"
 #include "format.h"
 #include "fs.h"
+#include "pack.h"
 #include "queue_files.h"
 #include "segment.h"
 
@@ -45,9 +46,14 @@ class Reader::Impl {
     std::string dir_;
     std::string name_;
     fs::Fd dirfd_;
-    Segment seg_;          // current segment (read-only); invalid before the first exists
-    uint64_t off_ = 0;     // offset of the next record in seg_
-    uint64_t seq_ = 0;     // its sequence
+    Segment seg_;       // current segment (read-only); invalid before the first exists
+    uint64_t off_ = 0;  // offset of the next record in seg_ (after pack_, if in one)
+    uint64_t seq_ = 0;  // sequence of the next record (pack_'s next one, if in one)
+    // Inside a pack of seg_ (left() > 0): its records not yet walked, their timestamp, and
+    // the pack's offset (for errors).
+    pack::Iter pack_;
+    uint64_t pack_ts_ = 0;
+    uint64_t pack_off_ = 0;
     uint64_t target_ = 0;  // records below this are skipped (seek lands on an index floor)
     // seg_ is known committed although its flag may say preparing: reached through a seal
     // (everything before it is committed), or placed before a live segment (locate()).
@@ -151,6 +157,7 @@ Status Reader::Impl::locate_once(uint64_t target, bool& again, uint64_t& skipped
     auto bases = files::list_segments(dir_);
     if (!bases) return bases.status();
     seg_ = Segment();
+    pack_ = {};
     via_seal_ = false;
     target_ = target;
     if (bases->empty()) {
@@ -261,7 +268,7 @@ Result<uint64_t> Reader::Impl::seq_at_time(uint64_t ts) {
         const RecView r = s->read(off);
         if (r.kind != RecKind::data || r.timestamp_ns >= ts) return seq;
         off = r.next_off;
-        ++seq;
+        seq += r.count;
     }
 }
 
@@ -305,6 +312,7 @@ bool Reader::Impl::has_data() {
         auto b = files::list_segments(dir_);
         return b && !b->empty();
     }
+    if (pack_.left() > 0) return true;
     if (!via_seal_ && !seg_.live()) return false;
     // Acquire inside read(): after the follower's fence F3 (wake.h).
     return seg_.read(off_).kind != RecKind::empty;
@@ -315,6 +323,16 @@ Result<std::optional<Record>> Reader::Impl::next() {
     if (handed_ && auto_commit_ && cursor_.valid()) cursor_.store(position());
     handed_ = false;
     for (;;) {
+        if (pack_.left() > 0) {
+            std::span<const std::byte> rec;
+            // pack::valid() passed when the pack was entered; a failure now means the
+            // bytes changed under the reader.
+            if (!pack_.next(rec)) return seg_.corrupt_at(pack_off_, "damaged pack");
+            const uint64_t s = seq_++;
+            if (s < target_) continue;
+            handed_ = true;
+            return std::optional<Record>(Record{s, pack_ts_, rec});
+        }
         if (!seg_.valid()) {
             if (Status st = locate(target_); !st) return st;
             if (!seg_.valid()) return std::optional<Record>{};
@@ -367,6 +385,27 @@ Result<std::optional<Record>> Reader::Impl::next() {
                 continue;
             }
             case RecKind::data: {
+                if (r.packed) {
+                    if (seq_ + r.count <= target_) {  // all of it before a seek's target
+                        off_ = r.next_off;
+                        seq_ += r.count;
+                        continue;
+                    }
+                    // As below: touch the last byte, so a truncated file faults here.
+                    (void)*static_cast<const volatile std::byte*>(r.payload + r.length - 1);
+                    if (seg_.truncated()) return truncated_error();
+                    if (!pack::valid(r.payload, r.length)) {
+                        return seg_.corrupt_at(off_, "damaged pack (its " +
+                                                         std::to_string(r.count) +
+                                                         " records do not fill its " +
+                                                         std::to_string(r.length) + " bytes)");
+                    }
+                    pack_ = pack::Iter(r.payload, r.length);
+                    pack_ts_ = r.timestamp_ns;
+                    pack_off_ = off_;
+                    off_ = r.next_off;
+                    continue;
+                }
                 const uint64_t s = seq_;
                 off_ = r.next_off;
                 ++seq_;

@@ -192,7 +192,7 @@ Result<Tail> recover(int dirfd, std::string_view dir, const SegmentGeometry& geo
             fill_slots(seg, next_slot, off, seq);
             last_ts = r.timestamp_ns;
             off = r.next_off;
-            ++seq;
+            seq += r.count;
             continue;
         }
         if (r.kind == RecKind::corrupt) {

@@ -119,7 +119,7 @@ QueueFacts::End segment_end(int dirfd, std::string_view dir, uint64_t base) {
         }
         e.newest_ns = r.timestamp_ns;
         off = r.next_off;
-        ++seq;
+        seq += r.count;
     }
 }
 

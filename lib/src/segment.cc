@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "pack.h"
+
 namespace chronicle {
 
 using namespace format;
@@ -67,7 +69,12 @@ Result<Segment> Segment::open(int dirfd, std::string_view dir, uint64_t base, bo
         return Status(errc::corrupt, s.path_ + ": bad segment header: " + why);
     };
     if (h->magic != kSegmentMagic) return bad("wrong magic (not a chronicle segment)");
-    if (h->version != kSegmentVersion) return bad("unsupported version");
+    if (h->version != kSegmentVersion && h->version != kSegmentVersionV1) {
+        return bad(("unsupported version " + std::to_string(h->version) +
+                    " (this chronicle reads versions 1 and 2; a newer chronicle wrote it?)")
+                       .c_str());
+    }
+    s.packs_ = h->version >= kSegmentVersion;
     if (h->segment_size != size.value()) return bad("size field does not match the file size");
     if (h->base_seq != base) return bad("base sequence does not match the file name");
     auto geo = SegmentGeometry::for_size(h->segment_size);
@@ -110,6 +117,7 @@ Result<Segment> Segment::create(int dirfd, std::string_view dir, std::string_vie
     SegmentHeader* h = s.header();
     h->magic = kSegmentMagic;
     h->version = kSegmentVersion;
+    s.packs_ = true;
     h->header_size = geo.header_size;
     h->segment_size = geo.segment_size;
     h->base_seq = base;
@@ -159,7 +167,8 @@ RecView Segment::read(uint64_t off) const noexcept {
         v.next_off = off + kRecordHeaderSize;
         return v;
     }
-    if (state != kStateData) {
+    v.packed = state == kStatePack;
+    if (state != kStateData && !(v.packed && packs_)) {
         v.kind = RecKind::corrupt;
         return v;
     }
@@ -169,9 +178,22 @@ RecView Segment::read(uint64_t off) const noexcept {
         v.kind = RecKind::corrupt;
         return v;
     }
+    v.payload = map_.data() + off + kRecordHeaderSize;
+    if (v.packed) {
+        // The count must be possible (each record takes at least its one-byte length);
+        // the records themselves are checked by whoever hands them over (pack::valid).
+        if (v.length <= pack::kCountBytes) {
+            v.kind = RecKind::corrupt;
+            return v;
+        }
+        v.count = pack::count_of(v.payload);
+        if (v.count == 0 || v.count > v.length - pack::kCountBytes) {
+            v.kind = RecKind::corrupt;
+            return v;
+        }
+    }
     v.kind = RecKind::data;
     v.timestamp_ns = r->timestamp_ns;
-    v.payload = map_.data() + off + kRecordHeaderSize;
     v.next_off = off + record_span(v.length);
     return v;
 }
@@ -216,7 +238,7 @@ std::optional<std::pair<uint64_t, uint64_t>> Segment::verified_slot(uint32_t i) 
         const RecView r = read(off);
         if (r.kind != RecKind::data) return std::nullopt;
         off = r.next_off;
-        ++seq;
+        seq += r.count;
     }
     if (off != mine->first || seq != mine->second) return std::nullopt;
     return mine;
@@ -273,8 +295,9 @@ Segment::ScanEnd Segment::scan(uint64_t off, uint64_t seq, uint64_t stop_seq) co
     while (seq < stop_seq) {
         const RecView r = read(off);
         if (r.kind != RecKind::data) return {off, seq, r.kind};
+        if (seq + r.count > stop_seq) break;  // stop_seq is inside this pack: stop at it
         off = r.next_off;
-        ++seq;
+        seq += r.count;
     }
     return {off, seq, RecKind::data};
 }

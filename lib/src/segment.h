@@ -31,8 +31,12 @@ struct SegmentGeometry {
 
 enum class RecKind { empty, data, seal, corrupt };
 
+// A record as read. A pack (pack.h) reads as kind data with packed set: `count` records,
+// `payload` and `length` its body.
 struct RecView {
     RecKind kind = RecKind::empty;
+    bool packed = false;
+    uint32_t count = 1;  // sequence numbers it takes (data)
     uint32_t length = 0;
     uint64_t timestamp_ns = 0;
     const std::byte* payload = nullptr;
@@ -75,6 +79,8 @@ class Segment {
         return reinterpret_cast<format::IndexSlot*>(map_.data() + format::kIndexOffset)[i];
     }
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    // Version 2: the segment may hold packs (pack.h); the writer packs records only then.
+    [[nodiscard]] bool packs() const noexcept { return packs_; }
     // The file was cut short under this mapping (see fs::Mapping::truncated).
     [[nodiscard]] bool truncated() const noexcept { return map_.truncated(); }
 
@@ -140,8 +146,9 @@ class Segment {
     // scan of at most one stride. Returns (offset, seq) at which to start scanning.
     [[nodiscard]] std::pair<uint64_t, uint64_t> index_floor_time(uint64_t ts) const noexcept;
 
-    // Scans committed records from (off, seq) until `seq == stop_seq`, an empty slot, a seal
-    // or damage. Returns the final (off, seq) and what stopped it.
+    // Scans committed records from (off, seq) until `seq == stop_seq` (or the pack that
+    // holds stop_seq: then seq is the pack's first), an empty slot, a seal or damage.
+    // Returns the final (off, seq) and what stopped it.
     struct ScanEnd {
         uint64_t off;
         uint64_t seq;
@@ -155,6 +162,7 @@ class Segment {
     fs::Fd fd_;
     fs::Mapping map_;
     std::string path_;
+    bool packs_ = false;
 };
 
 }  // namespace chronicle

@@ -11,6 +11,7 @@
 #include "cursor.h"
 #include "format.h"
 #include "fs.h"
+#include "pack.h"
 #include "queue_files.h"
 #include "segment.h"
 
@@ -162,8 +163,18 @@ class Verifier {
                                 std::to_string(last_ts_));
                 }
                 last_ts_ = std::max(last_ts_, rec.timestamp_ns);
+                if (rec.packed && !pack::valid(rec.payload, rec.length)) {
+                    // Its records cannot be handed over: readers stop here, as at damage.
+                    w.end = off;
+                    w.damaged = true;
+                    problem(file, off,
+                            "damaged pack: its " + std::to_string(rec.count) +
+                                " records do not fill its " + std::to_string(rec.length) +
+                                " bytes");
+                    break;
+                }
                 off = rec.next_off;
-                ++w.seq;
+                w.seq += rec.count;
                 continue;
             }
             w.end = off;

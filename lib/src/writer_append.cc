@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstring>
 
+#include "pack.h"
 #include "writer_impl.h"
 
 namespace chronicle {
@@ -83,6 +84,16 @@ void Writer::Impl::split_into_batch(const std::byte* p, const std::byte* end, st
     const int d = std::to_integer<int>(delim);
     while (const auto* nl = static_cast<const std::byte*>(std::memchr(p, d, size_t(end - p)))) {
         const uint64_t len = uint64_t(nl - p);
+        // Small records after the batch's first go into packs (pack.h) in a version 2
+        // segment, when the pack's header, count, the first record and a seal fit below
+        // wlimit_ and it starts before the next index slot (which names the next record).
+        if (seg_.packs() && first_state_ != nullptr && len <= pack::kMaxPacked &&
+            next_slot_off_ > off_ &&
+            off_ + 2 * kRecordHeaderSize + pack::kCountBytes + pack::kMaxVarint + len + 8 <=
+                wlimit_) {
+            p = pack_into_batch(p, nl, end, d, r);
+            continue;
+        }
         const uint64_t span = record_span(len);
         // The fast path of try_append_fast() without a call per record: the batch's first
         // record is encoded (its timestamp stamped, its state word the one published),
@@ -107,6 +118,45 @@ void Writer::Impl::split_into_batch(const std::byte* p, const std::byte* end, st
         p = nl + 1;
     }
     r.consumed = size_t(p - start);
+}
+
+const std::byte* Writer::Impl::pack_into_batch(const std::byte* p, const std::byte* nl,
+                                               const std::byte* end, int delim,
+                                               Writer::Appended& r) noexcept {
+    std::byte* const at = wptr(off_);
+    std::byte* const body = at + kRecordHeaderSize;
+    // The pack ends (padding included) at most pack::kMaxBody past its header, and leaves
+    // room for a seal below wlimit_. A multiple of 8, so the padded end stays within it.
+    const uint64_t room = std::min<uint64_t>(kRecordHeaderSize + pack::kMaxBody,
+                                             (wlimit_ - off_ - kRecordHeaderSize) & ~uint64_t{7});
+    std::byte* const limit = at + room;
+    std::byte* q = body + pack::kCountBytes;
+    uint32_t n = 0;
+    for (;;) {
+        const uint64_t len = uint64_t(nl - p);
+        if (len > pack::kMaxPacked || q + pack::kMaxVarint + len > limit) break;
+        q = pack::put_varint(q, len);
+        std::memcpy(q, p, len);
+        q += len;
+        ++n;
+        p = nl + 1;
+        nl = static_cast<const std::byte*>(std::memchr(p, delim, size_t(end - p)));
+        if (nl == nullptr) break;
+    }
+    // The caller checked that the first record fits: n >= 1.
+    const uint64_t body_len = uint64_t(q - body);
+    const uint64_t span = record_span(body_len);
+    std::memset(q, 0, size_t(at + span - q));  // padding: the stage's buffer is reused
+    std::memcpy(body, &n, sizeof n);
+    auto* rec = reinterpret_cast<RecordHeader*>(at);
+    rec->length = static_cast<uint32_t>(body_len);
+    rec->timestamp_ns = last_ts_;           // = the batch's timestamp (stamp())
+    Segment::stage_state(rec, kStatePack);  // published with first_state_
+    off_ += span;
+    seq_ += n;
+    r.records += n;
+    pretouch_.advance(off_);
+    return p;
 }
 
 Result<uint64_t> Writer::Impl::append_in_turn(std::span<const std::byte> payload) {

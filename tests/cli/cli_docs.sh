@@ -303,9 +303,9 @@ t_queue_json_keys_are_in_the_queue_page() {
         echo "    skip: jq is not installed" >&2
         return 0
     }
-    # Six 16K segments (about 511 records each); reader audit, in the third, pins it and
+    # Six 16K segments (about 490 records each); reader audit, in the fourth, pins it and
     # the ones after it under a soft limit of two segments, and expires under a hard one.
-    seq 1 3000 | $APPEND --segment-size 16K q
+    numbered 3000 | $APPEND --segment-size 16K q
     $READERS q create audit --at 1500
     $QUEUE_TOOL set q --max-bytes 32K >/dev/null
     $QUEUE_TOOL info --json q >info-soft.json

@@ -72,7 +72,7 @@ t_set_changes_the_limits_and_retain_applies_them_with_a_report() {
 }
 
 t_limits_set_while_an_idle_writer_runs_take_effect_within_10_s() {
-    seq 1 20000 | $APPEND --segment-size 16K q
+    numbered 20000 | $APPEND --segment-size 16K q
     # A writer that holds the queue open, idle, started before the queue had limits.
     # It lives longer than the wait below, so that its final pass at exit cannot stand in
     # for the 10-second timer; the wait allows for a loaded machine (sanitizers, -j2).
@@ -93,7 +93,7 @@ t_limits_set_while_an_idle_writer_runs_take_effect_within_10_s() {
 }
 
 t_max_age_and_keep_free_delete_with_their_cause() {
-    seq 1 20000 | $APPEND --segment-size 16K q
+    numbered 20000 | $APPEND --segment-size 16K q
     local segs
     segs=$(ls q/*.seg | wc -l)
     $QUEUE set q --max-age 1s >/dev/null
@@ -106,7 +106,7 @@ t_max_age_and_keep_free_delete_with_their_cause() {
     expect_eq left 1 "$(ls q/*.seg | wc -l)"
     # keep-free: a floor no real file system meets (99 % free) deletes every sealed segment.
     rm -rf q
-    seq 1 20000 | $APPEND --segment-size 16K q
+    numbered 20000 | $APPEND --segment-size 16K q
     local used
     used=$(df --output=pcent q | tail -1 | tr -dc 0-9)
     if ((used < 1)); then
@@ -117,7 +117,7 @@ t_max_age_and_keep_free_delete_with_their_cause() {
     expect_code 0 $QUEUE retain --json q
     expect_eq cause keep-free "$(jqr '.deleted[0].cause' "$T/out")"
     expect_eq left 1 "$(ls q/*.seg | wc -l)"
-    expect_eq last 20000 "$($TAIL -n 1 q)"
+    expect_eq last "$(numbered 20000 | tail -n 1)" "$($TAIL -n 1 q)"
 }
 
 t_a_named_reader_pins_its_data_until_a_hard_limit_expires_it() {
@@ -228,7 +228,7 @@ t_kill_9_during_deletion_leaves_a_contiguous_queue() {
     local i
     for i in $(seq 1 10); do
         rm -rf q
-        seq 1 200000 | $APPEND --segment-size 16K q  # ~400 segments
+        numbered 200000 | $APPEND --segment-size 16K q  # ~400 segments
         $QUEUE set q --max-records 1 >/dev/null
         $QUEUE retain q >/dev/null &
         sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"  # 0..29 ms: before, during or after
@@ -280,43 +280,59 @@ t_a_named_follower_of_a_replaced_queue_names_the_new_one() {
 poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
 
 t_verify_finds_each_kind_of_damage_with_its_file_and_offset() {
-    mkq() { rm -rf q; seq 1 5000 | $APPEND --segment-size 16K q; }
+    mkq() { rm -rf q; numbered 5000 | $APPEND --segment-size 16K q; }
     mkq
+    local segs mid next
+    segs=$(ls q/*.seg | wc -l)
+    mid=$(ls q/*.seg | sed -n 2p)
+    next=$(ls q/*.seg | sed -n 3p)
+    ((segs >= 8)) || fail "5000 records of 24 bytes in only $segs 16K segments"
     expect_code 0 $QUEUE verify q
-    grep -q "^q: 10 segments, 5000 records (first 0, head 5000), OK$" "$T/out" || fail "$(cat "$T/out")"
-    local mid=q/00000000000000000511.seg
+    grep -q "^q: $segs segments, 5000 records (first 0, head 5000), OK$" "$T/out" || fail "$(cat "$T/out")"
     # A missing middle segment.
     rm $mid
     expect_code 7 $QUEUE verify q
-    grep -q "^q/00000000000000001022.seg: offset 0: not contiguous: .*(00000000000000000511.seg is missing" "$T/out" ||
+    grep -q "^$next: offset 0: not contiguous: .*(${mid#q/} is missing" "$T/out" ||
         fail "missing: $(cat "$T/out")"
     # A truncated segment.
     mkq
     truncate -s 8192 $mid
     expect_code 7 $QUEUE verify q
-    grep -q "^q/00000000000000000511.seg: offset 0: .*file size 8192" "$T/out" || fail "truncated: $(cat "$T/out")"
-    # A flipped state word of a record in the middle.
+    grep -q "^$mid: offset 0: .*file size 8192" "$T/out" || fail "truncated: $(cat "$T/out")"
+    # A flipped state word of a record in the middle: a segment's first record stands alone
+    # (40 bytes for a 24-byte line); the pack of the records after it follows.
+    local at=$((4096 + 40))
     mkq
-    poke $mid $((4096 + 24 * 10)) 'JUNK'
+    poke $mid $at 'JUNK'
     expect_code 7 $QUEUE verify --json q
     expect_eq ok false "$(jqr .ok "$T/out")"
-    expect_eq file 00000000000000000511.seg "$(jqr '.problems[0].file' "$T/out")"
-    expect_eq offset $((4096 + 24 * 10)) "$(jqr '.problems[0].offset' "$T/out")"
+    expect_eq file "${mid#q/}" "$(jqr '.problems[0].file' "$T/out")"
+    expect_eq offset $at "$(jqr '.problems[0].offset' "$T/out")"
     expect_eq repairable false "$(jqr '.problems[0].repairable' "$T/out")"
     # --repair never "fixes" a committed record: the damage stays, reported.
     expect_code 7 $QUEUE verify --repair q
-    grep -q "offset $((4096 + 24 * 10)): damaged record" "$T/out" || fail "$(cat "$T/out")"
+    grep -q "offset $at: damaged record" "$T/out" || fail "$(cat "$T/out")"
+    # A length byte inside that pack: its records no longer fill it.
+    mkq
+    poke $mid $((at + 16 + 4)) '\x7f'
+    expect_code 7 $QUEUE verify q
+    grep -q "^$mid: offset $at: damaged pack: " "$T/out" || fail "pack: $(cat "$T/out")"
+    local base=$((10#$(basename $mid .seg)))
+    expect_code 7 $TAIL --from-seq $((base + 2)) -c 1 q
+    grep -q "offset $at: damaged pack" "$T/err" || fail "tail: $(cat "$T/err")"
 }
 
 t_verify_repair_rewrites_the_index_and_clears_a_torn_tail_and_nothing_else() {
-    seq 1 5000 | $APPEND --segment-size 16K q
+    numbered 5000 | $APPEND --segment-size 16K q
     $TAIL q >before
-    poke q/00000000000000000511.seg 72 '\x01' # index slot 1: one byte off
+    local mid
+    mid=$(ls q/*.seg | sed -n 2p)
+    poke $mid 72 '\x01' # index slot 1: one byte off
     expect_code 7 $QUEUE verify q
     grep -q "offset 72: index slot 1 names offset" "$T/out" || fail "$(cat "$T/out")"
     grep -q "1 repairable with --repair" "$T/out" || fail "$(cat "$T/out")"
     expect_code 0 $QUEUE verify --repair q
-    grep -q "rewrote 1 index slot of 00000000000000000511.seg" "$T/out" || fail "$(cat "$T/out")"
+    grep -q "rewrote 1 index slot of ${mid#q/}" "$T/out" || fail "$(cat "$T/out")"
     expect_code 0 $QUEUE verify q
     $TAIL q >after
     cmp -s before after || fail "the records changed"
@@ -341,7 +357,7 @@ t_verify_repair_rewrites_the_index_and_clears_a_torn_tail_and_nothing_else() {
 }
 
 t_verify_reports_damaged_cursors_and_files_and_notes_expired_readers() {
-    seq 1 5000 | $APPEND --segment-size 16K q
+    numbered 5000 | $APPEND --segment-size 16K q
     $READERS q create ok --at 4000
     $READERS q create old --at 5
     $QUEUE set q --max-records 1000 --hard >/dev/null

@@ -86,6 +86,11 @@ head_seq() { $READERS "$1" --json 2>/dev/null | sed -n 's/.*"head_seq":\([0-9]*\
 reader_pos() { $READERS "$1" show "$2" --json | sed -n 's/.*"position":\([0-9]*\).*/\1/p'; }
 queue_id() { $BIN/chronicle-queue info "$1" --json | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p'; }
 
+# numbered COUNT — lines "0000000001 record number" .. COUNT: 24 bytes each, so that a 16K
+# segment holds about 490 of them (tests that need many segments); the first word is the
+# line's number.
+numbered() { seq -f '%010g record number' 1 "$1"; }
+
 # gen FIRST COUNT — len32 frames of records FIRST..FIRST+COUNT-1: "<i>:" and 0..300 bytes of
 # every value (NUL, CR LF, invalid UTF-8), the length and bytes depending on i.
 gen() {

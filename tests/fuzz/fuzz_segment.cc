@@ -4,10 +4,10 @@
 // a sealed segment and its successor, a single segment, a committed batch whose next
 // segment is still "preparing", a roll cut short before its seal, a fresh queue, a seal
 // naming a missing segment, an uncommitted batch's segment after the tail, a queue that
-// does not start at 0 — and damages its segment files with the rest of the input. Then it
-// runs what readers do (a scan from the start, seeks by sequence, count and time, head,
-// first, chronicle-readers' inspection) and what a starting writer does (recovery), appends,
-// and reads again.
+// does not start at 0 — with packs among the records (queue_image.h) — and damages its
+// segment files with the rest of the input. Then it runs what readers do (a scan from the
+// start, seeks by sequence, count and time, head, first, chronicle-readers' inspection)
+// and what a starting writer does (recovery), appends, and reads again.
 //
 // Input: [ctrl][aux][size][damage...]
 //   ctrl bits 0-2  layout
@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,8 +49,9 @@ using fuzz::build_segment;
 using fuzz::SegImage;
 
 constexpr uint64_t kAll = UINT64_MAX;
-// No queue built here can hold more records than this (16-byte records, a few segments).
-constexpr uint64_t kMaxRecords = 8 * fuzz::kSegSize / 16;
+// No queue built here can hold more records than this (a record in a pack takes at least
+// one byte; a few segments).
+constexpr uint64_t kMaxRecords = 8 * fuzz::kSegSize;
 
 std::vector<SegImage> make_layout(unsigned v) {
     namespace fmt = chronicle::format;
@@ -305,6 +307,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 auto seq = w.value()->append(p);
                 if (!seq) break;
                 appended.emplace_back(seq.value(), std::move(p));
+            }
+            // Lines through append_delimited(): packed, after the batch's first.
+            std::string block;
+            for (int i = 0; i < 12; ++i) block += "fuzz-line-" + std::to_string(i) + "\n";
+            const uint64_t at = w.value()->next_seq();
+            const auto r = w.value()->append_delimited(
+                std::as_bytes(std::span(block.data(), block.size())), std::byte{'\n'});
+            for (uint64_t k = 0; k < r.records; ++k) {
+                appended.emplace_back(at + k, "fuzz-line-" + std::to_string(k));
             }
         }
     }

@@ -4,6 +4,7 @@
 // reads the images back through the library and aborts if the two ever disagree.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -76,9 +77,26 @@ inline SegImage build_segment(uint64_t base, uint64_t count, bool seal, uint32_t
     uint64_t seq = base;
     uint32_t slot = 0;
     uint64_t ts = kTs0 + base * 1000;
-    for (uint64_t i = 0; i < count; ++i) {
-        const uint32_t len = length_for(seq);
-        const uint64_t span = fmt::record_span(len);
+    for (uint64_t i = 0; i < count;) {
+        // Records 10..19, 30..39, ... of each segment (after its first) go into packs of up
+        // to ten (docs/DESIGN.md §2.2 "Packs"): count, then varint length + payload each.
+        const bool packed = seq != base && (seq / 10) % 2 == 1;
+        const uint64_t n = packed ? std::min<uint64_t>(10 - seq % 10, count - i) : 1;
+        std::string body;
+        if (packed) {
+            const auto c = static_cast<uint32_t>(n);
+            body.append(reinterpret_cast<const char*>(&c), sizeof c);
+            for (uint64_t k = seq; k < seq + n; ++k) {
+                for (uint32_t v = length_for(k);; v >>= 7) {  // LEB128
+                    body.push_back(static_cast<char>((v & 0x7f) | (v >= 0x80 ? 0x80 : 0)));
+                    if (v < 0x80) break;
+                }
+                body += payload_for(k, length_for(k));
+            }
+        } else {
+            body = payload_for(seq, length_for(seq));
+        }
+        const uint64_t span = fmt::record_span(body.size());
         // The writer's rule: a record fits if the seal still fits after it.
         if (off + span + fmt::kRecordHeaderSize > kSegSize) break;
         while (slot < g.slots && g.header_size + (uint64_t{slot} << g.stride_log2) <= off) {
@@ -86,13 +104,13 @@ inline SegImage build_segment(uint64_t base, uint64_t count, bool seal, uint32_t
             ++slot;
         }
         ts = kTs0 + seq * 1000;
-        put32(s.bytes, off, fmt::kStateData);
-        put32(s.bytes, off + 4, len);
+        put32(s.bytes, off, packed ? fmt::kStatePack : fmt::kStateData);
+        put32(s.bytes, off + 4, static_cast<uint32_t>(body.size()));
         put64(s.bytes, off + 8, ts);
-        const std::string p = payload_for(seq, len);
-        std::memcpy(s.bytes.data() + off + fmt::kRecordHeaderSize, p.data(), p.size());
+        std::memcpy(s.bytes.data() + off + fmt::kRecordHeaderSize, body.data(), body.size());
         off += span;
-        ++seq;
+        seq += n;
+        i += n;
     }
     s.end_off = off;
     s.next_seq = seq;

@@ -99,6 +99,10 @@ class CHRONICLE_API Writer {
     // as one batch. On an error (errc::too_large for a record past max_payload(),
     // errc::no_space) the records before the failing one stay appended (committed when
     // outside a batch); `consumed` and `records` count them.
+    // Records of up to 1 KiB after the first are stored in packs (docs/DESIGN.md §2.2):
+    // about as many bytes as the input, with one timestamp per pack. A reader sees them as
+    // the records they are, but their payloads are not 8-byte aligned (append() and claim()
+    // records are).
     struct Appended {
         size_t consumed = 0;   // bytes of `block` framed into records, delimiters included
         uint64_t records = 0;  // records appended

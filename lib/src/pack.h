@@ -1,0 +1,103 @@
+// chronicle — packs: several small records under one record header (segment version 2).
+//
+// A pack is a record whose state word is format::kStatePack. Its `length` bytes (the body)
+// are a 4-byte count (at least 1), then `count` times: the record's length as a LEB128
+// varint (1 to 5 bytes), then its payload. The body ends exactly after the last payload;
+// zero padding to 8 bytes follows, as after any record. Every record of a pack takes one
+// sequence number, in order, and has the pack's timestamp.
+//
+// Why: a 7-byte line as a record of its own occupies 24 bytes (16-byte header, 8-byte
+// alignment); in a pack it occupies 8 — about what `cat` writes for it, and the page-cache
+// bytes per line are what bounds ingestion (docs/DESIGN.md, decision log 2026-11-30).
+//
+// A pack is committed like any record — by one release store of its state word, or of its
+// batch's first state word — so its records appear together, and kill -9 leaves all of it
+// or none. The sparse index names packs, never a record inside one: seeking to a sequence
+// inside a pack walks the pack's varints (a pack is at most kMaxBody bytes).
+//
+// Readers never trust a pack blindly: valid() checks that the varints and payloads fill the
+// body exactly before any record of it is handed over; Iter checks every step again.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+namespace chronicle::pack {
+
+inline constexpr uint64_t kCountBytes = 4;
+// The writer closes a pack before its body passes this (header included, a pack spans at
+// most one 4 KiB page's worth, so a seek inside one walks at most that far).
+inline constexpr uint64_t kMaxBody = 4096 - 16;
+// Records longer than this are written as records of their own: their header is a small
+// part of them, and a pack would only make them unaligned.
+inline constexpr uint64_t kMaxPacked = 1024;
+
+// Longest varint of a 32-bit length.
+inline constexpr uint64_t kMaxVarint = 5;
+
+inline std::byte* put_varint(std::byte* p, uint64_t v) noexcept {
+    while (v >= 0x80) {
+        *p++ = std::byte(static_cast<uint8_t>(v | 0x80));
+        v >>= 7;
+    }
+    *p++ = std::byte(static_cast<uint8_t>(v));
+    return p;
+}
+
+// Reads a varint of at most kMaxVarint bytes ending before `end`; false if it does not.
+inline bool get_varint(const std::byte*& p, const std::byte* end, uint64_t& v) noexcept {
+    v = 0;
+    for (unsigned shift = 0; shift < 7 * kMaxVarint; shift += 7) {
+        if (p == end) return false;
+        const auto b = std::to_integer<uint64_t>(*p++);
+        v |= (b & 0x7f) << shift;
+        if ((b & 0x80) == 0) return true;
+    }
+    return false;
+}
+
+inline uint32_t count_of(const std::byte* body) noexcept {
+    uint32_t n;
+    std::memcpy(&n, body, sizeof n);
+    return n;
+}
+
+// The records of a pack body, in order.
+class Iter {
+  public:
+    Iter() = default;
+    Iter(const std::byte* body, uint64_t length) noexcept
+        : p_(body + kCountBytes), end_(body + length), left_(count_of(body)) {}
+    [[nodiscard]] uint32_t left() const noexcept { return left_; }
+    // The next record; false if the body is damaged (a varint or payload runs past it).
+    bool next(std::span<const std::byte>& out) noexcept {
+        uint64_t len;
+        if (left_ == 0 || !get_varint(p_, end_, len) || len > uint64_t(end_ - p_)) return false;
+        out = {p_, static_cast<size_t>(len)};
+        p_ += len;
+        --left_;
+        return true;
+    }
+    [[nodiscard]] bool at_end() const noexcept { return left_ == 0 && p_ == end_; }
+
+  private:
+    const std::byte* p_ = nullptr;
+    const std::byte* end_ = nullptr;
+    uint32_t left_ = 0;
+};
+
+// Whether a pack body of `length` bytes holds exactly its count of records.
+inline bool valid(const std::byte* body, uint64_t length) noexcept {
+    if (length < kCountBytes + 1) return false;
+    Iter it(body, length);
+    if (it.left() == 0) return false;
+    std::span<const std::byte> r;
+    while (it.left() > 0) {
+        if (!it.next(r)) return false;
+    }
+    return it.at_end();
+}
+
+}  // namespace chronicle::pack

@@ -240,13 +240,15 @@ TEST_CASE("AppendDelimitedFramesLinesAsAppendsOneByOneWouldAndLeavesThePartialRe
     Writer& wr = *w.value();
     std::string carry;  // the partial record each call leaves, continued by the next block
     for (int round = 0; round < 40; ++round) {
-        // Blocks below and above the page stage's threshold (64 KiB), lines from empty to a
-        // few hundred bytes (short ones most often), bytes never zero: padding must be.
+        // Blocks below and above the page stage's threshold (64 KiB), lines from empty to
+        // 2000 bytes (short ones most often), bytes never zero: padding must be.
         const size_t target = round % 3 == 0 ? 200'000 : 1 + rng() % 9000;
         std::string block = carry;
         std::vector<std::string> lines;
         while (block.size() < target) {
-            const size_t len = rng() % 4 == 0 ? rng() % 300 : rng() % 12;
+            // Some longer than a pack takes (1 KiB), some with a two-byte length (>= 128).
+            const size_t len =
+                rng() % 4 == 0 ? (rng() % 8 == 0 ? rng() % 2000 : rng() % 300) : rng() % 12;
             std::string line(len, static_cast<char>('A' + rng() % 26));
             if (len > 1) line[len - 1] = static_cast<char>(0xff);
             if (lines.empty()) line = carry + line;

@@ -91,7 +91,7 @@ void Writer::Impl::split_into_batch(const std::byte* p, const std::byte* end, st
             next_slot_off_ > off_ &&
             off_ + 2 * kRecordHeaderSize + pack::kCountBytes + pack::kMaxVarint + len + 8 <=
                 wlimit_) {
-            p = pack_into_batch(p, nl, end, d, r);
+            p = pack_into_batch(p, end, d, r);
             continue;
         }
         const uint64_t span = record_span(len);
@@ -120,8 +120,7 @@ void Writer::Impl::split_into_batch(const std::byte* p, const std::byte* end, st
     r.consumed = size_t(p - start);
 }
 
-const std::byte* Writer::Impl::pack_into_batch(const std::byte* p, const std::byte* nl,
-                                               const std::byte* end, int delim,
+const std::byte* Writer::Impl::pack_into_batch(const std::byte* p, const std::byte* end, int delim,
                                                Writer::Appended& r) noexcept {
     std::byte* const at = wptr(off_);
     std::byte* const body = at + kRecordHeaderSize;
@@ -132,16 +131,34 @@ const std::byte* Writer::Impl::pack_into_batch(const std::byte* p, const std::by
     std::byte* const limit = at + room;
     std::byte* q = body + pack::kCountBytes;
     uint32_t n = 0;
+    uint16_t nl[pack::kMaxBody];  // delimiter offsets of one scan (at most one per byte)
     for (;;) {
-        const uint64_t len = uint64_t(nl - p);
+        // A run of short records takes exactly its input's bytes: find the delimiters of
+        // as much input as the pack has room for, copy it shifted by one byte, and store
+        // each record's length where the delimiter before it landed.
+        const size_t avail = std::min<size_t>(size_t(end - p), size_t(limit - q));
+        const size_t found = pack::find_delimiters(p, avail, delim, nl);
+        size_t k = 0, taken = 0;  // records, bytes of the run
+        while (k < found && nl[k] - taken < pack::kShortRecord) taken = nl[k++] + size_t{1};
+        if (k > 0) {
+            std::memcpy(q + 1, p, taken - 1);
+            q[0] = std::byte(static_cast<uint8_t>(nl[0]));
+            for (size_t i = 1; i < k; ++i) {
+                q[nl[i - 1] + 1] = std::byte(static_cast<uint8_t>(nl[i] - nl[i - 1] - 1));
+            }
+            p += taken;
+            q += taken;
+            n += static_cast<uint32_t>(k);
+        }
+        if (k == found) break;  // no whole record left in the room, or none in the input
+        // Record k is longer: a length of two bytes or more, copied on its own.
+        const uint64_t len = nl[k] - taken;
         if (len > pack::kMaxPacked || q + pack::kMaxVarint + len > limit) break;
         q = pack::put_varint(q, len);
         std::memcpy(q, p, len);
         q += len;
+        p += len + 1;
         ++n;
-        p = nl + 1;
-        nl = static_cast<const std::byte*>(std::memchr(p, delim, size_t(end - p)));
-        if (nl == nullptr) break;
     }
     // The caller checked that the first record fits: n >= 1.
     const uint64_t body_len = uint64_t(q - body);

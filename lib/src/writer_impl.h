@@ -82,10 +82,10 @@ class Writer::Impl {
     // append_delimited() inside a batch: frames [p, end) record by record.
     void split_into_batch(const std::byte* p, const std::byte* end, std::byte delim,
                           Writer::Appended& r);
-    // Packs the records of [p, end) from the one ending at `nl` on, as many as one pack
-    // holds (pack.h); returns where the rest begins.
-    const std::byte* pack_into_batch(const std::byte* p, const std::byte* nl, const std::byte* end,
-                                     int delim, Writer::Appended& r) noexcept;
+    // Packs the delimited records at the start of [p, end), as many as one pack holds
+    // (pack.h); returns where the rest begins. The first must fit (the caller checks).
+    const std::byte* pack_into_batch(const std::byte* p, const std::byte* end, int delim,
+                                     Writer::Appended& r) noexcept;
     void publish();
     void undo_staged() noexcept;
     void raise_hw(uint64_t need) noexcept;

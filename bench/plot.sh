@@ -214,7 +214,7 @@ pq() { # p50 / p99 of a latency figure prefix
             else echo "–"; fi
         }
         row "disk bytes per record, \`seq\` lines / 100-byte log lines" \
-            "$(bpr seq chronicle) / $(bpr log100 chronicle) B (from the record layout)" \
+            "$(bpr seq chronicle) / $(bpr log100 chronicle) B (in the segment files)" \
             "\`cat\`'s file: $(bpr seq cat) / $(bpr log100 cat) B" \
             "$(bpr_x seq) / $(bpr_x log100) × cat"
     fi

@@ -11,6 +11,7 @@
 #include "chronicle/admin.h"
 #include "format.h"
 #include "helpers.h"
+#include "pack.h"
 #include "queue_files.h"
 
 using namespace chronicle;
@@ -301,6 +302,59 @@ TEST_CASE("AppendDelimitedFramesLinesAsAppendsOneByOneWouldAndLeavesThePartialRe
     const auto v = verify_queue(t.queue(), false);
     REQUIRE(v.ok());
     CHECK(v->problems.empty());
+}
+
+TEST_CASE("ThePackRunEncoderMatchesARecordByRecordEncodingAndWritesOnlyInsideItsRoom") {
+    // pack::encode_run copies 16 bytes at a time and may write past the run it encodes, but
+    // never past its room; the bytes of the run are the records' one-byte lengths and
+    // payloads, as put_varint and a copy per record would write them.
+    std::mt19937_64 rng(23);
+    for (int round = 0; round < 20000; ++round) {
+        std::string in;
+        const size_t want_len = rng() % 300;
+        while (in.size() < want_len) {
+            // Mostly short records, some of 127 and 128 bytes (the boundary), some longer.
+            const uint64_t pick = rng() % 16;
+            const size_t len = pick == 0   ? 127
+                               : pick == 1 ? 128
+                               : pick == 2 ? 129 + rng() % 200
+                                           : rng() % 20;
+            in += std::string(len, static_cast<char>('a' + rng() % 26));
+            if (rng() % 8 != 0) in += '\n';
+        }
+        const size_t avail = rng() % 4 == 0 ? in.size() : rng() % (in.size() + 1);
+        // The reference: records shorter than 128 bytes whose delimiter is inside `avail`.
+        std::string ref;
+        size_t start = 0, records = 0, long_at = 0;
+        bool long_found = false;
+        for (size_t i = 0; i < avail; ++i) {
+            if (in[i] != '\n') continue;
+            if (i - start >= pack::kShortRecord) {
+                long_found = true;
+                long_at = i;
+                break;
+            }
+            ref += static_cast<char>(i - start);
+            ref += in.substr(start, i - start);
+            start = i + 1;
+            ++records;
+        }
+        constexpr size_t kGuard = 32;
+        std::vector<std::byte> dst(avail + 2 * kGuard, std::byte{0xEE});
+        const auto run = pack::encode_run(
+            dst.data() + kGuard, reinterpret_cast<const std::byte*>(in.data()), avail, '\n');
+        INFO("round ", round, " avail ", avail);
+        REQUIRE(run.bytes == start);
+        CHECK(run.records == records);
+        CHECK(run.long_found == long_found);
+        if (long_found) CHECK(run.long_delim == long_at);
+        CHECK(run.written >= run.bytes);
+        CHECK(run.written <= avail);
+        CHECK(std::memcmp(dst.data() + kGuard, ref.data(), ref.size()) == 0);
+        for (size_t i = 0; i < kGuard; ++i) REQUIRE(dst[i] == std::byte{0xEE});
+        for (size_t i = kGuard + run.written; i < dst.size(); ++i)
+            REQUIRE(dst[i] == std::byte{0xEE});
+    }
 }
 
 TEST_CASE("AppendDelimitedStopsAtATooLargeRecordKeepingTheOnesBefore") {

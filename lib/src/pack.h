@@ -23,6 +23,7 @@
 #include <emmintrin.h>
 #endif
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -55,25 +56,72 @@ inline std::byte* put_varint(std::byte* p, uint64_t v) noexcept {
 // of its delimited input (the length byte stands where the previous delimiter stood).
 inline constexpr uint64_t kShortRecord = 0x80;
 
-// Offsets of the bytes equal to `delim` in [p, p + len), in order, into `out` (room for
-// `len` entries, each < 65536); returns how many. 16 bytes per step where SSE2 is there.
-inline size_t find_delimiters(const std::byte* p, size_t len, int delim, uint16_t* out) noexcept {
-    size_t n = 0, i = 0;
+// A run of short records, encoded by encode_run().
+struct Run {
+    size_t bytes = 0;         // input bytes taken (records and their delimiters) = bytes encoded
+    uint32_t records = 0;     // records taken
+    size_t long_delim = 0;    // offset of the delimiter ending the first record not taken, if
+    bool long_found = false;  // it is one of kShortRecord bytes or more (then it ends the run)
+    size_t written = 0;       // dst[0, written) may have been written (>= bytes)
+};
+
+// Encodes the records shorter than kShortRecord at the start of [p, p + avail), each ended
+// by `delim`, into dst: the input is copied shifted by one byte, and each record's length
+// is stored where the delimiter before it landed (the first at dst[0]). One pass, 16 bytes
+// per step where SSE2 is there. The run ends at the first longer record, or at the last
+// delimiter within `avail` bytes. Writes only inside [dst, dst + avail), but past the run's
+// end too (Run::written): the caller overwrites or zeroes those bytes.
+inline Run encode_run(std::byte* dst, const std::byte* p, size_t avail, int delim) noexcept {
+    Run r;
+    size_t start = 0;  // input offset of the current record's first byte
+    size_t i = 0;
+    // One record ends at input offset `pos`: its length goes where its predecessor's
+    // delimiter landed (dst[start], already copied); false when it is too long for a run.
+    const auto take = [&](size_t pos) noexcept {
+        const size_t len = pos - start;
+        if (len >= kShortRecord) {
+            r.long_delim = pos;
+            r.long_found = true;
+            return false;
+        }
+        dst[start] = std::byte(static_cast<uint8_t>(len));
+        start = pos + 1;
+        ++r.records;
+        return true;
+    };
 #if defined(__SSE2__)
     const __m128i d = _mm_set1_epi8(static_cast<char>(delim));
-    for (; i + 16 <= len; i += 16) {
+    for (; i + 16 <= avail; i += 16) {
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+        // Input bytes [i, i + 16) land at dst[i + 1, i + 17): within avail once i + 16 < avail,
+        // and the last input byte is never needed (a delimiter, or a record not taken).
+        if (i + 16 < avail) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i + 1), v);
+        } else {
+            std::memcpy(dst + i + 1, p + i, 15);
+        }
         auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, d)));
         while (mask != 0) {
-            out[n++] = static_cast<uint16_t>(i + static_cast<unsigned>(std::countr_zero(mask)));
+            if (!take(i + static_cast<unsigned>(std::countr_zero(mask)))) {
+                r.bytes = start;
+                r.written = std::min(i + 17, avail);
+                return r;
+            }
             mask &= mask - 1;
         }
     }
 #endif
-    for (; i < len; ++i) {
-        if (std::to_integer<int>(p[i]) == delim) out[n++] = static_cast<uint16_t>(i);
+    for (; i < avail; ++i) {
+        if (i + 1 < avail) dst[i + 1] = p[i];
+        if (std::to_integer<int>(p[i]) == delim && !take(i)) {
+            r.bytes = start;
+            r.written = std::min(i + 17, avail);
+            return r;
+        }
     }
-    return n;
+    r.bytes = start;
+    r.written = avail;
+    return r;
 }
 
 // Reads a varint of at most kMaxVarint bytes ending before `end`; false if it does not.

@@ -130,29 +130,19 @@ const std::byte* Writer::Impl::pack_into_batch(const std::byte* p, const std::by
                                              (wlimit_ - off_ - kRecordHeaderSize) & ~uint64_t{7});
     std::byte* const limit = at + room;
     std::byte* q = body + pack::kCountBytes;
+    std::byte* dirty = q;  // bytes in [q, dirty) hold leftovers of encode_run: zeroed below
     uint32_t n = 0;
-    uint16_t nl[pack::kMaxBody];  // delimiter offsets of one scan (at most one per byte)
     for (;;) {
-        // A run of short records takes exactly its input's bytes: find the delimiters of
-        // as much input as the pack has room for, copy it shifted by one byte, and store
-        // each record's length where the delimiter before it landed.
+        // A run of short records takes exactly its input's bytes (pack::encode_run).
         const size_t avail = std::min<size_t>(size_t(end - p), size_t(limit - q));
-        const size_t found = pack::find_delimiters(p, avail, delim, nl);
-        size_t k = 0, taken = 0;  // records, bytes of the run
-        while (k < found && nl[k] - taken < pack::kShortRecord) taken = nl[k++] + size_t{1};
-        if (k > 0) {
-            std::memcpy(q + 1, p, taken - 1);
-            q[0] = std::byte(static_cast<uint8_t>(nl[0]));
-            for (size_t i = 1; i < k; ++i) {
-                q[nl[i - 1] + 1] = std::byte(static_cast<uint8_t>(nl[i] - nl[i - 1] - 1));
-            }
-            p += taken;
-            q += taken;
-            n += static_cast<uint32_t>(k);
-        }
-        if (k == found) break;  // no whole record left in the room, or none in the input
-        // Record k is longer: a length of two bytes or more, copied on its own.
-        const uint64_t len = nl[k] - taken;
+        const pack::Run run = pack::encode_run(q, p, avail, delim);
+        dirty = std::max(dirty, q + run.written);
+        p += run.bytes;
+        q += run.bytes;
+        n += run.records;
+        if (!run.long_found) break;  // no whole record left in the room, or none in the input
+        // The next record is longer: a length of two bytes or more, copied on its own.
+        const uint64_t len = run.long_delim - run.bytes;
         if (len > pack::kMaxPacked || q + pack::kMaxVarint + len > limit) break;
         q = pack::put_varint(q, len);
         std::memcpy(q, p, len);
@@ -163,7 +153,9 @@ const std::byte* Writer::Impl::pack_into_batch(const std::byte* p, const std::by
     // The caller checked that the first record fits: n >= 1.
     const uint64_t body_len = uint64_t(q - body);
     const uint64_t span = record_span(body_len);
-    std::memset(q, 0, size_t(at + span - q));  // padding: the stage's buffer is reused
+    // Padding (the stage's buffer is reused) and what encode_run left past the pack: every
+    // byte past the tail reads as zero, as in a fresh mapping.
+    std::memset(q, 0, size_t(std::max(at + span, dirty) - q));
     std::memcpy(body, &n, sizeof n);
     auto* rec = reinterpret_cast<RecordHeader*>(at);
     rec->length = static_cast<uint32_t>(body_len);

@@ -5,7 +5,6 @@
 // line typed into chronicle-append is visible to followers as soon as it is read.
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,13 +66,11 @@ class Appender {
     // is committed and the status names the input and record number.
     Status feed(int fd, const std::string& name) {
         have_ = 0;
-        // Large batches from a pipe go through the page cache with pwrite (Writer's
-        // begin_batch hint): the producer needs the other core, and pwrite spares the page
-        // zeroing that stores into fresh mapped pages cost. From a file, stores into the
-        // mapping are faster: the pretoucher zeroes pages ahead on the idle core (same-run
-        // A/B on 2 cores, docs/DESIGN.md decision log 2026-11-29).
-        struct stat input {};
-        through_page_cache_ = ::fstat(fd, &input) == 0 && !S_ISREG(input.st_mode);
+        // Large batches go through the page cache with pwrite (Writer's begin_batch hint),
+        // from a pipe and from a file: pwrite spares the page zeroing and the first stores
+        // into fresh mapped pages, whose cost depends on the machine's memory state (from a
+        // file, stores into the mapping took 2.2x pwrite's time on a fresh VM and 0.85x on a
+        // warm one: docs/DESIGN.md decision log, 2026-11-29 and 2026-11-30).
         for (;;) {
             if (buf_.size() - have_ < kReadSize) {
                 // A record longer than the buffer: grow, within the queue's maximum.
@@ -181,7 +178,7 @@ class Appender {
     // Frames the complete records in buf_[0, have_); keeps the remainder.
     Status frame_block(const std::string& name, bool at_eof) {
         if (per_read_batch()) {
-            if (Status st = w_.begin_batch(through_page_cache_ ? have_ : 0); !st) return st;
+            if (Status st = w_.begin_batch(have_); !st) return st;
         }
         const char* p = buf_.data();
         const char* end = p + have_;
@@ -256,7 +253,6 @@ class Appender {
     bool print_seq_;
     bool atomic_;
     SyncMode sync_;
-    bool through_page_cache_ = false;  // this input's batches are written with pwrite
     cli::Output out_;
     std::vector<char> buf_;
     size_t have_ = 0;

@@ -159,6 +159,9 @@ t_a_named_follower_gets_every_record_while_segments_are_deleted_under_it() {
     seq 1 10 | $APPEND --segment-size 64K --max-records 5000 q
     $TAIL -f --reader f q >got &
     local follower=$!
+    # Its cursor pins the records from the first one on only once it exists: a follower
+    # registered after the first append's retention would rightly start behind the deletion.
+    wait_until 30 test -e q/readers/f.cursor || fail "the follower did not register"
     for i in 1 2 3 4 5; do
         seq $((i * 100000 + 1)) $((i * 100000 + 40000)) | $APPEND q
     done

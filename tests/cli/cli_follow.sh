@@ -100,6 +100,8 @@ t_parked_follower_uses_no_cpu() {
     echo x | $APPEND q
     $TAIL -f q >/dev/null &
     local pid=$!
+    # Parked: registered, then a moment to reach its wait (start-up CPU is not the question).
+    wait_for 'compgen -G "q/readers/*.efd" >/dev/null' || fail "no registration"
     sleep 0.3
     local before after
     before=$(awk '{print $14 + $15}' /proc/$pid/stat)

@@ -326,7 +326,9 @@ t_several_queues_print_under_headers_as_tail_does() {
     exec 3>in
     for i in $(seq 100); do [[ $($READERS b --json | jq '.queue.writer.pids | length') == 1 ]] && break; sleep 0.1; done
     ($TAIL -f --until-writer-exits -q -n 0 a b >uw 3>&-; echo $? >uw.rc) 3>&- &
-    sleep 0.5
+    # -n 0 starts at the end: 14 must come after the follower has opened both queues.
+    wait_for 'compgen -G "a/readers/*.efd" >/dev/null && compgen -G "b/readers/*.efd" >/dev/null' ||
+        fail "the follower of a and b did not register"
     echo 14 >&3
     exec 3>&-
     wait_lines uw.rc 1

@@ -40,8 +40,9 @@ t_follower_state_and_efd_are_reported() {
     echo x | $APPEND q
     $TAIL -f --reader mon q >/dev/null &
     local pid=$!
-    for _ in $(seq 100); do [[ -f q/readers/mon.efd ]] && break; sleep 0.05; done
-    sleep 0.2
+    # Registered, then asleep (the sleep word is set once it parks; slow under sanitizers).
+    wait_until 20 eval '[[ $($READERS q show mon --json | jq -r .follower.sleeping) == true ]]' ||
+        fail "the follower never parked: $($READERS q show mon --json 2>&1)"
     $READERS q show mon --json >j
     expect_eq alive true "$(jqr .alive j)"
     expect_eq pid "$pid" "$(jqr .pid j)"
@@ -138,10 +139,11 @@ t_watch_redraws_in_place_in_a_terminal() {
     $READERS q create w
     local s="chr$$"
     tmux new-session -d -s "$s" -x 120 -y 20 "$READERS $T/q --watch 0.2"
-    sleep 0.8
-    tmux capture-pane -t "$s" -p >screen1
+    # Each screen as soon as it shows (a fixed sleep is overrun by a slow start-up).
+    wait_until 20 eval 'tmux capture-pane -t "$s" -p >screen1 && grep -q "^w .* 5 " screen1'
     seq 6 10 | $APPEND q
-    sleep 0.8
+    wait_until 20 eval 'tmux capture-pane -t "$s" -p >screen2 && grep -q "^w .* 10 " screen2'
+    sleep 0.5 # a few more redraws: each must replace the screen, not add to it
     tmux capture-pane -t "$s" -p >screen2
     tmux kill-session -t "$s"
     grep -q "^w .* 5 " screen1 || fail "first screen: $(cat screen1)"

@@ -409,6 +409,57 @@ TEST_CASE("AnEfdWithoutAnEventfdIdDoesNotGetAnUnrelatedEventfdWritten") {
     ::close(victim_efd);
 }
 
+TEST_CASE("AFollowerWhoseFifoLostItsReaderCannotKillTheWriterWithSigpipe") {
+    // Found by CI (hostile_test died of SIGPIPE under ASan): a writer that wakes a follower
+    // through its FIFO wrote into a pipe whose only reader had gone (the follower died
+    // between being found alive and being woken), and SIGPIPE killed the writer's process.
+    // Here the follower (in this process) stays alive but loses its FIFO's read end, which
+    // is what its death does to the FIFO, without the race.
+    HangGuard guard(60);
+    test::TempDir t;
+    WriterOptions wo;
+    wo.wake_via_fifo = true;
+    auto w = Writer::open(t.queue(), wo);
+    REQUIRE(w.ok());
+    REQUIRE(w.value()->append("first").ok());
+    auto r = Reader::open(t.queue());
+    REQUIRE(r.ok());
+    Reader& reader = *r.value();
+    while (reader.next().value()) {
+    }
+    auto armed = reader.prepare_wait();
+    REQUIRE(armed.ok());
+    REQUIRE(armed.value());
+    auto fd = reader.fd();
+    REQUIRE(fd.ok());
+    // The writer's registration check finds it asleep and signals it through the FIFO.
+    pollfd p{fd.value(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 20000) == 1);
+    // The follower's FIFO (opened read-write by it) now reads /dev/null instead.
+    int fifo_fd = -1;
+    for (int i = 3; i < 1024 && fifo_fd < 0; ++i) {
+        char link[4096];
+        const ssize_t n =
+            ::readlink(("/proc/self/fd/" + std::to_string(i)).c_str(), link, sizeof link - 1);
+        if (n <= 0) continue;
+        const std::string target(link, static_cast<size_t>(n));
+        if (target.size() < 5 || target.compare(target.size() - 5, 5, ".fifo") != 0) continue;
+        if ((::fcntl(i, F_GETFL) & O_ACCMODE) == O_RDWR) fifo_fd = i;
+    }
+    REQUIRE(fifo_fd >= 0);
+    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(null_fd >= 0);
+    REQUIRE(::dup3(null_fd, fifo_fd, O_CLOEXEC) == fifo_fd);
+    ::close(null_fd);
+    // Asleep again (a new sleep): the next append signals it, into the reader-less FIFO.
+    (void)reader.wait(1ms);
+    armed = reader.prepare_wait();
+    REQUIRE(armed.ok());
+    REQUIRE(armed.value());
+    for (int i = 0; i < 3; ++i) REQUIRE(w.value()->append("again").ok());
+    CHECK(test::read_all(t.queue()).size() == 4);  // and the writer is still here to count
+}
+
 TEST_CASE("AWriterLetsGoOfTheDescriptorsOfFollowersThatDied") {
     test::TempDir t;
     write_records(t.queue(), 1);

@@ -59,8 +59,12 @@ std::shared_ptr<FollowerEntry> load_follower_entry(int readers_fd, const std::st
     if (proc::exited(e->pidfd.get())) return nullptr;  // the stat may be another's
     if (!force_fifo) e->wake_fd = fetch_eventfd(e->pidfd.get(), e->info);
     if (!e->wake_fd.valid() && !e->info.fifo.empty()) {
+        // Read-write, though the writer only writes: holding a read end itself, it never
+        // writes into a FIFO without readers, which raises SIGPIPE and kills the writer's
+        // process (the follower can die between the check above and a wake-up; found by
+        // CI, hostile_test). A dead follower's FIFO then only buffers a byte or two.
         auto ff =
-            fs::open_at(readers_fd, readers_path, e->info.fifo, O_WRONLY, 0, fs::FileType::fifo);
+            fs::open_at(readers_fd, readers_path, e->info.fifo, O_RDWR, 0, fs::FileType::fifo);
         if (ff) {
             e->wake_fd = std::move(ff.value());
             e->via_fifo = true;

@@ -31,7 +31,7 @@ namespace chronicle {
 
 struct FollowerEntry {
     EfdInfo info;
-    fs::Fd wake_fd;   // the follower's eventfd (a proven duplicate) or its FIFO's write end
+    fs::Fd wake_fd;   // the follower's eventfd (a proven duplicate) or its FIFO, read-write
     fs::Fd pidfd;     // the follower process: readable once it exits (the entry is dropped)
     uint64_t id = 0;  // epoll key of pidfd
     bool via_fifo = false;

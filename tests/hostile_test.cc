@@ -11,9 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <string>
 #include <thread>
 
 #include "chronicle/reader.h"
@@ -435,16 +437,21 @@ TEST_CASE("AFollowerWhoseFifoLostItsReaderCannotKillTheWriterWithSigpipe") {
     // The writer's registration check finds it asleep and signals it through the FIFO.
     pollfd p{fd.value(), POLLIN, 0};
     REQUIRE(::poll(&p, 1, 20000) == 1);
-    // The follower's FIFO (opened read-write by it) now reads /dev/null instead.
+    // The follower's FIFO now reads /dev/null instead. It is the FIFO among the targets of
+    // the follower's epoll descriptor (its fdinfo lists them): the writer holds one of the
+    // same FIFO, read-write too, which must stay.
     int fifo_fd = -1;
-    for (int i = 3; i < 1024 && fifo_fd < 0; ++i) {
+    std::ifstream info("/proc/self/fdinfo/" + std::to_string(fd.value()));
+    for (std::string line; fifo_fd < 0 && std::getline(info, line);) {
+        if (line.rfind("tfd:", 0) != 0) continue;
+        const int target_fd = std::stoi(line.substr(4));
         char link[4096];
-        const ssize_t n =
-            ::readlink(("/proc/self/fd/" + std::to_string(i)).c_str(), link, sizeof link - 1);
-        if (n <= 0) continue;
-        const std::string target(link, static_cast<size_t>(n));
-        if (target.size() < 5 || target.compare(target.size() - 5, 5, ".fifo") != 0) continue;
-        if ((::fcntl(i, F_GETFL) & O_ACCMODE) == O_RDWR) fifo_fd = i;
+        const ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(target_fd)).c_str(), link,
+                                     sizeof link - 1);
+        const std::string target(link, static_cast<size_t>(std::max<ssize_t>(n, 0)));
+        if (target.size() > 5 && target.compare(target.size() - 5, 5, ".fifo") == 0) {
+            fifo_fd = target_fd;
+        }
     }
     REQUIRE(fifo_fd >= 0);
     const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -263,25 +263,41 @@ t_the_way_back_appends_every_message_in_order_under_kill_9_duplicates_at_most_a_
 
 # start_cluster — three nats-servers n1..n3 with JetStream, one cluster on loopback
 # ($CPORTS[i] client ports, $CURL the bridge's URL prefix listing all three, $CHOST the
-# dump helper's); start_node I restarts node I (same ports and storage).
-start_node() {
+# dump helper's); start_node I restarts node I (same ports and storage), launch_node I is
+# the same without failing the test.
+launch_node() {
     local i=$1
     : >"n$i.log"
     nats-server -js -sd "$T/js$i" -a 127.0.0.1 -p "${CPORTS[$i]}" -n "n$i" --cluster_name c \
         --cluster "nats://127.0.0.1:${RPORTS[$i]}" --routes "$ROUTES" >"n$i.log" 2>&1 &
     NODE[$i]=$!
     PIDS+=("${NODE[$i]}")
-    wait_until 20 grep -q 'Server is ready' "n$i.log" || fail "n$i did not start: $(tail -3 "n$i.log")"
+    wait_until 20 eval "grep -q 'Server is ready' n$i.log || ! kill -0 ${NODE[$i]}"
+    grep -q 'Server is ready' "n$i.log"
 }
-start_cluster() {
-    trap cleanup EXIT
-    CPORTS=() RPORTS=() NODE=()
+start_node() { launch_node "$1" || fail "n$1 did not start: $(tail -3 "n$1.log")"; }
+# cluster_up — picks six ports and starts n1..n3; false (all stopped) when a port was taken
+# between the pick and the bind, so start_cluster can pick again.
+cluster_up() {
     local i
+    CPORTS=() RPORTS=() NODE=()
+    rm -rf "$T/js1" "$T/js2" "$T/js3"
     for i in 1 2 3; do
         CPORTS[i]=$(free_port) && RPORTS[i]=$(free_port) || fail "no free port"
     done
     ROUTES="nats://127.0.0.1:${RPORTS[1]},nats://127.0.0.1:${RPORTS[2]},nats://127.0.0.1:${RPORTS[3]}"
-    for i in 1 2 3; do start_node "$i"; done
+    for i in 1 2 3; do
+        launch_node "$i" && continue
+        grep -q 'address already in use' "n$i.log" || fail "n$i did not start: $(tail -3 "n$i.log")"
+        stop_pids "${NODE[@]}"
+        return 1
+    done
+}
+start_cluster() {
+    trap cleanup EXIT
+    local tries
+    for ((tries = 3; tries > 0; tries--)); do cluster_up && break; done
+    ((tries > 0)) || fail "no three free ports to start the cluster on: $(grep -h 'address already' n?.log | head -1)"
     wait_until 30 eval 'grep -q "metadata leader" n1.log n2.log n3.log' || fail "no JetStream meta leader"
     CURL="nats://127.0.0.1:${CPORTS[1]},127.0.0.1:${CPORTS[2]},127.0.0.1:${CPORTS[3]}"
     CHOST="127.0.0.1:${CPORTS[1]},nats://127.0.0.1:${CPORTS[2]},nats://127.0.0.1:${CPORTS[3]}"

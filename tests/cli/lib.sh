@@ -48,11 +48,18 @@ kill_strays() {
 }
 
 # A free TCP port on 127.0.0.1 (nothing answers on it now), for tests that start a server.
+# Drawn below the kernel's ephemeral range (ip_local_port_range), where the outgoing
+# connections of earlier servers and clients hold ports that answer nothing yet cannot be
+# bound, and never twice in one test ($T/.ports), since several servers ask in a row.
 free_port() {
-    local p
+    local p lo=32768 used=${T:-/tmp}/.ports
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    ((lo > 12000)) || lo=32768
     for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (lo - 10000)))
+        grep -qx "$p" "$used" 2>/dev/null && continue
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p" >>"$used"
             echo "$p"
             return 0
         fi

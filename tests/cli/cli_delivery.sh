@@ -70,8 +70,8 @@ t_into_a_file_the_cursor_moves_when_the_output_is_written() {
 
 QUEUE_TOOL=$BIN/chronicle-queue
 
-# wait_for FILE LINES: until FILE has at least LINES lines (30 s at most).
-wait_for() {
+# wait_lines FILE LINES: until FILE has at least LINES lines (30 s at most).
+wait_lines() {
     local i
     for i in $(seq 300); do
         [[ -f "$1" ]] && (($(wc -l <"$1") >= $2)) && return 0
@@ -207,16 +207,16 @@ t_exec_following_runs_a_batch_when_it_is_full_or_when_it_has_lingered() {
     $TAIL -f --reader g --exec 'cat >>got_g' q &
     local g=$!
     echo 1 | $APPEND q
-    wait_for got_g 1
+    wait_lines got_g 1
     echo 2 | $APPEND q
-    wait_for got_g 2
+    wait_lines got_g 2
     echo 3 | $APPEND q
-    wait_for counts 1
+    wait_lines counts 1
     expect_eq counts 3 "$(cat counts)"
     expect_eq got "$(seq 3)" "$(cat got)"
     expect_eq got_g "$(seq 3)" "$(cat got_g)"
     echo 4 | $APPEND q
-    wait_for got_g 4
+    wait_lines got_g 4
     kill -TERM $f $g
     local rc=0
     wait $f || rc=$?
@@ -226,7 +226,7 @@ t_exec_following_runs_a_batch_when_it_is_full_or_when_it_has_lingered() {
     expect_eq "g position" 4 "$(position q g)"
     # --linger runs out: a lone record goes after DUR.
     $TAIL -f --reader h --linger 300ms --exec 'cat >>got_h' q &
-    wait_for got_h 4
+    wait_lines got_h 4
     kill -TERM $!
 }
 

@@ -2,16 +2,6 @@
 # Black-box tests of chronicle-tail --follow and the wake path, as a user runs them.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# wait_for 'SHELL CONDITION': re-evaluates it for up to 5 s.
-wait_for() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        eval "$1" && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 lines_in() { [[ -f "$1" && $(wc -l <"$1") -ge $2 ]]; }
 
 t_follow_prints_records_as_they_arrive() {

@@ -31,16 +31,6 @@ exit_within() {
     exited=$rc
 }
 
-# wait_for 'SHELL CONDITION': re-evaluates it for up to 10 s.
-wait_for() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        eval "$1" && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 # blocked PID: the process catches SIGINT and SIGTERM (a tool past its start-up) and
 # sleeps (with a backlog to print: blocked on its full output pipe).
 blocked() {

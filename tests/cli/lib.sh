@@ -68,11 +68,26 @@ free_port() {
 }
 
 # wait_until SECONDS COMMAND... — polls COMMAND every 0.05 s; false if it never succeeds.
+# (Locals with names no caller uses: COMMAND may be an eval of the caller's variables.)
 wait_until() {
-    local limit=$(($1 * 20)) i
+    local _wu_limit=$(($1 * 20)) _wu_i
     shift
-    for ((i = 0; i < limit; i++)); do
+    for ((_wu_i = 0; _wu_i < _wu_limit; _wu_i++)); do
         "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_for 'SHELL CONDITION' [SECONDS] — re-evaluates the condition (in the caller's
+# variables) until it holds, for up to SECONDS (default 30: a sanitizer build on a freshly
+# booted 2-vCPU VM starts a tool in seconds, not milliseconds); false if it never does.
+# (Its own loop: the condition sees the caller's variables, so this function's locals have
+# names no caller uses.)
+wait_for() {
+    local _wf_n
+    for ((_wf_n = 0; _wf_n < ${2:-30} * 20; _wf_n++)); do
+        eval "$1" >/dev/null 2>&1 && return 0
         sleep 0.05
     done
     return 1

@@ -7,6 +7,26 @@ t_million_lines_round_trip() {
     expect_eq md5 "$(seq 1 1000000 | md5sum)" "$($TAIL q | md5sum)"
 }
 
+# A producer that streams and then pauses with its end of the pipe open: chronicle-append
+# gathers reads while more input is waiting (bigger batches), but every record it read is
+# committed once the pipe is empty — nothing waits for the producer's next write or exit.
+# (One 64 KiB write: a read of at least a page, the kind chronicle-append gathers after.)
+t_streamed_records_are_committed_when_the_producer_pauses() {
+    mkfifo in
+    yes 1234567 | head -c 65536 >chunk
+    (dd if=chunk bs=65536 count=1 status=none && exec sleep 30) >in &
+    local producer=$!
+    $APPEND q <in &
+    local appender=$!
+    local deadline=$((SECONDS + 10))
+    until [[ $($TAIL -n 1 --show-seq q 2>/dev/null) == 8191$'\t'1234567 ]]; do
+        ((SECONDS < deadline)) || fail "records read 10 s ago are not committed yet: $($TAIL q 2>&1 | wc -l) of 8192"
+        sleep 0.1
+    done
+    kill "$producer" 2>/dev/null
+    wait "$appender" || fail "chronicle-append failed"
+}
+
 t_empty_lines_and_unterminated_last_line_are_records() {
     printf 'a\n\nb' | $APPEND q
     expect_eq records "$(printf '0\ta\n1\t\n2\tb\n')" "$($TAIL --show-seq q)"

@@ -318,9 +318,10 @@ int tool_main(int argc, char** argv) {
     app.add_flag("--atomic", o.atomic,
                  "all of the input becomes visible at once at the end, or none of it (on an "
                  "error or a signal)");
-    app.add_option("--sync", o.sync,
-                   "durability: none (page cache; survives a crash of any process, not of the "
-                   "machine), batch (msync after each committed batch), every (msync after each record)")
+    app.add_option(
+           "--sync", o.sync,
+           "durability: none (page cache; survives a crash of any process, not of the "
+           "machine), batch (msync after each committed batch), every (msync after each record)")
         ->check(CLI::IsMember({"none", "batch", "every"}));
     // Retention limits of a queue this command creates (retention_flags.h).
     cli::add_retention_options(app, o.retention, false);

@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chronicle/writer.h"
@@ -24,10 +26,29 @@ using namespace chronicle;
 namespace {
 
 constexpr size_t kReadSize = 1 << 20;
-// Reads gathered into one batch (see Appender::feed): up to kGatherBytes, at or above the
-// library's page-stage threshold (64 KiB, writer_append.cc), after a read of kGatherMinRead.
-constexpr size_t kGatherBytes = 256 * 1024;
-constexpr size_t kGatherMinRead = 4096;
+
+// The read buffer's allocator default-initialises its bytes, so that sizing the buffer does
+// not zero-fill it: read() overwrites what it uses. Zero-filling the first 2 MiB cost every
+// run 512 page faults and a memset before its first byte (perf: 5 % of the samples of
+// `seq 1 1e7 | chronicle-append`; most of the run for one `echo`).
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitAllocator<U>;
+    };
+    UninitAllocator() = default;
+    template <class U>
+    UninitAllocator(const UninitAllocator<U>&) noexcept {}
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
 
 struct Options {
     std::string queue;
@@ -75,19 +96,7 @@ class Appender {
         // into fresh mapped pages, whose cost depends on the machine's memory state (from a
         // file, stores into the mapping took 2.2x pwrite's time on a fresh VM and 0.85x on a
         // warm one: docs/DESIGN.md decision log, 2026-11-29 and 2026-11-30).
-        //
-        // From a pipe a streaming producer's writes arrive a few KiB per read; each read made
-        // its own batch, too small for the stage. So a read that brought at least a page
-        // (kGatherMinRead: the producer is streaming) is held while more input is already
-        // waiting, up to kGatherBytes: a poll without timeout finds out. Nothing waits
-        // behind a pause or a short read (a line typed or sent now and then is committed at
-        // once, without that poll), and a termination signal commits what was gathered.
-        bool gathering = false;  // buf_ holds bytes read since the last frame_block()
         for (;;) {
-            if (gathering && have_ >= kGatherBytes) {
-                gathering = false;
-                if (Status st = frame_block(name, false); !st) return st;
-            }
             if (buf_.size() - have_ < kReadSize) {
                 // A record longer than the buffer: grow, within the queue's maximum.
                 if (have_ > w_.max_payload() + 4) return too_large(name);
@@ -96,16 +105,10 @@ class Appender {
             // Wait for input with the termination signals deliverable (see cli.h); a file
             // is always readable, so this costs one cheap call per 1 MiB read.
             pollfd pfd{fd, POLLIN, 0};
-            const int ready = cli::poll_signals(&pfd, 1, gathering ? 0 : -1);
-            if (gathering && ready == 0) {  // nothing more right now: commit what came
-                gathering = false;
-                if (Status st = frame_block(name, false); !st) return st;
-                continue;
-            }
+            (void)cli::poll_signals(&pfd, 1, -1);
             const ssize_t n =
                 cli::terminated() != 0 ? 0 : ::read(fd, buf_.data() + have_, buf_.size() - have_);
             if (cli::terminated() != 0) {
-                if (gathering && !atomic_) (void)frame_block(name, false);
                 return Status(errc::io_error, "interrupted by signal " +
                                                   std::to_string(cli::terminated()) +
                                                   (atomic_ ? " (nothing appended)" : ""));
@@ -114,18 +117,10 @@ class Appender {
                 // EAGAIN: a standard input that another process made non-blocking; the
                 // poll above waits for it.
                 if (errno == EINTR || errno == EAGAIN) continue;
-                const int e = errno;
-                if (gathering) (void)frame_block(name, false);
-                return Status::from_errno(e, "cannot read", name);
+                return Status::from_errno(errno, "cannot read", name);
             }
             if (n == 0) return finish(name);
             have_ += static_cast<size_t>(n);
-            if (per_read_batch() && static_cast<size_t>(n) >= kGatherMinRead &&
-                have_ < kGatherBytes) {
-                gathering = true;
-                continue;
-            }
-            gathering = false;
             if (Status st = frame_block(name, false); !st) return st;
         }
     }
@@ -284,7 +279,7 @@ class Appender {
     bool atomic_;
     SyncMode sync_;
     cli::Output out_;
-    std::vector<char> buf_;
+    std::vector<char, UninitAllocator<char>> buf_;
     size_t have_ = 0;
     uint64_t count_ = 0;
     uint64_t pending_first_ = 0;  // --print-seq: appended, not yet committed
@@ -318,10 +313,9 @@ int tool_main(int argc, char** argv) {
     app.add_flag("--atomic", o.atomic,
                  "all of the input becomes visible at once at the end, or none of it (on an "
                  "error or a signal)");
-    app.add_option(
-           "--sync", o.sync,
-           "durability: none (page cache; survives a crash of any process, not of the "
-           "machine), batch (msync after each committed batch), every (msync after each record)")
+    app.add_option("--sync", o.sync,
+                   "durability: none (page cache; survives a crash of any process, not of the "
+                   "machine), batch (msync after each read), every (msync after each record)")
         ->check(CLI::IsMember({"none", "batch", "every"}));
     // Retention limits of a queue this command creates (retention_flags.h).
     cli::add_retention_options(app, o.retention, false);

@@ -7,10 +7,9 @@ t_million_lines_round_trip() {
     expect_eq md5 "$(seq 1 1000000 | md5sum)" "$($TAIL q | md5sum)"
 }
 
-# A producer that streams and then pauses with its end of the pipe open: chronicle-append
-# gathers reads while more input is waiting (bigger batches), but every record it read is
-# committed once the pipe is empty — nothing waits for the producer's next write or exit.
-# (One 64 KiB write: a read of at least a page, the kind chronicle-append gathers after.)
+# A producer that streams and then pauses with its end of the pipe open: every record
+# chronicle-append read is committed without waiting for the producer's next write or its
+# exit (one 64 KiB write: a whole pipe's worth, as a fast producer leaves it).
 t_streamed_records_are_committed_when_the_producer_pauses() {
     mkfifo in
     yes 1234567 | head -c 65536 >chunk

@@ -49,7 +49,7 @@ if [[ "${1:-}" != "--quick" ]]; then
     unset CHRONICLE_STRESS_SCALE
     CHRONICLE_DAMAGE_ONLY='/(append|tail-f|tail-fu)$'
     suite "portable notifier" build-portable "-E $local_only|cli_bridge_nats|cli_bridge_redis" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCHRONICLE_PORTABLE_NOTIFIER=ON -DCHRONICLE_BUILD_BENCH=OFF
+        -DCHRONICLE_PORTABLE_NOTIFIER=ON -DCHRONICLE_BUILD_BENCH=OFF -DCHRONICLE_LTO=OFF
     echo "== test suite: fuzzing (build-fuzz)"
     scripts/fuzz.sh "${CHRONICLE_FUZZ_SECONDS:-20}"
     unset CHRONICLE_DAMAGE_ONLY

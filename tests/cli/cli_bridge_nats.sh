@@ -132,11 +132,13 @@ t_a_refusal_in_the_middle_of_a_window_leaves_no_hole() {
     cmp <(gen 0 6000) <("$DUMP" "$HOSTPORT" L) || fail "the stream's bytes differ"
 }
 
-# kill -9 of the bridge (at least 20 times, at random moments) while records flow into the
-# queue, then one last run: the stream holds every record once, in order, byte for byte.
+# kill -9 of the bridge (25 times, 8 in the sanitizer stages, at random moments) while
+# records flow into the queue, then one last run: the stream holds every record once, in
+# order, byte for byte.
 t_kill_9_in_a_loop_leaves_no_hole_and_no_duplicate() {
     start_nats
-    local rounds=25 per=4000 i pid appender kills=0 midway=0 total
+    local rounds per=4000 i pid appender kills=0 midway=0 total
+    rounds=$(scaled 25 8)
     total=$((rounds * per))
     gen 0 "$per" | $APPEND --framing=len32 q
     "$BRIDGE" -f --batch 200 --create-stream S q "$URL/s" 2>>bridge.err &
@@ -158,7 +160,7 @@ t_kill_9_in_a_loop_leaves_no_hole_and_no_duplicate() {
     wait "$pid" 2>/dev/null || true
     kills=$((kills + 1))
     echo "    $kills kill -9 ($midway with the bridge behind the queue)"
-    ((kills >= 20)) || fail "only $kills kills"
+    ((kills >= rounds)) || fail "only $kills kills"
     expect_code 0 "$BRIDGE" -v --batch 200 q "$URL/s"
     expect_eq position "$total" "$(reader_pos q bridge)"
     cmp <(expected_seqs q 0 $((total - 1))) <(dump_seqs S) ||
@@ -304,9 +306,11 @@ start_cluster() {
     HOSTPORT=$CHOST
 }
 
+# (31 kills of the bridge; 9 in the sanitizer stages, see scaled in lib.sh)
 t_a_three_node_cluster_r3_stream_survives_30_bridge_kills_and_a_leader_kill() {
     start_cluster
-    local rounds=25 per=4000 i pid appender kills=0 midway=0 total leader lnode
+    local rounds per=4000 i pid appender kills=0 midway=0 total leader lnode
+    rounds=$(scaled 25 8)
     total=$((rounds * per))
     gen 0 "$per" | $APPEND --framing=len32 q
     "$BRIDGE" -f --batch 200 --create-stream S --replicas 3 q "$CURL/s" 2>>bridge.err &
@@ -348,7 +352,7 @@ t_a_three_node_cluster_r3_stream_survives_30_bridge_kills_and_a_leader_kill() {
     wait "$pid" 2>/dev/null || true
     kills=$((kills + 1))
     echo "    $kills kill -9 of the bridge ($midway with it behind the queue)"
-    ((kills >= 30)) || fail "only $kills kills"
+    ((kills >= rounds + (rounds - 1) / 4)) || fail "only $kills kills"
     expect_code 0 "$BRIDGE" -v --batch 200 --retry-for 60s q "$CURL/s"
     expect_eq position "$total" "$(reader_pos q bridge)"
     cmp <(expected_seqs q 0 $((total - 1))) <(dump_seqs S) ||

@@ -67,6 +67,14 @@ free_port() {
     return 1
 }
 
+# scaled N MIN — N times CHRONICLE_STRESS_SCALE (scripts/test.sh sets 0.25 in the sanitizer
+# stages, where every process runs several times slower), at least MIN: the loop counts of
+# kill -9 tests, which the default stage runs in full.
+scaled() {
+    awk -v n="$1" -v m="$2" -v s="${CHRONICLE_STRESS_SCALE:-1}" \
+        'BEGIN { v = int(n * s + 0.5); print (v < m ? m : v) }'
+}
+
 # wait_until SECONDS COMMAND... — polls COMMAND every 0.05 s; false if it never succeeds.
 # (Locals with names no caller uses: COMMAND may be an eval of the caller's variables.)
 wait_until() {

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <tuple>
@@ -54,21 +56,31 @@ void clear_slots_from(Segment& seg, uint32_t from) {
     }
 }
 
+// True when [p, p + n) holds a non-zero byte. Word by word and without an early exit, so
+// that the compiler vectorises it: every writer's open checks the up to 1 MiB between the
+// tail and the high-water mark, and the byte loop with a break that did it was 11 % of the
+// samples of a one-line chronicle-append (perf).
+bool any_nonzero(const std::byte* p, uint64_t n) {
+    uint64_t acc = 0;
+    uint64_t i = 0;
+    for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
+        uint64_t w;
+        std::memcpy(&w, p + i, sizeof w);
+        acc |= w;
+    }
+    for (; i < n; ++i) acc |= std::to_integer<uint64_t>(p[i]);
+    return acc != 0;
+}
+
 // Zeroes [from, to) page by page, writing only pages that hold a non-zero byte, so that
 // recovering a large, mostly empty segment does not dirty it.
 void zero_range(Segment& seg, uint64_t from, uint64_t to) {
     std::byte* base = seg.bytes();
     while (from < to) {
         const uint64_t chunk_end = std::min(to, (from / kPageSize + 1) * kPageSize);
-        const std::byte* p = base + from;
-        bool dirty = false;
-        for (uint64_t i = 0; i < chunk_end - from; ++i) {
-            if (p[i] != std::byte{0}) {
-                dirty = true;
-                break;
-            }
+        if (any_nonzero(base + from, chunk_end - from)) {
+            std::memset(base + from, 0, chunk_end - from);
         }
-        if (dirty) std::memset(base + from, 0, chunk_end - from);
         from = chunk_end;
     }
 }

@@ -87,19 +87,10 @@ wait_until() {
     return 1
 }
 
-# wait_for 'SHELL CONDITION' [SECONDS] — re-evaluates the condition (in the caller's
-# variables) until it holds, for up to SECONDS (default 30: a sanitizer build on a freshly
-# booted 2-vCPU VM starts a tool in seconds, not milliseconds); false if it never does.
-# (Its own loop: the condition sees the caller's variables, so this function's locals have
-# names no caller uses.)
-wait_for() {
-    local _wf_n
-    for ((_wf_n = 0; _wf_n < ${2:-30} * 20; _wf_n++)); do
-        eval "$1" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
+# wait_for 'SHELL CONDITION' [SECONDS] — wait_until over an eval of the condition (in the
+# caller's variables), for up to SECONDS (default 30: a sanitizer build on a freshly booted
+# 2-vCPU VM starts a tool in seconds, not milliseconds); false if it never holds.
+wait_for() { wait_until "${2:-30}" eval "$1"; }
 
 # stop_pids PID... — SIGTERM, up to 5 s each to exit, then SIGKILL. Never waits unbounded.
 stop_pids() {

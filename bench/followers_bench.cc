@@ -26,7 +26,12 @@
 //            append: the same rounds with 0 followers.
 //   stream   (d) --stream-n appends paced at --gap-us (1 ms) while the N followers follow
 //            (each woken follower reads, then parks again): p50/p99 of each append call.
-//            Baseline: the same stream with 0 followers.
+//            Baseline: the same stream with 0 followers. Floors, in a second pass: one
+//            eventfd write that wakes a sleeping SCHED_BATCH thread pinned to this
+//            thread's CPU, and one pinned to another CPU, timed in each tick beside the
+//            appends (what an append that hands the wake-ups to the notifier thread pays
+//            at least). Then the stream at --fast-gap-us (20 us, 5x the appends): appends
+//            arrive while the notifier thread still wakes followers.
 //   raw      the floors, same rounds, same helper threads, same nesting (an epoll fd polled
 //            with poll(), as a follower's fd() is):
 //            raw_fanout     N eventfds, one per thread; the driver writes all N in a loop
@@ -38,7 +43,7 @@
 // notes and a summary table on stderr ("# ..."). It never asserts timings.
 //
 // Usage: bench_followers --dir DIR [--counts 1,100,1000] [--procs 1] [--rounds 200]
-//                        [--startup-reps 5] [--stream-n 1000] [--gap-us 1000]
+//                        [--startup-reps 5] [--stream-n 1000] [--gap-us 1000] [--fast-gap-us 20]
 //                        [--modes raw,lib]
 #include <fcntl.h>
 #include <poll.h>
@@ -54,6 +59,7 @@
 #include <filesystem>
 #include <memory>
 #include <new>
+#include <thread>
 
 #include "bench_common.h"
 #include "chronicle/reader.h"
@@ -444,6 +450,12 @@ void append_one(Writer& w, uint64_t i) {
     if (!s) fail("append: " + s.status().message());
 }
 
+// The wake-up floors of a tick: samples of a wake-up onto the appending thread's own CPU
+// and onto another one.
+struct WakeFloor {
+    std::vector<double> same_cpu, other_cpu;
+};
+
 // Everything measured for one follower count (lib or raw).
 struct Figures {
     int n = 0;
@@ -456,6 +468,9 @@ struct Figures {
     std::vector<double> stream_ns;       // paced appends while they follow
     std::vector<double> base_append_us;  // baseline: the same append, no followers
     std::vector<double> base_stream_ns;  // baseline: the same stream, no followers
+    WakeFloor wake;                      // floors: one wake-up of a sleeping thread, same tick
+    std::vector<double> fast_stream_ns;  // the stream at --fast-gap-us
+    std::vector<double> fast_base_stream_ns;
     int rounds_incomplete = 0;
 };
 
@@ -508,30 +523,101 @@ Figures run_raw(Mode mode, int n, int procs, int rounds) {
 
 // ----------------------------------------------------------------------------- library
 
-// One timed append on each queue per tick, alternating which goes first, so that the
-// baseline queue (no followers) sees the same machine load as the followers' queue.
+// A thread asleep in poll() on an eventfd, SCHED_BATCH as the writer's notifier thread,
+// pinned to one CPU: one write to the eventfd is one wake-up of a sleeping thread on that
+// CPU — what an append that hands its followers' wake-ups to the notifier thread pays at
+// least. On a VM of this kind a wake-up onto another, idle vCPU costs the waker ~30 us
+// (the IPI to a halted vCPU), one onto its own CPU ~2 us: the floors are timed for both.
+class Sleeper {
+  public:
+    explicit Sleeper(int cpu) : efd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+        if (efd_ < 0) die("eventfd");
+        th_ = std::thread([this, cpu] {
+            sched_param sp{};
+            (void)sched_setscheduler(0, SCHED_BATCH, &sp);
+            cpu_set_t cs;
+            CPU_ZERO(&cs);
+            CPU_SET(cpu, &cs);
+            (void)sched_setaffinity(0, sizeof cs, &cs);
+            pollfd p{efd_, POLLIN, 0};
+            while (!stop_.load()) {
+                (void)poll(&p, 1, -1);
+                uint64_t v;
+                (void)!read(efd_, &v, sizeof v);
+            }
+        });
+    }
+    ~Sleeper() {
+        stop_.store(true);
+        poke();
+        th_.join();
+        close(efd_);
+    }
+    void poke() const {
+        const uint64_t one = 1;
+        (void)!write(efd_, &one, sizeof one);
+    }
+
+  private:
+    int efd_;
+    std::atomic<bool> stop_{false};
+    std::thread th_;
+};
+
+// Each tick: one timed append on each queue, in alternating order, so that the baseline
+// queue (no followers) sees the same machine load as the followers' queue. With `wake`,
+// also one timed wake-up of a Sleeper on this thread's CPU and one on another CPU, the four
+// in rotating order: a pass of its own, because more wake-ups in the tick load the machine
+// further (with 1 follower the append's own wake-up took 2.8 -> 24 us p50 beside one).
 void stream_ab(Writer& w0, Writer& w, uint64_t& s0, uint64_t& s, int n, long gap_us,
-               std::vector<double>& out0, std::vector<double>& out) {
+               std::vector<double>& out0, std::vector<double>& out, WakeFloor* wake = nullptr) {
     const int warm = std::min(100, n / 5);
-    auto timed = [](Writer& wr, uint64_t& seq) {
-        const uint64_t t0 = now_ns();
-        append_one(wr, ++seq);
-        return double(now_ns() - t0);
+    std::vector<std::unique_ptr<Sleeper>> sleepers;  // one per CPU this process may use
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (wake != nullptr && sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+        for (int c = 0; c < CPU_SETSIZE && sleepers.size() < 64; ++c) {
+            sleepers.push_back(CPU_ISSET(c, &allowed) ? std::make_unique<Sleeper>(c) : nullptr);
+        }
+        sleep_ms(2);  // they sleep
+    }
+    // The sleeper on `cpu`, or on the next allowed CPU after it.
+    auto sleeper_at = [&](int cpu, bool other) -> const Sleeper* {
+        const int k = int(sleepers.size());
+        for (int d = other ? 1 : 0; d < k; ++d) {
+            const int c = (cpu + d) % k;
+            if (sleepers[size_t(c)]) return sleepers[size_t(c)].get();
+        }
+        return nullptr;
     };
+    const int ops = wake != nullptr ? 4 : 2;
     Pacer pace(gap_us);
     for (int j = 0; j < warm + n; ++j) {
         pace.wait();
-        double a, b;
-        if (j % 2 == 0) {
-            a = timed(w0, s0);
-            b = timed(w, s);
-        } else {
-            b = timed(w, s);
-            a = timed(w0, s0);
+        double t[4] = {-1, -1, -1, -1};
+        for (int k = 0; k < ops; ++k) {
+            const int op = (j + k) % ops;
+            const Sleeper* sl = nullptr;
+            if (op >= 2) {
+                const int cpu = sched_getcpu();
+                sl = cpu < 0 ? nullptr : sleeper_at(cpu, op == 3);
+                if (sl == nullptr) continue;
+            }
+            const uint64_t t0 = now_ns();
+            if (op == 0) {
+                append_one(w0, ++s0);
+            } else if (op == 1) {
+                append_one(w, ++s);
+            } else {
+                sl->poke();
+            }
+            t[op] = double(now_ns() - t0);
         }
         if (j >= warm) {
-            out0.push_back(a);
-            out.push_back(b);
+            out0.push_back(t[0]);
+            out.push_back(t[1]);
+            if (wake != nullptr && t[2] >= 0) wake->same_cpu.push_back(t[2]);
+            if (wake != nullptr && t[3] >= 0) wake->other_cpu.push_back(t[3]);
         }
     }
 }
@@ -539,7 +625,7 @@ void stream_ab(Writer& w0, Writer& w, uint64_t& s0, uint64_t& s, int n, long gap
 // N library followers on one queue; the baselines on a second queue without followers,
 // interleaved with every measurement (same moment, same load).
 Figures run_lib(const std::string& dir, int n, int procs, int rounds, int startup_reps,
-                int stream_n, long gap_us) {
+                int stream_n, long gap_us, long fast_gap_us) {
     Figures r;
     r.n = n;
     const std::string q = dir + "/q_f" + std::to_string(n), q0 = dir + "/q_base";
@@ -626,6 +712,21 @@ Figures run_lib(const std::string& dir, int n, int procs, int rounds, int startu
     f.quiesce(10000);
     sleep_ms(5);
     stream_ab(*w0, *w, seq0, seq, stream_n, gap_us, r.base_stream_ns, r.stream_ns);
+    // (d') the wake-up floor, in a pass of its own (its appends are not reported).
+    {
+        f.quiesce(10000);
+        sleep_ms(5);
+        std::vector<double> a0, a;
+        stream_ab(*w0, *w, seq0, seq, stream_n, gap_us, a0, a, &r.wake);
+    }
+    // (e) the same stream, faster: appends arrive while the notifier thread still wakes
+    // followers.
+    if (fast_gap_us > 0) {
+        f.quiesce(10000);
+        sleep_ms(5);
+        stream_ab(*w0, *w, seq0, seq, stream_n * 5, fast_gap_us, r.fast_base_stream_ns,
+                  r.fast_stream_ns);
+    }
     f.stop();
     w.reset();
     w0.reset();
@@ -759,6 +860,7 @@ int main(int argc, char** argv) {
     const int startup_reps = int(argl(argc, argv, "--startup-reps", 5));
     const int stream_n = int(argl(argc, argv, "--stream-n", 1000));
     const long gap_us = argl(argc, argv, "--gap-us", 1000);
+    const long fast_gap_us = argl(argc, argv, "--fast-gap-us", 20);
     const std::string modes = arg(argc, argv, "--modes", "raw,lib");
     const bool do_raw = modes.find("raw") != std::string::npos;
     const bool do_lib = modes.find("lib") != std::string::npos;
@@ -812,7 +914,7 @@ int main(int argc, char** argv) {
             }
         }
         if (do_lib) {
-            row.lib = run_lib(dir, n, procs, rounds, startup_reps, stream_n, gap_us);
+            row.lib = run_lib(dir, n, procs, rounds, startup_reps, stream_n, gap_us, fast_gap_us);
             const Figures& L = row.lib;
             L.startup.print();
             emit_pct(nm + ".base0.wake_all.append", L.base_append_us, "us", "us");
@@ -823,6 +925,14 @@ int main(int argc, char** argv) {
             emit_pct(nm + ".last_wake", L.last_wake_us, "us", "us");
             emit_pct(nm + ".base0.append_stream", L.base_stream_ns, "ns", "ns");
             emit_pct(nm + ".append_stream", L.stream_ns, "ns", "ns");
+            emit_pct(nm + ".wake_same_cpu_stream", L.wake.same_cpu, "ns", "ns");
+            emit_pct(nm + ".wake_other_cpu_stream", L.wake.other_cpu, "ns", "ns");
+            if (!L.fast_stream_ns.empty()) {
+                emit_pct(nm + ".fast.base0.append_stream", L.fast_base_stream_ns, "ns", "ns");
+                emit_pct(nm + ".fast.append_stream", L.fast_stream_ns, "ns", "ns");
+                emit_ratio(nm + ".fast.append_stream_p99_vs_base0", p(L.fast_stream_ns, 99),
+                           p(L.fast_base_stream_ns, 99));
+            }
             emit_ratio(nm + ".writer_open_vs_base0", L.startup.med(nm + ".writer_open_ms"),
                        L.startup.med(nm + ".base0.writer_open_ms"));
             if (!L.append_us.empty() && !L.base_append_us.empty()) {
@@ -832,6 +942,13 @@ int main(int argc, char** argv) {
             if (!L.stream_ns.empty() && !L.base_stream_ns.empty()) {
                 emit_ratio(nm + ".append_stream_p99_vs_base0", p(L.stream_ns, 99),
                            p(L.base_stream_ns, 99));
+                // The floor of an append that must wake someone: one wake-up of a
+                // sleeping thread on another CPU (where the kernel puts a wakee when one
+                // is idle), timed in the same ticks.
+                if (!L.wake.other_cpu.empty()) {
+                    emit_ratio(nm + ".append_stream_p99_vs_wake_other_cpu", p(L.stream_ns, 99),
+                               p(L.wake.other_cpu, 99));
+                }
             }
             if (!L.writer_cpu_us.empty() && !row.fan.writer_cpu_us.empty()) {
                 emit_ratio(nm + ".writer_cpu_vs_raw_fanout_p50", p(L.writer_cpu_us, 50),

@@ -165,6 +165,7 @@ row() {
     for a in "$@"; do out+=("${a//|/\\|}"); done
     printf "| %s | %s | %s | %s |\n" "${out[@]}"
 }
+ns_us() { awk -v n="$1" 'BEGIN { print n / 1000 }'; }
 pq() { # p50 / p99 of a latency figure prefix
     printf '%s / %s' "$(fmt us "${V[${1}_p50_us]}")" "$(fmt us "${V[${1}_p99_us]}")"
 }
@@ -253,10 +254,20 @@ pq() { # p50 / p99 of a latency figure prefix
         has "$fp.f64.append_stream_p99_ns" || continue
         what="threads of one process"
         [[ $fp == followers_procs ]] && what="one process each"
+        base="no followers $(fmt us "$(ns_us "${V[$fp.f64.base0.append_stream_p99_ns]:-0}")")"
+        ratio="$(fmt x "${V[$fp.f64.append_stream_p99_vs_base0.ratio]:-0}") × none"
+        if has "$fp.f64.wake_other_cpu_stream_p99_ns"; then
+            base+="; one wake-up of a sleeping thread, same ticks: on another (idle) CPU $(fmt us "$(ns_us "${V[$fp.f64.wake_other_cpu_stream_p99_ns]}")"), on its own $(fmt us "$(ns_us "${V[$fp.f64.wake_same_cpu_stream_p99_ns]:-0}")")"
+            ratio+="; $(fmt x "${V[$fp.f64.append_stream_p99_vs_wake_other_cpu.ratio]:-0}") × a wake-up on another CPU"
+        fi
         row "append p99 while 64 parked followers ($what) follow, appends every 1 ms" \
-            "$(fmt us "$(awk -v n="${V[$fp.f64.append_stream_p99_ns]}" 'BEGIN{print n/1000}')")" \
-            "no followers $(fmt us "$(awk -v n="${V[$fp.f64.base0.append_stream_p99_ns]:-0}" 'BEGIN{print n/1000}')")" \
-            "$(fmt x "${V[$fp.f64.append_stream_p99_vs_base0.ratio]:-0}") × none"
+            "$(fmt us "$(ns_us "${V[$fp.f64.append_stream_p99_ns]}")")" "$base" "$ratio"
+        if has "$fp.f64.fast.append_stream_p99_ns"; then
+            row "the same, appends every 20 µs (while the notifier thread still wakes followers)" \
+                "$(fmt us "$(ns_us "${V[$fp.f64.fast.append_stream_p99_ns]}")")" \
+                "no followers $(fmt us "$(ns_us "${V[$fp.f64.fast.base0.append_stream_p99_ns]:-0}")")" \
+                "$(fmt x "${V[$fp.f64.fast.append_stream_p99_vs_base0.ratio]:-0}") × none"
+        fi
     done
     idle=$(jqr '[.figures[] | select(.name | test("^wake[.]tail_f_parked_[0-9]+s[.]")) | .name] | first // empty')
     if [[ -n "$idle" ]]; then

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -255,10 +256,35 @@ inline void stop_child(pid_t pid, const char* what) {
 
 namespace bench {
 
+// Two CPUs this process may run on, or {-1, -1} when it may use only one.
+inline std::pair<int, int> two_cpus() {
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    if (sched_getaffinity(0, sizeof s, &s) != 0) return {-1, -1};
+    int a = -1;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (!CPU_ISSET(c, &s)) continue;
+        if (a < 0) {
+            a = c;
+        } else {
+            return {a, c};
+        }
+    }
+    return {-1, -1};
+}
+
 // `as_follower`: the reader waits as a follower must — in epoll_wait with a timeout (2 s),
 // its eventfd edge-triggered beside a pidfd of the writer (to see it die) — instead of a
 // blocking read(): the floor of a wake-up for a reader that also watches its writer.
-inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_follower = false) {
+// `waker_cpu`/`wakee_cpu` >= 0 pin the writer (for the run) and the reader to those CPUs.
+inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_follower = false,
+                                             int waker_cpu = -1, int wakee_cpu = -1) {
+    const auto pin = [](int cpu) {
+        cpu_set_t s;
+        CPU_ZERO(&s);
+        CPU_SET(cpu, &s);
+        return sched_setaffinity(0, sizeof s, &s) == 0;
+    };
     // Shared page(s): the sequence word, then t0[n + 1], then lat[n + 1].
     const size_t bytes = 64 + size_t(2 * (n + 1)) * sizeof(uint64_t);
     auto* base = static_cast<char*>(
@@ -273,6 +299,7 @@ inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_followe
     if (pid < 0) die("fork");
     if (pid == 0) {
         die_with_parent();
+        if (wakee_cpu >= 0 && !pin(wakee_cpu)) _exit(1);
         int ep = -1;
         if (as_follower) {
             const int pidfd = int(syscall(SYS_pidfd_open, getppid(), 0));
@@ -304,6 +331,9 @@ inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_followe
         }
         _exit(0);
     }
+    cpu_set_t saved;
+    const bool pinned =
+        waker_cpu >= 0 && sched_getaffinity(0, sizeof saved, &saved) == 0 && pin(waker_cpu);
     sleep_ms(50);  // the reader blocks
     Pacer pace(gap_us);
     for (int i = 1; i <= n; ++i) {
@@ -313,6 +343,7 @@ inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_followe
         const uint64_t one = 1;
         if (write(efd, &one, 8) != 8) die("eventfd write");
     }
+    if (pinned) (void)sched_setaffinity(0, sizeof saved, &saved);
     reap(pid, 5000, "eventfd reader");
     close(efd);
     std::vector<double> out;

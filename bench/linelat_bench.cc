@@ -8,7 +8,9 @@
 //   tail_f     writer -> pipe -> cat >> F           ; tail -n +1 -f F    -> pipe -> reader
 //   fifo       writer -> FIFO -> reader
 //   eventfd    writer stores the send time in shared memory and writes an eventfd; the
-//              reader is blocked in read() (the raw floor of a wake-up; no line)
+//              reader is blocked in read() (the raw floor of a wake-up; no line); also
+//              with both ends pinned to one CPU, and to two (a wake-up onto another,
+//              idle CPU: on a VM, a halted vCPU), when the process may use two CPUs
 // Modes alternate per repetition; samples are pooled over repetitions.
 //
 // Usage: bench_linelat --dir DIR --tools BUILD/tools [--n 2000] [--gap-us 1000] [--reps 1]
@@ -195,7 +197,8 @@ int main(int argc, char** argv) {
     std::error_code ec;
     stdfs::create_directories(dir, ec);
     note("cli: %d lines paced at %ld us, %d rep(s) per chain", n, gap_us, reps);
-    std::vector<double> chr, tl, ff, ev;
+    std::vector<double> chr, tl, ff, ev, ev_same, ev_other;
+    const auto [cpu_a, cpu_b] = two_cpus();
     auto add = [](std::vector<double>& to, const std::vector<double>& v) {
         to.insert(to.end(), v.begin(), v.end());
     };
@@ -204,6 +207,10 @@ int main(int argc, char** argv) {
         add(tl, run_tail(dir, n, gap_us));
         add(ff, run_fifo(dir, n, gap_us));
         add(ev, raw_eventfd_paced(n, gap_us));
+        if (cpu_b >= 0) {
+            add(ev_same, raw_eventfd_paced(n, gap_us, false, cpu_a, cpu_a));
+            add(ev_other, raw_eventfd_paced(n, gap_us, false, cpu_a, cpu_b));
+        }
     }
     const std::string dump_prefix = arg(argc, argv, "--dump", "");
     auto both = [&](const std::string& name, const std::vector<double>& v, const char* what) {
@@ -225,5 +232,17 @@ int main(int argc, char** argv) {
     emit("cli.chain_floor_2fifo_1eventfd_p50_us", floor, "us");
     emit_ratio("cli.chronicle_vs_chain_floor_p50", percentile(chr, 50), floor);
     emit_ratio("cli.tail_f_vs_chain_floor_p50", percentile(tl, 50), floor);
+    // The same wake-up with the two ends pinned: on one CPU, and onto another, idle one (on
+    // a VM the second wakes a halted vCPU through the hypervisor). The kernel puts a woken
+    // process on an idle CPU when it can, so each of the chain's three hops may be the
+    // second kind: three of them are the chain's floor then.
+    if (!ev_other.empty()) {
+        both("cli.raw_eventfd_same_cpu", ev_same, "oneway");
+        both("cli.raw_eventfd_other_cpu", ev_other, "oneway");
+        const double cross = 3 * percentile(ev_other, 50);
+        emit("cli.chain_floor_3_cross_cpu_hops_p50_us", cross, "us");
+        emit_ratio("cli.chronicle_vs_cross_cpu_chain_floor_p50", percentile(chr, 50), cross);
+        emit_ratio("cli.tail_f_vs_cross_cpu_chain_floor_p50", percentile(tl, 50), cross);
+    }
     return 0;
 }

@@ -76,6 +76,7 @@ cdf() {
         "wake.raw_epoll_follower|raw eventfd in epoll + pidfd, timeout (a follower's floor)|#8c564b"
         "cli.raw_eventfd|raw eventfd wake (floor)|#7f7f7f"
         "wake.raw_eventfd|raw eventfd wake (floor)|#7f7f7f"
+        "cli.raw_eventfd_other_cpu|raw eventfd wake onto another, idle CPU (pinned)|#bcbd22"
     )
     for s in "${series[@]}"; do
         IFS='|' read -r key title color <<<"$s"
@@ -239,6 +240,12 @@ pq() { # p50 / p99 of a latency figure prefix
                 "$(fmt us "${V[cli.chain_floor_2fifo_1eventfd_p50_us]}")" \
                 "3 raw eventfd wake-ups $(fmt us "$(awk -v e="${V[cli.raw_eventfd.oneway_p50_us]:-0}" 'BEGIN{print 3*e}')")" \
                 "chronicle $(fmt x "${V[cli.chronicle_vs_chain_floor_p50.ratio]:-0}"), tail -f $(fmt x "${V[cli.tail_f_vs_chain_floor_p50.ratio]:-0}") × floor; chronicle $(fmt x "${V[cli.chronicle_vs_3_raw_eventfd_p50.ratio]:-0}") × 3 eventfd"
+        fi
+        if has cli.chain_floor_3_cross_cpu_hops_p50_us; then
+            row "the same floor when each of the three hops wakes a process on another, idle vCPU: 3 pinned eventfd wake-ups across CPUs, p50" \
+                "$(fmt us "${V[cli.chain_floor_3_cross_cpu_hops_p50_us]}")" \
+                "one wake-up across CPUs $(pq cli.raw_eventfd_other_cpu.oneway); on one CPU $(pq cli.raw_eventfd_same_cpu.oneway)" \
+                "chronicle $(fmt x "${V[cli.chronicle_vs_cross_cpu_chain_floor_p50.ratio]:-0}"), tail -f $(fmt x "${V[cli.tail_f_vs_cross_cpu_chain_floor_p50.ratio]:-0}") × that floor"
         fi
     fi
     if has wake.lib_parked_reader.oneway_p50_us; then

@@ -241,9 +241,9 @@ pq() { # p50 / p99 of a latency figure prefix
                 "3 raw eventfd wake-ups $(fmt us "$(awk -v e="${V[cli.raw_eventfd.oneway_p50_us]:-0}" 'BEGIN{print 3*e}')")" \
                 "chronicle $(fmt x "${V[cli.chronicle_vs_chain_floor_p50.ratio]:-0}"), tail -f $(fmt x "${V[cli.tail_f_vs_chain_floor_p50.ratio]:-0}") × floor; chronicle $(fmt x "${V[cli.chronicle_vs_3_raw_eventfd_p50.ratio]:-0}") × 3 eventfd"
         fi
-        if has cli.chain_floor_3_cross_cpu_hops_p50_us; then
-            row "the same floor when each of the three hops wakes a process on another, idle vCPU: 3 pinned eventfd wake-ups across CPUs, p50" \
-                "$(fmt us "${V[cli.chain_floor_3_cross_cpu_hops_p50_us]}")" \
+        if has cli.chain_floor_1_cross_2_same_cpu_hops_p50_us; then
+            row "the same floor with the one hop per line that wakes a process on the other, idle vCPU (perf sched): 1 pinned eventfd wake-up across CPUs + 2 on one CPU, p50" \
+                "$(fmt us "${V[cli.chain_floor_1_cross_2_same_cpu_hops_p50_us]}")" \
                 "one wake-up across CPUs $(pq cli.raw_eventfd_other_cpu.oneway); on one CPU $(pq cli.raw_eventfd_same_cpu.oneway)" \
                 "chronicle $(fmt x "${V[cli.chronicle_vs_cross_cpu_chain_floor_p50.ratio]:-0}"), tail -f $(fmt x "${V[cli.tail_f_vs_cross_cpu_chain_floor_p50.ratio]:-0}") × that floor"
         fi

@@ -279,12 +279,6 @@ inline std::pair<int, int> two_cpus() {
 // `waker_cpu`/`wakee_cpu` >= 0 pin the writer (for the run) and the reader to those CPUs.
 inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_follower = false,
                                              int waker_cpu = -1, int wakee_cpu = -1) {
-    const auto pin = [](int cpu) {
-        cpu_set_t s;
-        CPU_ZERO(&s);
-        CPU_SET(cpu, &s);
-        return sched_setaffinity(0, sizeof s, &s) == 0;
-    };
     // Shared page(s): the sequence word, then t0[n + 1], then lat[n + 1].
     const size_t bytes = 64 + size_t(2 * (n + 1)) * sizeof(uint64_t);
     auto* base = static_cast<char*>(
@@ -299,7 +293,7 @@ inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_followe
     if (pid < 0) die("fork");
     if (pid == 0) {
         die_with_parent();
-        if (wakee_cpu >= 0 && !pin(wakee_cpu)) _exit(1);
+        if (wakee_cpu >= 0 && !pin_to_cpu(wakee_cpu)) _exit(1);
         int ep = -1;
         if (as_follower) {
             const int pidfd = int(syscall(SYS_pidfd_open, getppid(), 0));
@@ -333,7 +327,7 @@ inline std::vector<double> raw_eventfd_paced(int n, long gap_us, bool as_followe
     }
     cpu_set_t saved;
     const bool pinned =
-        waker_cpu >= 0 && sched_getaffinity(0, sizeof saved, &saved) == 0 && pin(waker_cpu);
+        waker_cpu >= 0 && sched_getaffinity(0, sizeof saved, &saved) == 0 && pin_to_cpu(waker_cpu);
     sleep_ms(50);  // the reader blocks
     Pacer pace(gap_us);
     for (int i = 1; i <= n; ++i) {

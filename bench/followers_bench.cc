@@ -535,10 +535,7 @@ class Sleeper {
         th_ = std::thread([this, cpu] {
             sched_param sp{};
             (void)sched_setscheduler(0, SCHED_BATCH, &sp);
-            cpu_set_t cs;
-            CPU_ZERO(&cs);
-            CPU_SET(cpu, &cs);
-            (void)sched_setaffinity(0, sizeof cs, &cs);
+            (void)pin_to_cpu(cpu);
             pollfd p{efd_, POLLIN, 0};
             while (!stop_.load()) {
                 (void)poll(&p, 1, -1);
@@ -572,23 +569,18 @@ class Sleeper {
 void stream_ab(Writer& w0, Writer& w, uint64_t& s0, uint64_t& s, int n, long gap_us,
                std::vector<double>& out0, std::vector<double>& out, WakeFloor* wake = nullptr) {
     const int warm = std::min(100, n / 5);
-    std::vector<std::unique_ptr<Sleeper>> sleepers;  // one per CPU this process may use
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (wake != nullptr && sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
-        for (int c = 0; c < CPU_SETSIZE && sleepers.size() < 64; ++c) {
-            sleepers.push_back(CPU_ISSET(c, &allowed) ? std::make_unique<Sleeper>(c) : nullptr);
-        }
+    // Sleepers on two CPUs this process may use; each tick times the one on the appending
+    // thread's CPU and the one on the other.
+    const auto [cpu_a, cpu_b] = wake != nullptr ? two_cpus() : std::pair<int, int>{-1, -1};
+    std::unique_ptr<Sleeper> on_a, on_b;
+    if (cpu_b >= 0) {
+        on_a = std::make_unique<Sleeper>(cpu_a);
+        on_b = std::make_unique<Sleeper>(cpu_b);
         sleep_ms(2);  // they sleep
     }
-    // The sleeper on `cpu`, or on the next allowed CPU after it.
     auto sleeper_at = [&](int cpu, bool other) -> const Sleeper* {
-        const int k = int(sleepers.size());
-        for (int d = other ? 1 : 0; d < k; ++d) {
-            const int c = (cpu + d) % k;
-            if (sleepers[size_t(c)]) return sleepers[size_t(c)].get();
-        }
-        return nullptr;
+        if (cpu != cpu_a && cpu != cpu_b) return nullptr;
+        return (cpu == cpu_a) != other ? on_a.get() : on_b.get();
     };
     const int ops = wake != nullptr ? 4 : 2;
     Pacer pace(gap_us);

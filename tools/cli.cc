@@ -535,29 +535,35 @@ bool wait_writable(int fd) {
 
 }  // namespace
 
-bool write_all(int fd, const void* p, size_t n) {
+bool write_all(int fd, const void* p, size_t n, size_t* written) {
     const char* c = static_cast<const char*>(p);
+    const char* const begin = c;
+    // Bytes written so far, also when a later write fails (a consumer that left mid-way).
+    auto report = [&](bool ok) {
+        if (written != nullptr) *written = static_cast<size_t>(c - begin);
+        return ok;
+    };
     const Sink sink = sink_of(fd);
     while (n > 0) {
         size_t chunk = n;
         if (sink == Sink::paced) {
-            if (!wait_writable(fd)) return false;
+            if (!wait_writable(fd)) return report(false);
             chunk = std::min<size_t>(n, PIPE_BUF);
         }
         const ssize_t w = sink == Sink::socket ? ::send(fd, c, chunk, MSG_DONTWAIT | MSG_NOSIGNAL)
                                                : ::write(fd, c, chunk);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!wait_writable(fd)) return false;
+                if (!wait_writable(fd)) return report(false);
                 continue;
             }
             if (errno == EINTR && g_signal == 0) continue;
-            return false;
+            return report(false);
         }
         c += w;
         n -= static_cast<size_t>(w);
     }
-    return true;
+    return report(true);
 }
 
 Output::Output(int fd, size_t capacity)
@@ -568,13 +574,14 @@ bool Output::put(const void* p, size_t n) {
     if (len_ + n > cap_) {
         if (!flush()) return false;
         if (n > cap_) {
-            if (!write_all(fd_, p, n)) {
+            size_t done = 0;
+            const bool ok = write_all(fd_, p, n, &done);
+            written_ += done;
+            if (!ok) {
                 failed_ = true;
                 errno_ = errno;
-                return false;
             }
-            written_ += n;
-            return true;
+            return ok;
         }
     }
     std::memcpy(buf_.get() + len_, p, n);
@@ -590,12 +597,19 @@ bool Output::put_char(char c) {
 
 bool Output::flush() {
     if (failed_) return false;
-    if (len_ > 0 && !write_all(fd_, buf_.get(), len_)) {
+    if (len_ == 0) return true;
+    size_t done = 0;
+    const bool ok = write_all(fd_, buf_.get(), len_, &done);
+    // A failed flush still counts what got out: a consumer that read part of it and left
+    // has those bytes, and written() minus the pipe's unread bytes says how many.
+    written_ += done;
+    if (!ok) {
         failed_ = true;
         errno_ = errno;
+        std::memmove(buf_.get(), buf_.get() + done, len_ - done);
+        len_ -= done;
         return false;
     }
-    written_ += len_;
     len_ = 0;
     return true;
 }

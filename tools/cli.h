@@ -144,6 +144,7 @@ bool writable(int fd) noexcept;
 int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept;
 
 // Writes all of [p, p+n) to fd. Returns false with errno set on failure (EPIPE included).
+// `written`, when given, receives the bytes that did get written, on failure too.
 // A write that would block (a full pipe, a stalled terminal or socket) waits in
 // poll_signals(): a termination signal ends it with false, errno EINTR and terminated()
 // set. To make that possible, the first write to a standard descriptor that is a pipe,
@@ -151,7 +152,7 @@ int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept;
 // description: the one shared with the shell stays blocking) and dup2()s it over N;
 // sockets are written with send(MSG_DONTWAIT | MSG_NOSIGNAL); regular files block as
 // usual. Without /proc, a pipe is written PIPE_BUF bytes at a time after POLLOUT.
-bool write_all(int fd, const void* p, size_t n);
+bool write_all(int fd, const void* p, size_t n, size_t* written = nullptr);
 
 // Buffered output to a file descriptor (written with write_all()), for record printing
 // without stdio. It owns its buffer of `capacity` bytes. Nothing is written at
@@ -170,7 +171,8 @@ class Output {
     [[nodiscard]] int error() const noexcept { return errno_; }
     // Bytes buffered, not yet written.
     [[nodiscard]] size_t pending() const noexcept { return len_; }
-    // Bytes written to the descriptor so far.
+    // Bytes written to the descriptor so far, including the part of a failed flush that
+    // got out before the failure.
     [[nodiscard]] uint64_t written() const noexcept { return written_; }
     [[nodiscard]] size_t capacity() const noexcept { return cap_; }
 

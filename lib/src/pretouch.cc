@@ -52,6 +52,7 @@ void Pretoucher::switch_to(const Segment& seg, uint64_t off) {
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
     next_kick_ = 0;
     kick(off);
+    cv_.notify_one();  // the new generation, even when kick() found no work for it
 }
 
 void Pretoucher::kick(uint64_t off) {
@@ -67,12 +68,22 @@ void Pretoucher::kick(uint64_t off) {
     const bool half = off >= seg_begin_ + (seg_size_ - seg_begin_) / 2 &&
                       off - switch_off_ >= std::min(kMaxWindow, (seg_size_ - seg_begin_) / 4);
     next_kick_ = target >= seg_size_ ? UINT64_MAX : off + window / 2;
+    // Wakes the helper only for new work: with populating off (a batch through the page
+    // stage), a wake-up for nothing cost the appender a futex call and, on an idle other
+    // vCPU, the ~30 us such a wake-up costs its sender (docs/DESIGN.md, Surprises).
+    bool work = false;
     {
         std::lock_guard<std::mutex> g(mu_);
-        if (populate_) target_ = std::max(target_, target);
-        if (half && !prepared_.valid() && !preparing_) want_next_ = true;
+        if (populate_ && target > target_) {
+            target_ = target;
+            work = true;
+        }
+        if (half && !prepared_.valid() && !preparing_ && !want_next_) {
+            want_next_ = true;
+            work = true;
+        }
     }
-    cv_.notify_one();
+    if (work) cv_.notify_one();
 }
 
 void Pretoucher::detach() {

@@ -26,6 +26,22 @@ t_streamed_records_are_committed_when_the_producer_pauses() {
     wait "$appender" || fail "chronicle-append failed"
 }
 
+# After a bulk stream the appender lingers 200 us before a read while the pipe holds
+# little (tools/chronicle-append.cc, linger()): a line that follows the burst, with the
+# producer still there, is committed at once all the same.
+t_a_line_after_a_bulk_burst_is_committed_while_the_producer_stays() {
+    mkfifo in
+    (seq 1 300000 && sleep 0.5 && echo last && exec sleep 30) >in &
+    local producer=$!
+    $APPEND q <in &
+    local appender=$!
+    wait_for '[[ $($TAIL -n 1 q 2>/dev/null) == last ]]' 10 ||
+        fail "the line after the burst is not committed: last record $($TAIL -n 1 --show-seq q 2>&1)"
+    expect_eq records 300001 "$($TAIL q | wc -l)"
+    kill "$producer" 2>/dev/null
+    wait "$appender" || fail "chronicle-append failed"
+}
+
 t_empty_lines_and_unterminated_last_line_are_records() {
     printf 'a\n\nb' | $APPEND q
     expect_eq records "$(printf '0\ta\n1\t\n2\tb\n')" "$($TAIL --show-seq q)"

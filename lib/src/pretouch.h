@@ -32,7 +32,8 @@ class Pretoucher {
 
     void enable(bool on) noexcept { enabled_ = on; }
     // Whether to populate pages ahead (off while a batch goes through the page cache with
-    // pwrite, which needs no populated pages); the next segment is prepared either way.
+    // pwrite, which needs no populated pages); the next segment is prepared either way, its
+    // first pages populated only if populating was on when its preparation was asked for.
     void set_populate(bool on) noexcept { populate_ = on; }
     // The temporary name the next segment is prepared under (files::kPreparedSegmentTmp
     // for an exclusive writer; each shared writer has its own).
@@ -55,7 +56,7 @@ class Pretoucher {
   private:
     void kick(uint64_t off);
     void run();
-    void prepare_next();
+    void prepare_next(bool populate);
 
     bool enabled_ = false;
     bool populate_ = true;  // writer-thread only
@@ -78,6 +79,7 @@ class Pretoucher {
     uint64_t generation_ = 0;   // bumped on switch_to
     uint64_t target_ = 0;       // populate up to here
     bool want_next_ = false;
+    bool next_populate_ = true;  // populate the next segment's first pages (prepare_next())
     bool preparing_ = false;
     Segment prepared_;
 };

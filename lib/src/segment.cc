@@ -18,6 +18,22 @@ namespace chronicle {
 
 using namespace format;
 
+namespace {
+// Writes header_size zero bytes at offset 0 (Segment::create()).
+Status write_zero_header(int fd, uint32_t header_size, const std::string& path) {
+    static const std::byte zeros[kPageSize] = {};
+    uint64_t done = 0;
+    while (done < header_size) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(kPageSize, header_size - done));
+        const ssize_t w = ::pwrite(fd, zeros, n, static_cast<off_t>(done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return Status::from_errno(errno, "cannot write", path);
+        done += static_cast<uint64_t>(w);
+    }
+    return {};
+}
+}  // namespace
+
 Result<SegmentGeometry> SegmentGeometry::for_size(uint64_t segment_size) {
     if (segment_size < kMinSegmentSize || segment_size > kMaxSegmentSize ||
         segment_size % kPageSize != 0) {
@@ -105,6 +121,14 @@ Result<Segment> Segment::create(int dirfd, std::string_view dir, std::string_vie
     } while (rc == EINTR);
     if (rc != 0) {
         Status st = Status::from_errno(rc, "cannot allocate segment", s.path_);
+        ::unlinkat(dirfd, tmp.c_str(), 0);
+        return st;
+    }
+    // The header's pages enter the page cache by a write, before the mapping touches them:
+    // a first fault on a page that is not cached makes the kernel read around it, and on a
+    // fresh file that means zero-filling up to the device's read-ahead window (8 MiB on
+    // this VM: 1.3-2.5 ms per segment, against 0.2-0.3 ms with the write first).
+    if (Status st = write_zero_header(s.fd_.get(), geo.header_size, s.path_); !st) {
         ::unlinkat(dirfd, tmp.c_str(), 0);
         return st;
     }

@@ -5,7 +5,6 @@
 // line typed into chronicle-append is visible to followers as soon as it is read.
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,8 +159,8 @@ class Appender {
     // kBulkRead) never waits, nor does a file.
     void linger(int fd) const {
         if (!stream_ || last_read_ < kBulkRead) return;
-        int waiting = 0;
-        if (::ioctl(fd, FIONREAD, &waiting) != 0 || waiting >= kLingerBelow) return;
+        const int64_t waiting = cli::unread_bytes(fd);
+        if (waiting < 0 || waiting >= kLingerBelow) return;
         timespec ts{0, kLingerUs * 1000L};
         (void)::nanosleep(&ts, nullptr);  // a signal ends it; the poll below reports it
     }

@@ -6,7 +6,6 @@
 // whose output has been written (flushed) — at-least-once; into a pipe, only past records whose
 // bytes the consumer has read out of it (PipeCommitter).
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,11 +165,7 @@ class PipeCommitter {
     }
 
   private:
-    static int64_t unread() {
-        int n = 0;
-        if (::ioctl(1, FIONREAD, &n) != 0) return -1;
-        return n;
-    }
+    static int64_t unread() { return cli::unread_bytes(1); }
 
     Reader& r_;
     const cli::Output& out_;

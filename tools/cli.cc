@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -459,6 +460,12 @@ bool make_std_fds_valid() noexcept {
 bool writable(int fd) noexcept {
     const int fl = ::fcntl(fd, F_GETFL);
     return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY;
+}
+
+int64_t unread_bytes(int fd) noexcept {
+    int n = 0;
+    if (::ioctl(fd, FIONREAD, &n) != 0) return -1;
+    return n;
 }
 
 int guard(int (*tool_main)(int, char**), int argc, char** argv) noexcept {

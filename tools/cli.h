@@ -138,6 +138,10 @@ bool make_std_fds_valid() noexcept;
 // make_std_fds_valid(), is not).
 bool writable(int fd) noexcept;
 
+// Bytes written into the pipe or socket fd and not yet read from it (FIONREAD), or -1 when
+// the kernel cannot tell (fd is neither).
+int64_t unread_bytes(int fd) noexcept;
+
 // Runs a tool's main, turning any exception that escapes it (CLI11 set-up) into one
 // line on stderr and kError: main() itself never throws. First of all it makes fds 0-2
 // valid (make_std_fds_valid()); if that fails it exits kError without opening anything.

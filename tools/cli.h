@@ -138,8 +138,8 @@ bool make_std_fds_valid() noexcept;
 // make_std_fds_valid(), is not).
 bool writable(int fd) noexcept;
 
-// Bytes written into the pipe or socket fd and not yet read from it (FIONREAD), or -1 when
-// the kernel cannot tell (fd is neither).
+// Bytes waiting to be read from fd (FIONREAD): for a pipe or socket, those written into it
+// and not yet read out; -1 when the kernel cannot tell (e.g. a terminal on some systems).
 int64_t unread_bytes(int fd) noexcept;
 
 // Runs a tool's main, turning any exception that escapes it (CLI11 set-up) into one

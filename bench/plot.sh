@@ -118,12 +118,14 @@ throughput() {
         "append.from_file.chronicle.lines_per_s.med@chronicle-append Q < file@0x1f77b4@1"
         "append.from_file.cat_pipe.lines_per_s.med@cat file | cat > file2@0x8c8c8c@1"
         "append.from_file.cat.lines_per_s.med@cat file > file2 (kernel copy)@0xa8a8a8@1"
+        "append.from_file.dd.lines_per_s.med@dd bs=1M (one process, no framing)@0xb5b5b5@1"
         "append.from_file.floor_lines2mmap.lines_per_s.med@lines2mmap < file (mmap floor)@0xc7c7c7@1"
         "append.log100_pipe.chronicle.lines_per_s.med@cat log | chronicle-append Q@0x1f77b4@2"
         "append.log100_pipe.cat.lines_per_s.med@cat log | cat > file@0x8c8c8c@2"
         "append.log100_file.chronicle.lines_per_s.med@chronicle-append Q < log@0x1f77b4@3"
         "append.log100_file.cat_pipe.lines_per_s.med@cat log | cat > file2@0x8c8c8c@3"
         "append.log100_file.cat.lines_per_s.med@cat log > file2 (kernel copy)@0xa8a8a8@3"
+        "append.log100_file.dd.lines_per_s.med@dd bs=1M (one process, no framing)@0xb5b5b5@3"
         "append.redis_xadd_p64.records_per_s.med@Redis XADD, 1 client, pipelined 64@0xd62728@4"
         "lib.append64.single.records_per_s.med@library append(), 64 B records@0x1f77b4@5"
         "lib.append64.batch64.records_per_s.med@library append(), batches of 64@0x1f77b4@5"
@@ -196,6 +198,10 @@ pq() { # p50 / p99 of a latency figure prefix
         else
             b="$3 $(fmt rate "${V[$k.cat.lines_per_s.med]:-0}")"
             r="cat time / chronicle time $(fmt x "${V[$k.cat_over_chronicle_time.ratio]:-0}")"
+        fi
+        if has "$k.dd.lines_per_s.med"; then
+            b+="; one process, \`dd bs=1M\` (the same two copies, no framing) $(fmt rate "${V[$k.dd.lines_per_s.med]}")"
+            r+="; dd time / chronicle time $(fmt x "${V[$k.dd_over_chronicle_time.ratio]:-0}")"
         fi
         if has "$k.floor_lines2mmap.lines_per_s.med"; then
             b+="; mmap floor $(fmt rate "${V[$k.floor_lines2mmap.lines_per_s.med]}")"

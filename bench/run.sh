@@ -302,10 +302,12 @@ bytes_per_record() {
 #   seq     seq 1 N (7.9-byte lines): from a pipe (seq | ...) and from a file; baselines
 #           `| cat > file` (seq | cat > F, cat file | cat > F) and, as the upper bound,
 #           `cat file > F` (a copy that the kernel does: copy_file_range, no user space);
-#           also the lines2mmap floor and Redis XADD.
+#           also the lines2mmap floor, Redis XADD and `dd bs=1M` (one process making the
+#           two copies chronicle-append makes, without framing: on one CPU, where
+#           `cat file | cat` has two).
 #   log100  BENCH_LOG_LINES generated log lines of 99 characters + newline: from a pipe
-#           (cat log | chronicle-append) and from the file, against cat log | cat > F and
-#           the upper bound cat log > F.
+#           (cat log | chronicle-append) and from the file, against cat log | cat > F,
+#           dd bs=1M and the upper bound cat log > F.
 # Target: every *cat_over_chronicle_time and *cat_pipe_over_chronicle_time ratio >= 1.0 —
 # chronicle-append at least as fast as `| cat > file`; the cat file > file2 ratios say how
 # far that is from a kernel copy.
@@ -347,8 +349,8 @@ sec_append() {
         note "append: Redis XADD baseline: redis-server $rver on 127.0.0.1:$REDIS_PORT (--save '' --appendonly no);" \
             "redis-benchmark -c 1 -P 64 -n $REDIS_N XADD s '*' f v (one client, 64 per round trip, a fresh stream per rep)"
     fi
-    local a_pipe=() c_pipe=() a_file=() c_file=() p_file=() t
-    local la_pipe=() lc_pipe=() la_file=() lc_file=()
+    local a_pipe=() c_pipe=() a_file=() c_file=() p_file=() d_file=() t
+    local la_pipe=() lc_pipe=() la_file=() lc_file=() ld_file=()
     local A=$TOOLS/chronicle-append
     for ((i = 0; i < REPS; i++)); do
         rm -rf "$Q"
@@ -363,6 +365,10 @@ sec_append() {
         # The upper bound: cat copies a file to a file in the kernel.
         t=$(timed 300 "cat '$D/seq.txt' > '$F'") && c_file+=("$t")
         rm -f "$F"
+        # One process, read() and write() of 1 MiB blocks: the two copies chronicle-append
+        # makes too, on one CPU, without the framing.
+        t=$(timed 300 "dd if='$D/seq.txt' of='$F' bs=1M status=none") && d_file+=("$t")
+        rm -f "$F"
         # 100-byte log lines. `cat log | cat > F` is the baseline of both chronicle-append
         # runs (from the pipe `cat log |` and from the file): timed once per rep.
         rm -rf "$QL"
@@ -373,6 +379,8 @@ sec_append() {
         t=$(timed 300 "'$A' '$QL' < '$L'") && la_file+=("$t")
         rm -f "$F"
         t=$(timed 300 "cat '$L' > '$F'") && lc_file+=("$t")
+        rm -f "$F"
+        t=$(timed 300 "dd if='$L' of='$F' bs=1M status=none") && ld_file+=("$t")
         rm -f "$F"
         if [[ -n "$floor" ]]; then
             # As bench-limits/run.sh sec_cli runs it (it times itself: read loop only).
@@ -426,6 +434,12 @@ sec_append() {
         ratio "$(med_of "${p_file[@]}")" "$(med_of "${a_file[@]}")" append.from_file.cat_pipe_over_chronicle_time
         ratio "$(min_of "${p_file[@]}")" "$(min_of "${a_file[@]}")" append.from_file.cat_pipe_over_chronicle_time_best
     fi
+    # dd if=file of=F bs=1M: one process, the same two copies (how far the framing is from
+    # them, on one CPU; cat file | cat uses two).
+    rates append.from_file.dd "${d_file[@]}"
+    if ((${#a_file[@]} && ${#d_file[@]})); then
+        ratio "$(med_of "${d_file[@]}")" "$(med_of "${a_file[@]}")" append.from_file.dd_over_chronicle_time
+    fi
     # The log lines: rates in lines/s of its BENCH_LOG_LINES lines.
     LINES=$ln rates append.log100_pipe.chronicle "${la_pipe[@]}"
     LINES=$ln rates append.log100_pipe.cat "${lc_pipe[@]}"
@@ -439,6 +453,10 @@ sec_append() {
     if ((${#la_file[@]} && ${#lc_pipe[@]})); then
         ratio "$(med_of "${lc_pipe[@]}")" "$(med_of "${la_file[@]}")" append.log100_file.cat_pipe_over_chronicle_time
         ratio "$(min_of "${lc_pipe[@]}")" "$(min_of "${la_file[@]}")" append.log100_file.cat_pipe_over_chronicle_time_best
+    fi
+    LINES=$ln rates append.log100_file.dd "${ld_file[@]}"
+    if ((${#la_file[@]} && ${#ld_file[@]})); then
+        ratio "$(med_of "${ld_file[@]}")" "$(med_of "${la_file[@]}")" append.log100_file.dd_over_chronicle_time
     fi
     # cat log > F: the upper bound (a kernel copy).
     LINES=$ln rates append.log100_file.cat "${lc_file[@]}"

@@ -30,8 +30,8 @@ namespace {
 // read, the records encoded from it and the page stage's 256 KiB then stay near the 1 MiB
 // L2 of this machine kind, where the encoder reads its input. From a file, reads of up to
 // 2 MiB -> 1 MiB (perf stat, 8 runs, twice): `< seq file` 68-70 -> 62-64 ms, `< log`
-// 107-108 -> 103-104 ms; 512 KiB was no better. A pipe holds at most 1 MiB (F_SETPIPE_SZ
-// below), so its reads are as before.
+// 107-108 -> 103-104 ms; 512 KiB was no better. A pipe holds at most 1 MiB by default
+// (F_SETPIPE_SZ below; /proc/sys/fs/pipe-max-size), so its reads are as before.
 constexpr size_t kReadSize = 1 << 20;
 // linger(): a read at least this large marks a bulk stream; it lingers while less than
 // kLingerBelow bytes wait in the input, kLingerUs microseconds.

@@ -4,10 +4,11 @@
 // rest of an append of a short line. A helper thread populates pages ahead of the append
 // offset in the WRITER'S OWN mapping (MADV_POPULATE_WRITE on its address range: page cache
 // and page tables, so the writer's stores take no fault at all), and prepares the next
-// segment (fallocate + header + first pages) once the current one is half full, so a roll
-// costs a rename. The writer calls detach() before it unmaps a segment; detach() waits
-// until the helper is out of its populate call (2026-11-30: a mapping of the helper's own
-// left the writer a write fault per page, ext4_page_mkwrite, on pages already cached).
+// segment (fallocate + header, and its first pages if populating) once the current one is
+// half full, so a roll costs a rename. The writer calls detach() before it unmaps a
+// segment; detach() waits until the helper is out of its populate call (2026-11-30: a
+// mapping of the helper's own left the writer a write fault per page, ext4_page_mkwrite,
+// on pages already cached).
 //
 // Threading: every public method is called by the writer thread only; the helper thread
 // shares state with it under mu_. advance() is inline and costs one comparison per record.

@@ -69,11 +69,9 @@ Status create_cursor_file(int readers_fd, std::string_view readers_path, const s
     h.commit_ns.store(h.created_ns, std::memory_order_relaxed);
     std::byte pagebuf[kCursorFileSize] = {};
     std::memcpy(pagebuf, &h, sizeof h);
-    Status st;
-    if (::pwrite(fd->get(), pagebuf, sizeof pagebuf, 0) != static_cast<ssize_t>(sizeof pagebuf)) {
-        st = Status::from_errno(errno, "cannot write", fs::join(readers_path, tmp));
-    } else if (::linkat(readers_fd, tmp.c_str(), readers_fd, file.c_str(), 0) != 0 &&
-               errno != EEXIST) {
+    Status st = fs::pwrite_all(fd->get(), pagebuf, sizeof pagebuf, 0, fs::join(readers_path, tmp));
+    if (st.ok() && ::linkat(readers_fd, tmp.c_str(), readers_fd, file.c_str(), 0) != 0 &&
+        errno != EEXIST) {
         st = Status::from_errno(errno, "cannot create", fs::join(readers_path, file));
     }
     ::unlinkat(readers_fd, tmp.c_str(), 0);

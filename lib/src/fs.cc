@@ -276,23 +276,28 @@ Result<uint64_t> file_size(int fd, std::string_view path) {
     return static_cast<uint64_t>(st.st_size);
 }
 
+Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, std::string_view path) {
+    const auto* p = static_cast<const std::byte*>(data);
+    size_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::pwrite(fd, p + done, size - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Status::from_errno(errno, "cannot write", path);
+        if (n == 0) return Status::from_errno(ENOSPC, "cannot write", path);
+        done += static_cast<size_t>(n);
+    }
+    return {};
+}
+
 Status write_file_atomic(int dirfd, std::string_view dir_path, std::string_view name,
                          std::string_view tmp_name, std::string_view content) {
     const std::string tmp(tmp_name);
     auto fd = open_at(dirfd, dir_path, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!fd) return fd.status();
-    const char* p = content.data();
-    size_t left = content.size();
-    while (left > 0) {
-        ssize_t n = ::write(fd->get(), p, left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            Status st = Status::from_errno(errno, "cannot write", join(dir_path, tmp));
-            ::unlinkat(dirfd, tmp.c_str(), 0);
-            return st;
-        }
-        p += n;
-        left -= static_cast<size_t>(n);
+    if (Status st = pwrite_all(fd->get(), content.data(), content.size(), 0, join(dir_path, tmp));
+        !st.ok()) {
+        ::unlinkat(dirfd, tmp.c_str(), 0);
+        return st;
     }
     std::string final_name(name);
     if (::renameat(dirfd, tmp.c_str(), dirfd, final_name.c_str()) != 0) {

@@ -90,6 +90,10 @@ int above_stdio(int fd) noexcept;
 // system without fallocate) is not an error: nothing better can be done there.
 Status allocate(int fd, uint64_t size, std::string_view path);
 
+// Writes all `size` bytes at `offset` (pwrite, again after EINTR and short writes). A
+// write that makes no progress is ENOSPC, so a caller never loops or sees a stale errno.
+Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, std::string_view path);
+
 // Size of an open file.
 Result<uint64_t> file_size(int fd, std::string_view path);
 

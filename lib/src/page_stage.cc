@@ -1,13 +1,11 @@
 // chronicle — bulk appends through the page cache (see page_stage.h).
 #include "page_stage.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "format.h"
+#include "fs.h"
 
 namespace chronicle {
 
@@ -29,16 +27,7 @@ void PageStage::open(int fd, const std::byte* map, uint64_t map_size, uint64_t o
 Status PageStage::flush(uint64_t upto, const std::string& path) {
     const uint64_t end = std::min((upto + kPageSize - 1) / kPageSize * kPageSize, map_size_);
     std::memset(buf_.get() + (upto - base_), 0, end - upto);
-    uint64_t done = base_;
-    while (done < end) {
-        const ssize_t n =
-            ::pwrite(fd_, buf_.get() + (done - base_), end - done, static_cast<off_t>(done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return Status::from_errno(errno, "cannot write", path);
-        }
-        done += static_cast<uint64_t>(n);
-    }
+    if (Status st = fs::pwrite_all(fd_, buf_.get(), end - base_, base_, path); !st.ok()) return st;
     // Slide: the page holding `upto` starts the window again, with its bytes.
     const uint64_t page = upto / kPageSize * kPageSize;
     if (page > base_) {

@@ -178,11 +178,10 @@ WriterLockText writer_lock_from_json(std::string_view text) {
 
 Status write_writer_lock(int lockfd, std::string_view dir, const WriterLockText& w) {
     const std::string text = writer_lock_to_json(w);
-    if (::ftruncate(lockfd, 0) != 0 ||
-        ::pwrite(lockfd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    if (::ftruncate(lockfd, 0) != 0) {
         return Status::from_errno(errno, "cannot write", fs::join(dir, kWriterLock));
     }
-    return {};
+    return fs::pwrite_all(lockfd, text.data(), text.size(), 0, fs::join(dir, kWriterLock));
 }
 
 WriterInfo query_writer(int dirfd, std::string_view dir) {

@@ -22,13 +22,9 @@ namespace {
 // Writes header_size zero bytes at offset 0 (Segment::create()).
 Status write_zero_header(int fd, uint32_t header_size, const std::string& path) {
     static const std::byte zeros[kPageSize] = {};
-    uint64_t done = 0;
-    while (done < header_size) {
+    for (uint64_t done = 0; done < header_size; done += kPageSize) {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(kPageSize, header_size - done));
-        const ssize_t w = ::pwrite(fd, zeros, n, static_cast<off_t>(done));
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return Status::from_errno(errno, "cannot write", path);
-        done += static_cast<uint64_t>(w);
+        if (Status st = fs::pwrite_all(fd, zeros, n, done, path); !st.ok()) return st;
     }
     return {};
 }

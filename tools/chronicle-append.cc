@@ -5,7 +5,6 @@
 // line typed into chronicle-append is visible to followers as soon as it is read.
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +37,12 @@ constexpr size_t kReadSize = 1 << 20;
 constexpr size_t kBulkRead = 64 << 10;
 constexpr int kLingerBelow = 256 << 10;
 constexpr long kLingerUs = 200;
+// The pipe size feed() asks for, and the least a pipe must hold for linger(): in a smaller
+// pipe (or a socket) less than kLingerBelow bytes wait even when the producer is blocked on
+// a full buffer, and each read would sleep for nothing. `cat log |` with a 64 KiB pipe:
+// 1.28 s lingering, 0.25 s not; from a socket pair 0.48-0.55 s -> 0.18-0.26 s
+// (docs/DESIGN.md decision log, 2026-12-01).
+constexpr int kLingerPipe = 1 << 20;
 
 // The read buffer's allocator default-initialises its bytes, so that sizing the buffer does
 // not zero-fill it: read() overwrites what it uses. Zero-filling the first 2 MiB cost every
@@ -104,8 +109,13 @@ class Appender {
     Status feed(int fd, const std::string& name) {
         have_ = 0;
         last_read_ = 0;
-        struct stat in {};
-        stream_ = ::fstat(fd, &in) == 0 && (S_ISFIFO(in.st_mode) || S_ISSOCK(in.st_mode));
+        // A larger pipe buffer halves the context switches with the producer, and lets
+        // linger() work: it needs room for kLingerBelow bytes to wait, so only a pipe that
+        // holds kLingerPipe lingers. F_SETPIPE_SZ can be refused (pipe-user-pages-soft,
+        // pipe-max-size), and fails on a file or a socket, whose buffer FIONREAD cannot
+        // fill that far.
+        (void)::fcntl(fd, F_SETPIPE_SZ, kLingerPipe);
+        linger_ = ::fcntl(fd, F_GETPIPE_SZ) >= kLingerPipe;
         // Large batches go through the page cache with pwrite (Writer's begin_batch hint),
         // from a pipe and from a file: pwrite spares the page zeroing and the first stores
         // into fresh mapped pages, whose cost depends on the machine's memory state (from a
@@ -156,16 +166,16 @@ class Appender {
     // ~30 us (docs/DESIGN.md, Surprises), and the small batch it leaves goes through the
     // mapping instead of the page stage. `seq 1 1e7 |`: appender CPU 132 -> 77 ms, reads
     // 955 -> 176, wall -10 % (decision log 2026-12-01). A line now and then (a read below
-    // kBulkRead) never waits, nor does a file.
+    // kBulkRead) never waits, nor does a file, a socket or a pipe smaller than kLingerPipe.
     void linger(int fd) const {
-        if (!stream_ || last_read_ < kBulkRead) return;
+        if (!linger_ || last_read_ < kBulkRead) return;
         const int64_t waiting = cli::unread_bytes(fd);
         if (waiting < 0 || waiting >= kLingerBelow) return;
         timespec ts{0, kLingerUs * 1000L};
         (void)::nanosleep(&ts, nullptr);  // a signal ends it; the poll below reports it
     }
 
-    bool stream_ = false;   // the input is a pipe or a socket
+    bool linger_ = false;   // the input is a pipe that holds kLingerPipe bytes or more
     size_t last_read_ = 0;  // bytes the last read() returned
     Status too_large(const std::string& name) {
         return Status(errc::too_large, name + ": record " + std::to_string(count_ + 1) +
@@ -409,9 +419,6 @@ int tool_main(int argc, char** argv) {
         for (const auto& file : o.files) {
             Status st;
             if (file == "-") {
-                // A larger pipe buffer (when stdin is a pipe) halves the context switches
-                // with the producer; failure is harmless.
-                (void)::fcntl(0, F_SETPIPE_SZ, 1 << 20);
                 st = a.feed(0, "standard input");
             } else {
                 const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);

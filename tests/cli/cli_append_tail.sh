@@ -42,6 +42,26 @@ t_a_line_after_a_bulk_burst_is_committed_while_the_producer_stays() {
     wait "$appender" || fail "chronicle-append failed"
 }
 
+# A socket as standard input (systemd's StandardInput=socket, a socketpair from a
+# supervisor) is read to its end like a pipe. F_SETPIPE_SZ fails on it, and it never
+# lingers: its buffer cannot hold the bytes linger() waits for (chronicle-append.cc).
+t_a_socket_as_standard_input_is_read_to_its_end() {
+    seq 1 300000 >in.txt
+    # shellcheck disable=SC2086
+    perl -MSocket -e '
+        socketpair(my $p, my $c, AF_UNIX, SOCK_STREAM, PF_UNSPEC) or die "socketpair: $!";
+        defined(my $pid = fork()) or die "fork: $!";
+        if ($pid == 0) { close $p; open(STDIN, "<&", $c) or die; exec(@ARGV) or die "exec: $!" }
+        close $c;
+        while (my $n = sysread(STDIN, my $buf, 65536)) {
+            for (my $off = 0; $off < $n;) { $off += syswrite($p, $buf, $n - $off, $off) // die "write: $!" }
+        }
+        close $p;
+        waitpid($pid, 0);
+        exit($? >> 8);' $APPEND q <in.txt || fail "chronicle-append from a socket failed"
+    expect_eq md5 "$(md5sum <in.txt)" "$($TAIL q | md5sum)"
+}
+
 t_empty_lines_and_unterminated_last_line_are_records() {
     printf 'a\n\nb' | $APPEND q
     expect_eq records "$(printf '0\ta\n1\t\n2\tb\n')" "$($TAIL --show-seq q)"

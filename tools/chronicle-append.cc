@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -234,9 +235,9 @@ class Appender {
     void print_committed() {
         for (uint64_t i = 0; i < pending_; ++i) {
             char num[24];
-            const int k = std::snprintf(num, sizeof num, "%llu\n",
-                                        static_cast<unsigned long long>(pending_first_ + i));
-            out_.put(num, static_cast<size_t>(k));
+            char* end = std::to_chars(num, num + sizeof num - 1, pending_first_ + i).ptr;
+            *end++ = '\n';
+            out_.put(num, static_cast<size_t>(end - num));
         }
         pending_ = 0;
     }

@@ -78,7 +78,7 @@ extern "C" void on_sigbus(int sig, siginfo_t* si, void* ctx) {
         g_previous_sigbus.sa_handler(sig);
         return;
     }
-    ::signal(SIGBUS, SIG_DFL);  // the access is retried and kills the process as before
+    (void)::signal(SIGBUS, SIG_DFL);  // the access is retried and kills the process as before
 }
 
 void install_guard() {
@@ -359,7 +359,7 @@ uint64_t monotonic_ns() noexcept {
 
 uint64_t process_start_time(int pid) noexcept {
     char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    (void)std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
     int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
     char buf[1024];

@@ -227,7 +227,8 @@ std::optional<uint64_t> ref_when(const std::string& s) {
     const auto digit = [](char c) { return c >= '0' && c <= '9'; };
     if (t[0] == '@' || (t.size() >= 10 && t[4] == '-' && digit(t[0]))) return ref_time(t);
     if (t.size() >= 5 && digit(t[0]) && digit(t[1]) && t[2] == ':') {
-        static const std::regex clock(R"(^([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?$)");
+        static const std::regex clock(
+            R"(^([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?$)");
         std::smatch m;
         if (!std::regex_match(t, m, clock)) return std::nullopt;
         const int hh = std::atoi(m[1].str().c_str()), mm = std::atoi(m[2].str().c_str());

@@ -33,8 +33,8 @@ const Image& image() {
         Image i;
         uint64_t base = 0;
         for (int k = 0; k < 4; ++k) {
-            i.segs.push_back(fuzz::build_segment(base, UINT64_MAX, true,
-                                                 chronicle::format::kSegmentLive));
+            i.segs.push_back(
+                fuzz::build_segment(base, UINT64_MAX, true, chronicle::format::kSegmentLive));
             base = i.segs.back().next_seq;
         }
         i.segs.push_back(fuzz::build_segment(base, 3, false, chronicle::format::kSegmentLive));
@@ -102,8 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (!d.deleted[i].done && d.error.ok()) fuzz::fail("planned, not done, no error");
         }
         if (d.first_after > img.segs.back().base) fuzz::fail("deleted the head segment");
-        if (!limits.value().hard && d.first_after > reader_at &&
-            d.first_after > img.segs[1].base) {
+        if (!limits.value().hard && d.first_after > reader_at && d.first_after > img.segs[1].base) {
             fuzz::fail("soft limits deleted what reader fz needs");
         }
         if (check_contiguous(q, img.head) != d.first_after) fuzz::fail("first is not first_after");

@@ -112,11 +112,14 @@ class Appender {
         last_read_ = 0;
         // A larger pipe buffer halves the context switches with the producer, and lets
         // linger() work: it needs room for kLingerBelow bytes to wait, so only a pipe that
-        // holds kLingerPipe lingers. F_SETPIPE_SZ can be refused (pipe-user-pages-soft,
-        // pipe-max-size), and fails on a file or a socket, whose buffer FIONREAD cannot
-        // fill that far.
-        (void)::fcntl(fd, F_SETPIPE_SZ, kLingerPipe);
-        linger_ = ::fcntl(fd, F_GETPIPE_SZ) >= kLingerPipe;
+        // holds kLingerPipe lingers. A pipe is only grown, never shrunk; F_SETPIPE_SZ can
+        // be refused (pipe-user-pages-soft, pipe-max-size). A file or a socket (whose
+        // buffer FIONREAD cannot fill that far) has no pipe size.
+        int pipe_size = ::fcntl(fd, F_GETPIPE_SZ);
+        if (pipe_size > 0 && pipe_size < kLingerPipe) {
+            pipe_size = std::max(pipe_size, ::fcntl(fd, F_SETPIPE_SZ, kLingerPipe));
+        }
+        linger_ = pipe_size >= kLingerPipe;
         // Large batches go through the page cache with pwrite (Writer's begin_batch hint),
         // from a pipe and from a file: pwrite spares the page zeroing and the first stores
         // into fresh mapped pages, whose cost depends on the machine's memory state (from a
